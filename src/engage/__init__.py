@@ -1,0 +1,1 @@
+"""engage: an embeddable rules-and-scoring engine for customer engagement."""

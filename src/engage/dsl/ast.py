@@ -1,0 +1,655 @@
+"""The typed syntax tree of the rules language.
+
+Nodes are frozen, slotted attrs classes: compared by value (so tests can build the
+expected tree by hand), hashable, and cheap. Every node carries the :class:`Span` of the
+text it came from, so that the checker and the engine can point at it. The parser
+builds these nodes and nothing else; the checker reads them; the code generator turns
+the conditions into Python source.
+
+Conditions and value expressions share one node family (:data:`Expr`): ``consent.email``
+is a value and also a condition; the checker decides which is which by type.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, TypeAlias
+
+import attrs
+
+from engage.errors import Span
+
+frozen = attrs.frozen(slots=True, kw_only=False)
+
+# ---------------------------------------------------------------------------
+# Value and condition expressions
+# ---------------------------------------------------------------------------
+
+
+@frozen
+class Number:
+    """A numeric literal (``3``, ``-5``, ``2.5``); ints stay ints."""
+
+    value: int | float
+    span: Span = attrs.field(eq=False, repr=False)
+
+
+@frozen
+class String:
+    """A text literal, with escapes already resolved."""
+
+    value: str
+    span: Span = attrs.field(eq=False, repr=False)
+
+
+@frozen
+class Bool:
+    """``true`` or ``false``."""
+
+    value: bool
+    span: Span = attrs.field(eq=False, repr=False)
+
+
+@frozen
+class TimeLit:
+    """A moment written in the rules (``2026-01-01``, ``2026-01-01T09:00:00Z``).
+
+    ``value`` is seconds since the Unix epoch, UTC; a time without zone is UTC.
+    """
+
+    value: float
+    text: str
+    span: Span = attrs.field(eq=False, repr=False)
+
+
+@frozen
+class DurationLit:
+    """A length of time (``15 days``); ``seconds`` is its exact length in seconds.
+
+    Months count 30 days and years 365 days (documented in the language reference).
+    """
+
+    seconds: float
+    text: str
+    span: Span = attrs.field(eq=False, repr=False)
+
+
+@frozen
+class ListLit:
+    """``["a", "b"]``: the right-hand side of ``in`` / ``not in``."""
+
+    items: tuple[Expr, ...]
+    span: Span = attrs.field(eq=False, repr=False)
+
+
+@frozen
+class Now:
+    """``now``: the engine clock."""
+
+    span: Span = attrs.field(eq=False, repr=False)
+
+
+@frozen
+class Name:
+    """A bare name: a declared field, a score, or a built-in (``last_activity``...)."""
+
+    name: str
+    span: Span = attrs.field(eq=False, repr=False)
+
+
+@frozen
+class Consent:
+    """``consent.email``: the contact's consent for a channel (true, false or empty)."""
+
+    channel: str
+    span: Span = attrs.field(eq=False, repr=False)
+
+
+@frozen
+class EventAttr:
+    """``event.url``, ``event.type``: an attribute of the triggering event.
+
+    ``path`` is the dotted path after ``event.``; ``type``, ``id``, ``at`` and
+    ``contact`` read the envelope, every other name reads ``data``.
+    """
+
+    path: tuple[str, ...]
+    span: Span = attrs.field(eq=False, repr=False)
+
+
+ArithOp: TypeAlias = Literal["+", "-", "*", "/"]
+
+
+@frozen
+class Arith:
+    """``left OP right`` with ``+ - * /``; an empty side makes the result empty."""
+
+    op: ArithOp
+    left: Expr
+    right: Expr
+    span: Span = attrs.field(eq=False, repr=False)
+
+
+@frozen
+class Neg:
+    """Unary minus."""
+
+    operand: Expr
+    span: Span = attrs.field(eq=False, repr=False)
+
+
+@frozen
+class Count:
+    """``count TYPE [where COND] within D``: how many such events in the window."""
+
+    event_type: str
+    where: Expr | None
+    window: DurationLit
+    span: Span = attrs.field(eq=False, repr=False)
+
+
+CompareOp: TypeAlias = Literal["==", "!=", ">", ">=", "<", "<="]
+
+
+@frozen
+class Compare:
+    """``left OP right``; see the language reference for comparisons with empty."""
+
+    op: CompareOp
+    left: Expr
+    right: Expr
+    span: Span = attrs.field(eq=False, repr=False)
+
+
+@frozen
+class IsEmpty:
+    """``X is empty`` (or ``X is not empty`` when ``negated``)."""
+
+    operand: Expr
+    negated: bool
+    span: Span = attrs.field(eq=False, repr=False)
+
+
+@frozen
+class Between:
+    """``X between LOW and HIGH``, both ends included (``negated``: ``not between``)."""
+
+    operand: Expr
+    low: Expr
+    high: Expr
+    negated: bool
+    span: Span = attrs.field(eq=False, repr=False)
+
+
+@frozen
+class InList:
+    """``X in [...]`` / ``X not in [...]``."""
+
+    operand: Expr
+    items: ListLit
+    negated: bool
+    span: Span = attrs.field(eq=False, repr=False)
+
+
+TextOp: TypeAlias = Literal["contains", "startswith", "endswith", "matches"]
+
+
+@frozen
+class TextMatch:
+    """``X contains|startswith|endswith|matches "s"``; on a list, ``contains`` is membership."""
+
+    op: TextOp
+    operand: Expr
+    pattern: Expr
+    negated: bool
+    span: Span = attrs.field(eq=False, repr=False)
+
+
+@frozen
+class Tagged:
+    """``tagged "T"``."""
+
+    tag: str
+    span: Span = attrs.field(eq=False, repr=False)
+
+
+@frozen
+class InGroup:
+    """``in group "G"``."""
+
+    group: str
+    span: Span = attrs.field(eq=False, repr=False)
+
+
+@frozen
+class InSegment:
+    """``in segment NAME``."""
+
+    segment: str
+    span: Span = attrs.field(eq=False, repr=False)
+
+
+@frozen
+class Within:
+    """``X within D`` (``older=False``) or ``X older than D`` (``older=True``).
+
+    ``X within D`` holds while ``now - X < D``; ``older than`` is its exact complement
+    on a non-empty X; both are false when X is empty.
+    """
+
+    operand: Expr
+    window: DurationLit
+    older: bool
+    span: Span = attrs.field(eq=False, repr=False)
+
+
+@frozen
+class Had:
+    """``had TYPE [where COND] within D``."""
+
+    event_type: str
+    where: Expr | None
+    window: DurationLit
+    span: Span = attrs.field(eq=False, repr=False)
+
+
+@frozen
+class And:
+    """``a and b and ...`` (flattened)."""
+
+    items: tuple[Expr, ...]
+    span: Span = attrs.field(eq=False, repr=False)
+
+
+@frozen
+class Or:
+    """``a or b or ...`` (flattened)."""
+
+    items: tuple[Expr, ...]
+    span: Span = attrs.field(eq=False, repr=False)
+
+
+@frozen
+class Not:
+    """``not X``."""
+
+    operand: Expr
+    span: Span = attrs.field(eq=False, repr=False)
+
+
+Expr: TypeAlias = (
+    Number
+    | String
+    | Bool
+    | TimeLit
+    | DurationLit
+    | ListLit
+    | Now
+    | Name
+    | Consent
+    | EventAttr
+    | Arith
+    | Neg
+    | Count
+    | Compare
+    | IsEmpty
+    | Between
+    | InList
+    | TextMatch
+    | Tagged
+    | InGroup
+    | InSegment
+    | Within
+    | Had
+    | And
+    | Or
+    | Not
+)
+
+# ---------------------------------------------------------------------------
+# Declarations
+# ---------------------------------------------------------------------------
+
+FieldType: TypeAlias = Literal["text", "number", "time", "bool", "list"]
+
+
+@frozen
+class FieldDecl:
+    """``name: type`` inside ``fields { ... }``."""
+
+    name: str
+    type: FieldType
+    span: Span = attrs.field(eq=False, repr=False)
+
+
+@frozen
+class FieldsBlock:
+    """``fields { ... }``."""
+
+    fields: tuple[FieldDecl, ...]
+    span: Span = attrs.field(eq=False, repr=False)
+
+
+@frozen
+class CapPerWindow:
+    """``max N per D``: at most N points from this line within any window of length D."""
+
+    limit: int | float
+    window: DurationLit
+    span: Span = attrs.field(eq=False, repr=False)
+
+
+@frozen
+class CapTotal:
+    """``max N total``: at most N points from this line over the contact's lifetime."""
+
+    limit: int | float
+    span: Span = attrs.field(eq=False, repr=False)
+
+
+Cap: TypeAlias = CapPerWindow | CapTotal
+
+
+@frozen
+class ScoreLine:
+    """``on TYPE ±N [where COND] [max N per D | max N total] [once]``."""
+
+    event_type: str
+    points: int | float
+    where: Expr | None
+    cap: Cap | None
+    once: bool
+    span: Span = attrs.field(eq=False, repr=False)
+
+
+@frozen
+class Clamp:
+    """``clamp LO to HI``."""
+
+    low: int | float
+    high: int | float
+    span: Span = attrs.field(eq=False, repr=False)
+
+
+@frozen
+class Decay:
+    """``decay half-life D``."""
+
+    half_life: DurationLit
+    span: Span = attrs.field(eq=False, repr=False)
+
+
+@frozen
+class ScoreBlock:
+    """``score [NAME] { ... }``; the unnamed block declares the score named ``score``."""
+
+    name: str
+    lines: tuple[ScoreLine, ...]
+    decay: Decay | None
+    clamp: Clamp | None
+    span: Span = attrs.field(eq=False, repr=False)
+
+
+@frozen
+class ValuationClass:
+    """``CLASS within D`` inside ``valuation { ... }``."""
+
+    name: str
+    window: DurationLit
+    span: Span = attrs.field(eq=False, repr=False)
+
+
+@frozen
+class ValuationBlock:
+    """``valuation { ... }``: activity-recency classes, checked in written order."""
+
+    classes: tuple[ValuationClass, ...]
+    span: Span = attrs.field(eq=False, repr=False)
+
+
+@frozen
+class SegmentDecl:
+    """``segment NAME = COND``."""
+
+    name: str
+    condition: Expr
+    span: Span = attrs.field(eq=False, repr=False)
+
+
+# ---------------------------------------------------------------------------
+# Triggers, firing modes, actions, rules
+# ---------------------------------------------------------------------------
+
+
+@frozen
+class WhenTrigger:
+    """``when COND``: edge-triggered on the contact's state."""
+
+    condition: Expr
+    span: Span = attrs.field(eq=False, repr=False)
+
+
+@frozen
+class OnEvent:
+    """``on TYPE [where COND]``: every matching event from outside."""
+
+    event_type: str
+    where: Expr | None
+    span: Span = attrs.field(eq=False, repr=False)
+
+
+@frozen
+class OnScoreChange:
+    """``on SCORE change [where COND]``: engine-made, every change of that score."""
+
+    score: str
+    where: Expr | None
+    span: Span = attrs.field(eq=False, repr=False)
+
+
+@frozen
+class OnSegment:
+    """``on segment enter|exit NAME [where COND]``: engine-made."""
+
+    kind: Literal["enter", "exit"]
+    segment: str
+    where: Expr | None
+    span: Span = attrs.field(eq=False, repr=False)
+
+
+@frozen
+class OnTagAdded:
+    """``on tag added ["T"] [where COND]``: engine-made, a tag the contact did not have."""
+
+    tag: str | None
+    where: Expr | None
+    span: Span = attrs.field(eq=False, repr=False)
+
+
+Trigger: TypeAlias = WhenTrigger | OnEvent | OnScoreChange | OnSegment | OnTagAdded
+
+ModeKind: TypeAlias = Literal["edge", "each", "once", "rearm"]
+
+
+@frozen
+class Mode:
+    """How often a rule may fire: ``edge`` (default), ``each`` time, ``once``, or
+    ``rearm`` (``re-arm when COND``); ``cooldown`` is ``at most once per D``."""
+
+    kind: ModeKind = "edge"
+    rearm: Expr | None = None
+    cooldown: DurationLit | None = None
+    span: Span | None = attrs.field(default=None, eq=False, repr=False)
+
+
+@frozen
+class TagAction:
+    """``tag "T"`` / ``untag "T"``."""
+
+    verb: Literal["tag", "untag"]
+    tag: str
+    span: Span = attrs.field(eq=False, repr=False)
+
+
+@frozen
+class GroupAction:
+    """``add to group "G"`` / ``remove from group "G"``."""
+
+    verb: Literal["add_to_group", "remove_from_group"]
+    group: str
+    span: Span = attrs.field(eq=False, repr=False)
+
+
+@frozen
+class SetAction:
+    """``set FIELD = EXPR``."""
+
+    field: str
+    value: Expr
+    span: Span = attrs.field(eq=False, repr=False)
+
+
+@frozen
+class ClearAction:
+    """``clear FIELD``."""
+
+    field: str
+    span: Span = attrs.field(eq=False, repr=False)
+
+
+@frozen
+class ScoreAction:
+    """``add N to SCORE`` / ``subtract N from SCORE``."""
+
+    verb: Literal["add_score", "subtract_score"]
+    amount: Expr
+    score: str
+    span: Span = attrs.field(eq=False, repr=False)
+
+
+@frozen
+class StatusAction:
+    """``suspend`` / ``reactivate``."""
+
+    verb: Literal["suspend", "reactivate"]
+    span: Span = attrs.field(eq=False, repr=False)
+
+
+@frozen
+class UnsubscribeAction:
+    """``unsubscribe [from campaign "C" | from category "C"] [channel CH]``."""
+
+    scope: Literal["all", "campaign", "category"]
+    scope_name: str | None
+    channel: str | None
+    span: Span = attrs.field(eq=False, repr=False)
+
+
+@frozen
+class TrackAction:
+    """``track "STATUS" [for campaign "C"] [offer "O"]``: a contact-history row."""
+
+    status: str
+    campaign: str | None
+    offer: str | None
+    span: Span = attrs.field(eq=False, repr=False)
+
+
+@frozen
+class FlowAction:
+    """``enter flow NAME`` / ``exit flow NAME``."""
+
+    verb: Literal["enter_flow", "exit_flow"]
+    flow: str
+    span: Span = attrs.field(eq=False, repr=False)
+
+
+@frozen
+class NotifyAction:
+    """``notify TEAM ["message"]``."""
+
+    team: str
+    message: str | None
+    span: Span = attrs.field(eq=False, repr=False)
+
+
+@frozen
+class TaskAction:
+    """``create task "TITLE" [for TEAM] [due in D]``."""
+
+    title: str
+    team: str | None
+    due: DurationLit | None
+    span: Span = attrs.field(eq=False, repr=False)
+
+
+@frozen
+class SendAction:
+    """``send email|sms|push "TEMPLATE" [from campaign "C"]``."""
+
+    channel: Literal["email", "sms", "push"]
+    template: str
+    campaign: str | None
+    span: Span = attrs.field(eq=False, repr=False)
+
+
+@frozen
+class WebhookAction:
+    """``call webhook "URL"``."""
+
+    url: str
+    span: Span = attrs.field(eq=False, repr=False)
+
+
+@frozen
+class DoAction:
+    """``do NAME [ARG ...]``: an action the host application registers."""
+
+    name: str
+    args: tuple[Expr, ...]
+    span: Span = attrs.field(eq=False, repr=False)
+
+
+ActionNode: TypeAlias = (
+    TagAction
+    | GroupAction
+    | SetAction
+    | ClearAction
+    | ScoreAction
+    | StatusAction
+    | UnsubscribeAction
+    | TrackAction
+    | FlowAction
+    | NotifyAction
+    | TaskAction
+    | SendAction
+    | WebhookAction
+    | DoAction
+)
+
+
+@frozen
+class RuleDecl:
+    """A trigger with its actions: ``rule "NAME" [priority N] ...`` or anonymous.
+
+    ``name`` is None for anonymous rules; the checker names them ``FILE:LINE``.
+    """
+
+    name: str | None
+    priority: int
+    trigger: Trigger
+    actions: tuple[ActionNode, ...]
+    mode: Mode
+    span: Span = attrs.field(eq=False, repr=False)
+    name_span: Span | None = attrs.field(default=None, eq=False, repr=False)
+
+
+Decl: TypeAlias = FieldsBlock | ScoreBlock | ValuationBlock | SegmentDecl | RuleDecl
+
+
+@frozen
+class RulesFile:
+    """One parsed ``.rules`` file: its declarations in written order."""
+
+    path: str
+    source: str = attrs.field(eq=False, repr=False)
+    decls: tuple[Decl, ...]
