@@ -1,0 +1,685 @@
+"""From a checked syntax tree to a :class:`~engage.program.Program`.
+
+The compiler decides, once, everything the engine would otherwise work out per event:
+
+- each condition becomes a generated function (:mod:`engage.dsl.codegen`);
+- each rule and segment gets the list of inputs it reads (the dependency map), and the
+  time atoms (``within``, recency classes, decaying thresholds, event windows) that can
+  change it while no event arrives;
+- rules whose condition reads a single score and constants go into that score's
+  :class:`~engage.triggers.thresholds.ThresholdIndex`, so an event costs O(log R + fired);
+- each event type gets an :class:`~engage.program.EventPlan`: its score lines, its ``on``
+  rules, the windows it feeds, and whether it can take the inline fast path;
+- the rules and segments whose condition holds on a brand-new contact are listed, so a
+  contact's first evaluation does not have to evaluate every rule.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Iterable
+from typing import Any
+
+from engage.actions import ActionSpec, Computed
+from engage.dsl import ast
+from engage.dsl.checker import CheckedProgram, CheckedRule, children
+from engage.dsl.codegen import CodeGenerator, literal_value
+from engage.program import (
+    EventPlan,
+    FieldSpec,
+    HistoryAtom,
+    Key,
+    Program,
+    RuleSpec,
+    ScoreLineSpec,
+    ScoreSpec,
+    SegmentSpec,
+    TimeAtom,
+)
+from engage.scoring.decay import Decay
+from engage.state.contact import Contact
+from engage.time.valuation import make_valuation
+from engage.time.windows import make_counter
+from engage.timeutil import format_duration
+from engage.triggers.thresholds import ThresholdIndex
+
+_BUILTIN_KEYS: dict[str, Key] = {
+    "last_activity": ("last_activity",),
+    "created": ("created",),
+    "status": ("status",),
+    "tags": ("tags",),
+    "groups": ("groups",),
+    "valuation": ("valuation",),
+}
+
+
+class _Compiler:
+    def __init__(self, checked: CheckedProgram) -> None:
+        self.checked = checked
+        self.symbols = checked.symbols
+        self.program = Program()
+        self._history: dict[tuple[str, ast.Expr | None, float], HistoryAtom] = {}
+        self._history_where: dict[int, tuple[str, ast.Expr | None]] = {}
+        self._decays: dict[int, Decay] = {}
+        for score in checked.scores:
+            block = score.decl
+            low = float(block.clamp.low) if block.clamp else -math.inf
+            high = float(block.clamp.high) if block.clamp else math.inf
+            if block.decay is not None:
+                self._decays[score.index] = Decay(block.decay.half_life.seconds, low, high)
+        readers = {index: decay.read for index, decay in self._decays.items()}
+        self.gen = CodeGenerator(self.symbols, self, readers)
+        self._pending: list[tuple[Any, str, str]] = []  # (object, attribute, function name)
+        self._sources = {f.path: f.source for f in checked.files}
+
+    # -- hooks for the code generator -------------------------------------------
+
+    def history_atom(self, node: ast.Had | ast.Count) -> int:
+        key = (node.event_type, node.where, float(node.window.seconds))
+        atom = self._history.get(key)
+        if atom is None:
+            atom = HistoryAtom(len(self._history), node.event_type, None, node.window.seconds)
+            self._history[key] = atom
+            if node.where is not None:
+                self._later(atom, "where", self.gen.add_condition(node.where))
+        return atom.id
+
+    def _later(self, target: Any, attribute: str, function_name: str) -> None:
+        """Bind a generated function to ``target.attribute`` once the module is built."""
+        self._pending.append((target, attribute, function_name))
+
+    # -- the whole program -------------------------------------------------------
+
+    def run(self) -> Program:
+        program = self.program
+        program.sources = dict(self._sources)
+        program.warnings = self.checked.warnings
+        program.classes = self.symbols.classes
+        program.symbols = self.symbols
+        program.scores = tuple(
+            ScoreSpec(
+                s.name,
+                s.index,
+                float(s.decl.clamp.low) if s.decl.clamp else -math.inf,
+                float(s.decl.clamp.high) if s.decl.clamp else math.inf,
+                self._decays.get(s.index),
+            )
+            for s in self.checked.scores
+        )
+        program.score_by_name = {s.name: s for s in program.scores}
+        program.fields = tuple(FieldSpec(f.name, f.index, f.type) for f in self.checked.fields)
+        program.field_by_name = {f.name: f for f in program.fields}
+        self.gen.bind("_valuation", make_valuation(self.symbols.classes))
+
+        # Everything that generates code comes first; then one build of the module.
+        segments = self._segments()
+        rules = self._rules()
+        lines = self._score_lines()
+        thresholds = self._classify_thresholds(rules)
+        self._dependencies(segments, rules, thresholds)
+        functions = self.gen.build()
+        for target, attribute, name in self._pending:
+            setattr(target, attribute, functions[name])
+        program.generated_source = self.gen.source
+
+        program.history_atoms = tuple(sorted(self._history.values(), key=lambda a: a.id))
+        self.gen.bind("_count", make_counter(program.history_atoms))
+        self._build_thresholds(thresholds, functions)
+        self._plans(rules, lines)
+        self._first_evaluation(segments, rules)
+        return program
+
+    # -- segments ---------------------------------------------------------------
+
+    def _segments(self) -> list[tuple[SegmentSpec, ast.Expr]]:
+        result = []
+        specs: dict[str, SegmentSpec] = {}
+        for checked in self.checked.segments:
+            spec = SegmentSpec(checked.name, self.symbols.segments[checked.name])
+            cond = checked.decl.condition
+            spec.cond_text = self._text(checked.file, cond)
+            self._later(spec, "cond", self.gen.add_condition(cond))
+            result.append((spec, cond))
+            specs[checked.name] = spec
+        self.program.segments = tuple(spec for spec, _ in result)
+        self.program.segment_by_name = specs
+        return result
+
+    # -- rules ------------------------------------------------------------------
+
+    def _rules(self) -> list[tuple[RuleSpec, CheckedRule]]:
+        ordered = sorted(
+            self.checked.rules, key=lambda r: (-r.decl.priority, r.position)
+        )
+        result = []
+        for rank, checked in enumerate(ordered):
+            decl = checked.decl
+            trigger = decl.trigger
+            spec = RuleSpec(checked.name, _trigger_kind(trigger))
+            spec.rank = rank
+            spec.index = rank
+            spec.priority = decl.priority
+            spec.file = checked.file
+            spec.line = decl.span.line
+            condition: ast.Expr | None
+            match trigger:
+                case ast.WhenTrigger(condition=condition):
+                    spec.mode = decl.mode.kind
+                case ast.OnEvent(event_type=event_type, where=condition):
+                    spec.event_type = event_type
+                case ast.OnScoreChange(score=score, where=condition):
+                    spec.score = self.symbols.scores[score].index
+                case ast.OnSegment(segment=segment, where=condition):
+                    spec.segment = self.symbols.segments[segment]
+                case ast.OnTagAdded(tag=tag, where=condition):
+                    spec.tag = tag
+            if spec.kind != "when":
+                spec.mode = "each" if decl.mode.kind == "edge" else decl.mode.kind
+            if condition is not None:
+                spec.cond_text = self._text(checked.file, condition)
+                self._later(spec, "cond", self.gen.add_condition(condition))
+            if decl.mode.rearm is not None:
+                self._later(spec, "rearm", self.gen.add_condition(decl.mode.rearm))
+                spec.rearm_reads = tuple(sorted(self._reads(decl.mode.rearm), key=repr))
+            if decl.mode.cooldown is not None:
+                spec.cooldown = float(decl.mode.cooldown.seconds)
+            spec.actions = tuple(self._action(action, checked.file) for action in decl.actions)
+            if condition is not None:
+                spec.reads = tuple(sorted(self._reads(condition), key=repr))
+                spec.read_names = tuple(self._read_names(condition))
+            result.append((spec, checked))
+        self.program.rules = tuple(spec for spec, _ in result)
+        self.program.rule_by_name = {spec.name: spec for spec in self.program.rules}
+        return result
+
+    def _action(self, action: ast.ActionNode, file: str) -> ActionSpec:
+        sym = self.symbols
+        match action:
+            case ast.TagAction(verb=verb, tag=tag):
+                return ActionSpec(verb, (tag,), target=tag)
+            case ast.GroupAction(verb=verb, group=group):
+                return ActionSpec(verb, (group,), target=group)
+            case ast.SetAction(field=field, value=value):
+                fn = self._value_fn(value, file)
+                return ActionSpec("set", (field, fn), target=self._assign_target(field))
+            case ast.ClearAction(field=field):
+                return ActionSpec("clear", (field,), target=self._assign_target(field))
+            case ast.ScoreAction(verb=verb, amount=amount, score=score):
+                fn = self._value_fn(amount, file)
+                return ActionSpec(verb, (score, fn), target=sym.scores[score].index)
+            case ast.StatusAction(verb=verb):
+                return ActionSpec(verb)
+            case ast.UnsubscribeAction(scope=scope, scope_name=name, channel=channel):
+                options: dict[str, Any] = {}
+                if scope != "all":
+                    options[scope] = name
+                if channel is not None:
+                    options["channel"] = channel
+                return ActionSpec(
+                    "unsubscribe", (), target=(scope, name, channel), options=options or None
+                )
+            case ast.TrackAction(status=status, campaign=campaign, offer=offer):
+                options = {}
+                if campaign is not None:
+                    options["campaign"] = campaign
+                if offer is not None:
+                    options["offer"] = offer
+                return ActionSpec("track", (status,), options=options or None)
+            case ast.FlowAction(verb=verb, flow=flow):
+                return ActionSpec(verb, (flow,), target=flow)
+            case ast.NotifyAction(team=team, message=message):
+                args: tuple[Any, ...] = (team,) if message is None else (team, message)
+                return ActionSpec("notify", args)
+            case ast.TaskAction(title=title, team=team, due=due):
+                options = {}
+                if team is not None:
+                    options["for"] = team
+                if due is not None:
+                    options["due_in"] = format_duration(due.seconds)
+                return ActionSpec(
+                    "create_task",
+                    (title,),
+                    target=None if due is None else float(due.seconds),
+                    options=options or None,
+                )
+            case ast.SendAction(channel=channel, template=template, campaign=campaign):
+                return ActionSpec(
+                    f"send_{channel}",
+                    (template,),
+                    target=channel,
+                    options=None if campaign is None else {"campaign": campaign},
+                )
+            case ast.WebhookAction(url=url):
+                return ActionSpec("call_webhook", (url,))
+            case ast.DoAction(name=name, args=do_args):
+                computed = tuple(self._value_fn(arg, file) for arg in do_args)
+                return ActionSpec(name, computed)
+        raise TypeError(f"unknown action {action!r}")  # pragma: no cover
+
+    def _value_fn(self, expr: ast.Expr, file: str) -> Any:
+        is_literal, value = literal_value(expr)
+        if is_literal and not isinstance(expr, ast.TimeLit | ast.DurationLit):
+            return value
+        computed = Computed(lambda c, ev, now: None, self._text(file, expr))
+        self._later(computed, "fn", self.gen.add_value(expr))
+        return computed
+
+    def _assign_target(self, name: str) -> Key:
+        if name in self.symbols.scores:
+            return ("score", self.symbols.scores[name].index)
+        return ("field", self.symbols.fields[name].index)
+
+    # -- score lines ------------------------------------------------------------
+
+    def _score_lines(self) -> list[tuple[str, ScoreLineSpec]]:
+        lines = []
+        for score in self.checked.scores:
+            for number, line in enumerate(score.decl.lines):
+                cap_total = cap_window = cap_limit = None
+                match line.cap:
+                    case ast.CapTotal(limit=limit):
+                        cap_total = float(limit)
+                    case ast.CapPerWindow(limit=limit, window=window):
+                        cap_window = float(window.seconds)
+                        cap_limit = float(limit)
+                    case None:
+                        pass
+                spec = ScoreLineSpec(
+                    f"{score.name}#{number}",
+                    score.index,
+                    line.points,
+                    None,
+                    cap_total=cap_total,
+                    cap_window=cap_window,
+                    cap_window_limit=cap_limit,
+                    once=line.once,
+                )
+                if line.where is not None:
+                    self._later(spec, "where", self.gen.add_condition(line.where))
+                lines.append((line.event_type, spec))
+        return lines
+
+    # -- reads and time atoms ----------------------------------------------------
+
+    def _reads(self, expr: ast.Expr) -> set[Key]:
+        """The inputs a condition reads (event attributes excluded)."""
+        sym = self.symbols
+        keys: set[Key] = set()
+        for node in _walk_state(expr):
+            match node:
+                case ast.Name(name=name):
+                    if name in sym.scores:
+                        keys.add(("score", sym.scores[name].index))
+                    elif name in sym.fields:
+                        keys.add(("field", sym.fields[name].index))
+                    elif name in _BUILTIN_KEYS:
+                        keys.add(_BUILTIN_KEYS[name])
+                case ast.Consent(channel=channel):
+                    keys.add(("consent", channel))
+                case ast.Tagged(tag=tag):
+                    keys.add(("tag", tag))
+                case ast.InGroup(group=group):
+                    keys.add(("group", group))
+                case ast.InSegment(segment=segment):
+                    keys.add(("segment", sym.segments[segment]))
+                case ast.Had() | ast.Count():
+                    keys.add(("history", self.history_atom(node)))
+                case _:
+                    pass
+        return keys
+
+    def _read_names(self, expr: ast.Expr) -> Iterable[tuple[str, Key]]:
+        """Display names of the inputs a condition reads, for ``why``."""
+        seen: set[str] = set()
+        for node in _walk_state(expr):
+            label: str | None = None
+            match node:
+                case ast.Name(name=name):
+                    label = name
+                case ast.Consent(channel=channel):
+                    label = f"consent.{channel}"
+                case ast.Tagged(tag=tag):
+                    label = f"tagged {tag!r}"
+                case ast.InGroup(group=group):
+                    label = f"in group {group!r}"
+                case ast.InSegment(segment=segment):
+                    label = f"in segment {segment}"
+                case ast.Had(event_type=t) | ast.Count(event_type=t):
+                    label = f"{'had' if isinstance(node, ast.Had) else 'count'} {t}"
+                case _:
+                    pass
+            if label is not None and label not in seen:
+                seen.add(label)
+                keys = self._reads(node)
+                if keys:
+                    yield label, next(iter(keys))
+
+    def _time_atoms(self, expr: ast.Expr) -> list[TimeAtom]:
+        """What in a condition changes by time alone."""
+        atoms: list[TimeAtom] = []
+        for node in _walk_state(expr):
+            match node:
+                case ast.Name(name="valuation"):
+                    atoms.append(TimeAtom("valuation"))
+                case ast.Within(operand=operand, window=window):
+                    atom = TimeAtom("within", window=float(window.seconds))
+                    self._later(atom, "anchor", self.gen.add_value(operand))
+                    atoms.append(atom)
+                case ast.Had() | ast.Count():
+                    atom_id = self.history_atom(node)
+                    atoms.append(
+                        TimeAtom("window", atom=atom_id, window=float(node.window.seconds))
+                    )
+                case ast.Compare() | ast.Between() | ast.InList() | ast.IsEmpty():
+                    for name, points in _score_constants(node):
+                        if self.symbols.decaying(name):
+                            index = self.symbols.scores[name].index
+                            atoms.append(
+                                TimeAtom("decay", score=index, breakpoints=tuple(points))
+                            )
+                case _:
+                    pass
+        return atoms
+
+    # -- thresholds, dependencies, plans ----------------------------------------
+
+    def _classify_thresholds(
+        self, rules: list[tuple[RuleSpec, CheckedRule]]
+    ) -> dict[int, list[tuple[RuleSpec, list[float], str]]]:
+        """Single-score ``when`` rules go to a threshold index; the others get truth bits.
+
+        Returns, per score index, the indexed rules with their breakpoints and the name
+        of their generated predicate of the score value.
+        """
+        per_score: dict[int, list[tuple[RuleSpec, list[float], str]]] = defaultdict(list)
+        bit = 0
+        for spec, checked in rules:
+            if spec.kind != "when":
+                continue
+            trigger = checked.decl.trigger
+            assert isinstance(trigger, ast.WhenTrigger)
+            single = _single_score(trigger.condition, self.symbols)
+            if single is not None and spec.mode != "each":
+                name, points = single
+                index = self.symbols.scores[name].index
+                fn_name = self.gen.add_score_predicate(trigger.condition, name)
+                per_score[index].append((spec, points, fn_name))
+            elif spec.mode != "each":
+                spec.bit = 1 << bit
+                bit += 1
+        return per_score
+
+    def _build_thresholds(
+        self,
+        per_score: dict[int, list[tuple[RuleSpec, list[float], str]]],
+        functions: dict[str, Any],
+    ) -> None:
+        for index, entries in per_score.items():
+            for spec, _, fn_name in entries:
+                spec.threshold = (index, functions[fn_name])
+            self.program.thresholds[index] = ThresholdIndex(
+                (spec, points, functions[fn_name]) for spec, points, fn_name in entries
+            )
+
+    def _dependencies(
+        self,
+        segments: list[tuple[SegmentSpec, ast.Expr]],
+        rules: list[tuple[RuleSpec, CheckedRule]],
+        thresholds: dict[int, list[tuple[RuleSpec, list[float], str]]],
+    ) -> None:
+        program = self.program
+        indexed = {id(spec) for entries in thresholds.values() for spec, _, _ in entries}
+        rule_deps: dict[Key, list[RuleSpec]] = defaultdict(list)
+        rearm_deps: dict[Key, list[RuleSpec]] = defaultdict(list)
+        segment_deps: dict[Key, list[SegmentSpec]] = defaultdict(list)
+        atoms: list[TimeAtom] = []
+        time_rules: list[RuleSpec] = []
+        time_rearms: list[RuleSpec] = []
+        time_segments: list[SegmentSpec] = []
+        for spec, cond in segments:
+            spec.reads = tuple(sorted(self._reads(cond), key=repr))
+            for key in spec.reads:
+                segment_deps[key].append(spec)
+            found = self._time_atoms(cond)
+            if found:
+                spec.time_sensitive = True
+                time_segments.append(spec)
+                atoms.extend(found)
+        for spec, checked in rules:
+            trigger = checked.decl.trigger
+            if isinstance(trigger, ast.WhenTrigger):
+                if id(spec) not in indexed:
+                    for key in spec.reads:
+                        rule_deps[key].append(spec)
+                found = self._time_atoms(trigger.condition)
+                if found:
+                    spec.time_sensitive = True
+                    atoms.extend(found)
+                    if spec.mode != "each":
+                        time_rules.append(spec)
+            rearm = checked.decl.mode.rearm
+            if rearm is not None:
+                for key in spec.rearm_reads:
+                    rearm_deps[key].append(spec)
+                found = self._time_atoms(rearm)
+                if found:
+                    atoms.extend(found)
+                    time_rearms.append(spec)
+        program.rule_deps = {k: tuple(v) for k, v in rule_deps.items()}
+        program.rearm_deps = {k: tuple(v) for k, v in rearm_deps.items()}
+        program.segment_deps = {k: tuple(v) for k, v in segment_deps.items()}
+        program.time_rules = tuple(time_rules)
+        program.time_rearms = tuple(time_rearms)
+        program.time_segments = tuple(time_segments)
+        program.time_atoms = _merge_atoms(atoms)
+        program.valuation_watched = any(a.kind == "valuation" for a in program.time_atoms)
+        program.score_change_rules = _group(rules, "score_change", lambda s: s.score)
+        program.segment_enter_rules = _group(rules, "segment_enter", lambda s: s.segment)
+        program.segment_exit_rules = _group(rules, "segment_exit", lambda s: s.segment)
+        program.tag_added_rules = tuple(s for s, _ in rules if s.kind == "tag_added")
+
+    def _plans(
+        self,
+        rules: list[tuple[RuleSpec, CheckedRule]],
+        lines: list[tuple[str, ScoreLineSpec]],
+    ) -> None:
+        plans: dict[str, EventPlan] = {}
+
+        def plan(event_type: str) -> EventPlan:
+            if event_type not in plans:
+                plans[event_type] = EventPlan(event_type)
+            return plans[event_type]
+
+        for event_type, line in lines:
+            current = plan(event_type)
+            current.lines = (*current.lines, line)
+        for spec, _ in rules:
+            if spec.kind == "on" and spec.event_type is not None:
+                current = plan(spec.event_type)
+                current.on_rules = (*current.on_rules, spec)
+        for atom in self.program.history_atoms:
+            current = plan(atom.event_type)
+            current.history = (*current.history, atom)
+        for current in plans.values():
+            current.fast = (
+                bool(current.lines)
+                and not current.on_rules
+                and not current.history
+                and all(line.plain for line in current.lines)
+                and all(self.program.scores[line.score].decay is None for line in current.lines)
+                and all(
+                    self.program.scores[line.score].low == -math.inf
+                    and self.program.scores[line.score].high == math.inf
+                    for line in current.lines
+                )
+            )
+            totals: dict[int, float] = {}
+            for line in current.lines:
+                totals[line.score] = totals.get(line.score, 0) + line.points
+            current.deltas = tuple(totals.items())
+        self.program.plans = plans
+
+    def _first_evaluation(
+        self,
+        segments: list[tuple[SegmentSpec, ast.Expr]],
+        rules: list[tuple[RuleSpec, CheckedRule]],
+    ) -> None:
+        """Rules and segments that hold on an empty contact (first evaluation)."""
+        empty = Contact("", 0.0, len(self.program.scores))
+        true_segments = []
+        for spec, _ in segments:
+            assert spec.cond is not None
+            if spec.cond(empty, None, 0.0):
+                empty.segs |= spec.bit
+                true_segments.append(spec)
+        true_rules = []
+        for spec, _ in rules:
+            if spec.kind != "when":
+                continue
+            if spec.threshold is not None:
+                holds = spec.threshold[1](None)
+            else:
+                assert spec.cond is not None
+                holds = spec.cond(empty, None, 0.0)
+            if holds:
+                true_rules.append(spec)
+        self.program.empty_true_segments = tuple(true_segments)
+        self.program.empty_true_rules = tuple(true_rules)
+
+    # -- helpers ------------------------------------------------------------------
+
+    def _text(self, file: str, expr: ast.Expr) -> str:
+        """The source text of an expression, for explanations."""
+        source = self._sources.get(file, "")
+        span = expr.span
+        lines = source.splitlines()
+        if not (0 < span.line <= len(lines)) or span.end_line < span.line:
+            return ""
+        if span.end_line == span.line:
+            return lines[span.line - 1][span.column - 1 : span.end_column - 1]
+        parts = [lines[span.line - 1][span.column - 1 :]]
+        parts.extend(lines[span.line : span.end_line - 1])
+        parts.append(lines[span.end_line - 1][: span.end_column - 1])
+        return " ".join(part.strip() for part in parts)
+
+
+def _trigger_kind(trigger: ast.Trigger) -> str:
+    match trigger:
+        case ast.WhenTrigger():
+            return "when"
+        case ast.OnEvent():
+            return "on"
+        case ast.OnScoreChange():
+            return "score_change"
+        case ast.OnSegment(kind=kind):
+            return f"segment_{kind}"
+        case ast.OnTagAdded():
+            return "tag_added"
+    raise TypeError(trigger)  # pragma: no cover
+
+
+def _walk_state(expr: ast.Expr) -> Iterable[ast.Expr]:
+    """Nodes of a condition that read contact state: not inside ``had``/``count`` filters."""
+    stack = [expr]
+    while stack:
+        node = stack.pop()
+        yield node
+        if isinstance(node, ast.Had | ast.Count):
+            continue  # their filters read the recorded event, at its own time
+        stack.extend(reversed(list(children(node))))
+
+
+def _score_constants(node: ast.Expr) -> list[tuple[str, list[float]]]:
+    """``(score name, constants)`` when ``node`` compares a bare name with constants."""
+    match node:
+        case ast.Compare(left=ast.Name(name=name), right=other) | ast.Compare(
+            left=other, right=ast.Name(name=name)
+        ):
+            is_lit, value = literal_value(other)
+            if is_lit and isinstance(value, int | float) and not isinstance(value, bool):
+                return [(name, [float(value)])]
+        case ast.Between(operand=ast.Name(name=name), low=low, high=high):
+            lows, highs = literal_value(low), literal_value(high)
+            if lows[0] and highs[0]:
+                return [(name, [float(lows[1]), float(highs[1])])]
+        case ast.InList(operand=ast.Name(name=name), items=items):
+            values = [literal_value(item) for item in items.items]
+            if all(is_lit and isinstance(v, int | float) for is_lit, v in values):
+                return [(name, [float(v) for _, v in values])]
+        case ast.IsEmpty(operand=ast.Name(name=name)):
+            return [(name, [])]
+        case _:
+            pass
+    return []
+
+
+def _single_score(expr: ast.Expr, symbols: Any) -> tuple[str, list[float]] | None:
+    """``(score, breakpoints)`` if ``expr`` reads one non-decaying score and constants."""
+    names: set[str] = set()
+    points: list[float] = []
+
+    def visit(node: ast.Expr) -> bool:
+        match node:
+            case ast.And(items=items) | ast.Or(items=items):
+                return all(visit(item) for item in items)
+            case ast.Not(operand=operand):
+                return visit(operand)
+            case ast.Compare() | ast.Between() | ast.InList() | ast.IsEmpty():
+                found = _score_constants(node)
+                if not found:
+                    return False
+                name, constants = found[0]
+                if name not in symbols.scores or symbols.decaying(name):
+                    return False
+                names.add(name)
+                points.extend(constants)
+                return True
+            case ast.Bool():
+                return True
+            case _:
+                return False
+
+    if visit(expr) and len(names) == 1:
+        return names.pop(), points
+    return None
+
+
+def _merge_atoms(atoms: list[TimeAtom]) -> tuple[TimeAtom, ...]:
+    """One atom per valuation, per window and per decaying score (breakpoints merged)."""
+    merged: list[TimeAtom] = []
+    seen_windows: set[int] = set()
+    decay_points: dict[int, set[float]] = defaultdict(set)
+    valuation = False
+    for atom in atoms:
+        if atom.kind == "valuation":
+            valuation = True
+        elif atom.kind == "window":
+            if atom.atom not in seen_windows:
+                seen_windows.add(atom.atom)
+                merged.append(atom)
+        elif atom.kind == "decay":
+            decay_points[atom.score].update(atom.breakpoints)
+        else:
+            merged.append(atom)
+    if valuation:
+        merged.insert(0, TimeAtom("valuation"))
+    for score, points in sorted(decay_points.items()):
+        merged.append(TimeAtom("decay", score=score, breakpoints=tuple(sorted(points))))
+    return tuple(merged)
+
+
+def _group(
+    rules: list[tuple[RuleSpec, CheckedRule]], kind: str, key: Any
+) -> dict[int, tuple[RuleSpec, ...]]:
+    grouped: dict[int, list[RuleSpec]] = defaultdict(list)
+    for spec, _ in rules:
+        if spec.kind == kind:
+            grouped[key(spec)].append(spec)
+    return {k: tuple(v) for k, v in grouped.items()}
+
+
+def compile_program(checked: CheckedProgram) -> Program:
+    """Compile a checked program (see the module docstring for what is decided here)."""
+    return _Compiler(checked).run()
+

@@ -1,0 +1,1 @@
+"""Sorted indexes and the queries they answer."""

@@ -1,0 +1,285 @@
+"""A compiled rules program: what the engine runs.
+
+The compiler (:mod:`engage.dsl.compiler`) fills these plain, slotted records from a checked
+syntax tree. They hold generated predicate functions, not trees, and the dependency map
+that lets the engine re-evaluate only what an event changed: for each input (a score, a
+field, a tag...), the rules and segments that read it.
+
+Inputs are named by small tuples (:data:`Key`): ``("score", 0)``, ``("field", 2)``,
+``("tag", "VIP")``, ``("tags",)``, ``("group", "G")``, ``("segment", 1)``,
+``("status",)``, ``("consent", "email")``, ``("valuation",)``, ``("last_activity",)``,
+``("created",)``, ``("history", 3)``, ``("discard",)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from engage.actions import ActionSpec
+from engage.errors import Diagnostic
+from engage.scoring.decay import Decay
+from engage.triggers.thresholds import ThresholdIndex
+
+Key = tuple[Any, ...]
+Predicate = Callable[[Any, Any, float], bool]
+ValueFn = Callable[[Any, Any, float], Any]
+
+
+class ScoreSpec:
+    """A declared score."""
+
+    __slots__ = ("decay", "high", "index", "key", "low", "name")
+
+    def __init__(
+        self, name: str, index: int, low: float, high: float, decay: Decay | None
+    ) -> None:
+        self.name = name
+        self.index = index
+        self.low = low
+        self.high = high
+        self.decay = decay
+        self.key: Key = ("score", index)
+
+
+class FieldSpec:
+    """A declared field."""
+
+    __slots__ = ("index", "key", "name", "type")
+
+    def __init__(self, name: str, index: int, type_: str) -> None:
+        self.name = name
+        self.index = index
+        self.type = type_
+        self.key: Key = ("field", index)
+
+
+class ScoreLineSpec:
+    """``on TYPE ±N [where] [max ...] [once]`` of one score."""
+
+    __slots__ = (
+        "cap_total",
+        "cap_window",
+        "cap_window_limit",
+        "id",
+        "once",
+        "points",
+        "score",
+        "where",
+    )
+
+    def __init__(
+        self,
+        line_id: str,
+        score: int,
+        points: float,
+        where: Predicate | None,
+        *,
+        cap_total: float | None = None,
+        cap_window: float | None = None,
+        cap_window_limit: float | None = None,
+        once: bool = False,
+    ) -> None:
+        self.id = line_id
+        self.score = score
+        self.points = points
+        self.where = where
+        self.cap_total = cap_total
+        self.cap_window = cap_window
+        self.cap_window_limit = cap_window_limit
+        self.once = once
+
+    @property
+    def plain(self) -> bool:
+        """No filter, cap or once: the line always gives its points."""
+        return (
+            self.where is None
+            and self.cap_total is None
+            and self.cap_window is None
+            and not self.once
+        )
+
+
+class HistoryAtom:
+    """An event window read by ``had``/``count``: events of one type passing a filter."""
+
+    __slots__ = ("event_type", "id", "key", "where", "window")
+
+    def __init__(
+        self, atom_id: int, event_type: str, where: Predicate | None, window: float
+    ) -> None:
+        self.id = atom_id
+        self.event_type = event_type
+        self.where = where
+        self.window = window
+        self.key: Key = ("history", atom_id)
+
+
+class RuleSpec:
+    """One rule, ready to evaluate. ``rank`` is its place in the firing order."""
+
+    __slots__ = (
+        "actions",
+        "bit",
+        "cond",
+        "cond_text",
+        "cooldown",
+        "event_type",
+        "file",
+        "index",
+        "kind",
+        "line",
+        "mode",
+        "name",
+        "priority",
+        "rank",
+        "read_names",
+        "reads",
+        "rearm",
+        "rearm_reads",
+        "score",
+        "segment",
+        "tag",
+        "threshold",
+        "time_sensitive",
+    )
+
+    def __init__(self, name: str, kind: str) -> None:
+        self.name = name
+        #: ``when``, ``on``, ``score_change``, ``segment_enter``, ``segment_exit``, ``tag_added``
+        self.kind = kind
+        self.rank = 0
+        self.index = 0
+        self.priority = 0
+        self.file = ""
+        self.line = 0
+        self.event_type: str | None = None
+        self.score: int | None = None
+        self.segment: int | None = None
+        self.tag: str | None = None
+        self.cond: Predicate | None = None
+        self.cond_text = ""
+        self.mode = "edge"
+        self.rearm: Predicate | None = None
+        self.rearm_reads: tuple[Key, ...] = ()
+        self.cooldown: float | None = None
+        #: The rule's truth bit in ``Contact.truth`` (0: truth not stored).
+        self.bit = 0
+        #: ``(score index, predicate of the score value)`` for threshold-indexed rules.
+        self.threshold: tuple[int, Callable[[Any], bool]] | None = None
+        self.actions: tuple[ActionSpec, ...] = ()
+        self.reads: tuple[Key, ...] = ()
+        self.read_names: tuple[tuple[str, Key], ...] = ()
+        self.time_sensitive = False
+
+    def __repr__(self) -> str:
+        return f"<RuleSpec {self.name!r} {self.kind} rank={self.rank}>"
+
+
+class SegmentSpec:
+    """A segment: its condition and its bit in ``Contact.segs``."""
+
+    __slots__ = ("bit", "cond", "cond_text", "index", "key", "name", "reads", "time_sensitive")
+
+    def __init__(self, name: str, index: int) -> None:
+        self.name = name
+        self.index = index
+        self.bit = 1 << index
+        self.key: Key = ("segment", index)
+        self.cond: Predicate | None = None
+        self.cond_text = ""
+        self.reads: tuple[Key, ...] = ()
+        self.time_sensitive = False
+
+
+class EventPlan:
+    """What an event type does: its score lines, ``on`` rules and windows.
+
+    ``fast`` marks types whose every score line is plain, on scores without decay, with
+    no ``on`` rules and no windows: the engine applies them inline, without building a
+    change set, unless a threshold is crossed.
+    """
+
+    __slots__ = ("deltas", "event_type", "fast", "history", "lines", "on_rules")
+
+    def __init__(self, event_type: str) -> None:
+        self.event_type = event_type
+        self.lines: tuple[ScoreLineSpec, ...] = ()
+        self.on_rules: tuple[RuleSpec, ...] = ()
+        self.history: tuple[HistoryAtom, ...] = ()
+        self.fast = False
+        self.deltas: tuple[tuple[int, float], ...] = ()
+
+
+class TimeAtom:
+    """Something in a condition that changes by time alone, and when it next will.
+
+    ``kind`` is ``within`` (anchor function and window), ``valuation``, ``decay`` (score
+    index and its breakpoints) or ``window`` (history atom).
+    """
+
+    __slots__ = ("anchor", "atom", "breakpoints", "kind", "score", "window")
+
+    def __init__(
+        self,
+        kind: str,
+        *,
+        anchor: ValueFn | None = None,
+        window: float = 0.0,
+        score: int = -1,
+        breakpoints: tuple[float, ...] = (),
+        atom: int = -1,
+    ) -> None:
+        self.kind = kind
+        self.anchor = anchor
+        self.window = window
+        self.score = score
+        self.breakpoints = breakpoints
+        self.atom = atom
+
+
+class Program:
+    """Everything the engine needs to run a set of rules files."""
+
+    def __init__(self) -> None:
+        self.sources: dict[str, str] = {}
+        self.warnings: tuple[Diagnostic, ...] = ()
+        self.scores: tuple[ScoreSpec, ...] = ()
+        self.score_by_name: dict[str, ScoreSpec] = {}
+        self.fields: tuple[FieldSpec, ...] = ()
+        self.field_by_name: dict[str, FieldSpec] = {}
+        self.segments: tuple[SegmentSpec, ...] = ()  # dependency order
+        self.segment_by_name: dict[str, SegmentSpec] = {}
+        self.rules: tuple[RuleSpec, ...] = ()  # firing order
+        self.rule_by_name: dict[str, RuleSpec] = {}
+        self.plans: dict[str, EventPlan] = {}
+        self.history_atoms: tuple[HistoryAtom, ...] = ()
+        self.classes: tuple[tuple[str, float], ...] = ()
+        #: Rules and segments by the inputs they read.
+        self.rule_deps: dict[Key, tuple[RuleSpec, ...]] = {}
+        self.rearm_deps: dict[Key, tuple[RuleSpec, ...]] = {}
+        self.segment_deps: dict[Key, tuple[SegmentSpec, ...]] = {}
+        self.thresholds: dict[int, ThresholdIndex] = {}
+        self.score_change_rules: dict[int, tuple[RuleSpec, ...]] = {}
+        self.tag_added_rules: tuple[RuleSpec, ...] = ()
+        self.segment_enter_rules: dict[int, tuple[RuleSpec, ...]] = {}
+        self.segment_exit_rules: dict[int, tuple[RuleSpec, ...]] = {}
+        #: ``when`` rules and segments whose condition holds on a brand-new, empty contact.
+        self.empty_true_rules: tuple[RuleSpec, ...] = ()
+        self.empty_true_segments: tuple[SegmentSpec, ...] = ()
+        #: Units that time alone can change, and the atoms that say when.
+        self.time_rules: tuple[RuleSpec, ...] = ()
+        self.time_rearms: tuple[RuleSpec, ...] = ()
+        self.time_segments: tuple[SegmentSpec, ...] = ()
+        self.time_atoms: tuple[TimeAtom, ...] = ()
+        self.valuation_watched = False
+        self.generated_source = ""
+        #: The names of the program, for compiling queries against it.
+        self.symbols: Any = None
+
+    @property
+    def has_timers(self) -> bool:
+        return bool(self.time_atoms)
+
+    def rule(self, name: str) -> RuleSpec:
+        return self.rule_by_name[name]

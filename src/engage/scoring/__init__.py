@@ -1,0 +1,1 @@
+"""Scores: points per event, caps, clamp and decay."""

@@ -1,0 +1,121 @@
+"""Continuous exponential decay of a score, without touching contacts as time passes.
+
+All contacts of one score decay at the same rate, so the engine stores for each contact
+a *scaled* value ``s = v * 2 ** ((t - ref) / half_life)``, which does not change with
+time; the value at the clock is ``s * 2 ** ((ref - now) / half_life)``. Adding points at
+time t adds ``p * 2 ** ((t - ref) / half_life)`` to s. The order of contacts by s is the
+order by value at any moment, so the sorted score index never needs re-sorting as time
+passes. When the clock runs far from ``ref`` the factor would overflow a float; the
+engine then moves ``ref`` forward and rescales every stored value (:meth:`rebase_factor`),
+a rare O(contacts) step (every 500 half-lives).
+
+Decay goes toward 0; ``clamp LO to HI`` applies to the value read (a clamp whose low
+bound is above 0 holds the decayed value at LO).
+"""
+
+from __future__ import annotations
+
+import math
+from bisect import bisect_left, bisect_right
+from collections.abc import Sequence
+
+#: Move the reference time once the clock is this many half-lives past it.
+REBASE_AFTER_HALF_LIVES = 500.0
+
+
+class Decay:
+    """The decay law of one score: half-life, clamp bounds and the reference time."""
+
+    __slots__ = ("half_life", "high", "low", "ref")
+
+    def __init__(self, half_life: float, low: float, high: float, ref: float = 0.0) -> None:
+        self.half_life = half_life
+        self.low = low
+        self.high = high
+        self.ref = ref
+
+    def factor(self, now: float) -> float:
+        """``2 ** ((now - ref) / half_life)``: value times factor is the scaled value."""
+        return 2.0 ** ((now - self.ref) / self.half_life)
+
+    def raw(self, scaled: float, now: float) -> float:
+        return scaled * 2.0 ** ((self.ref - now) / self.half_life)
+
+    def read(self, scaled: float | None, now: float) -> float | None:
+        """The score's value at ``now`` (clamped), or None when empty."""
+        if scaled is None:
+            return None
+        value = scaled * 2.0 ** ((self.ref - now) / self.half_life)
+        if value < self.low:
+            return self.low
+        if value > self.high:
+            return self.high
+        return value
+
+    def scale(self, value: float, now: float) -> float:
+        """The scaled form of ``value`` held at ``now``."""
+        return value * 2.0 ** ((now - self.ref) / self.half_life)
+
+    def needs_rebase(self, now: float) -> bool:
+        return abs(now - self.ref) > REBASE_AFTER_HALF_LIVES * self.half_life
+
+    def rebase_factor(self, now: float) -> float:
+        """Move ``ref`` to ``now``; returns the factor every stored value must be multiplied by."""
+        factor = 2.0 ** ((self.ref - now) / self.half_life)
+        self.ref = now
+        return factor
+
+    def next_crossing(
+        self, scaled: float | None, now: float, breakpoints: Sequence[float]
+    ) -> float | None:
+        """The first moment after ``now`` at which the value passes a breakpoint.
+
+        The raw value moves toward 0, so only breakpoints between it and 0 (and inside
+        the clamp bounds, where the read value can move) can be passed. The moment
+        returned is the first float time at which the value read is strictly past the
+        breakpoint, so a condition evaluated then sees the new side.
+        """
+        if scaled is None or scaled == 0 or not breakpoints:
+            return None
+        raw = self.raw(scaled, now)
+        if raw > 0:
+            # Moving down: the largest breakpoint below the current value, above 0.
+            top = min(raw, self.high)
+            index = bisect_right(breakpoints, top) - 1  # a value sitting on one must pass it
+            if index < 0:
+                return None
+            target = breakpoints[index]
+            if target <= 0 or target < self.low:
+                return None
+            moment = self.ref + self.half_life * math.log2(scaled / target)
+            return self._first_past(scaled, moment, now, target, below=True)
+        bottom = max(raw, self.low)
+        index = bisect_left(breakpoints, bottom)
+        if index >= len(breakpoints):
+            return None
+        target = breakpoints[index]
+        if target >= 0 or target > self.high:
+            return None
+        moment = self.ref + self.half_life * math.log2(scaled / target)
+        return self._first_past(scaled, moment, now, target, below=False)
+
+    def _first_past(
+        self, scaled: float, moment: float, now: float, target: float, *, below: bool
+    ) -> float:
+        """Nudge ``moment`` forward to the first float time strictly past ``target``."""
+        moment = max(moment, now)
+        for _ in range(64):
+            value = self.raw(scaled, moment)
+            if (value < target) if below else (value > target):
+                if moment > now:
+                    return moment
+            moment = math.nextafter(moment, math.inf)
+        # Values this close to a breakpoint differ by less than float resolution over
+        # many ulps of time: step by a microsecond until past.
+        step = 1e-6
+        while True:
+            moment += step
+            value = self.raw(scaled, moment)
+            if ((value < target) if below else (value > target)) and moment > now:
+                return moment
+            step *= 2

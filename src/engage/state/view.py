@@ -1,0 +1,177 @@
+"""Read-only views of a contact, as hosts and the ``--dump`` output see it.
+
+A view reads the contact at the clock: decaying scores decayed, the recency class
+computed, segments by name. It copies nothing until asked, so looking a contact up is
+cheap; ``to_dict()`` gives the ``--dump`` object of the contract.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from engage.program import Program
+from engage.state.contact import (
+    CONSENT,
+    FLOWS,
+    HARD_BOUNCED,
+    HISTORY,
+    UNDECLARED,
+    UNSUBSCRIBED,
+    Contact,
+)
+from engage.time.valuation import class_of, is_discarded
+from engage.timeutil import epoch_to_datetime, format_time
+
+
+def _round(value: Any) -> Any:
+    if isinstance(value, float):
+        rounded = round(value, 6)
+        return int(rounded) if rounded.is_integer() and abs(rounded) < 2**53 else rounded
+    return value
+
+
+class ContactView:
+    """One contact at one moment. Attributes are computed on access."""
+
+    __slots__ = ("_contact", "_now", "_program")
+
+    def __init__(self, program: Program, contact: Contact, now: float) -> None:
+        self._program = program
+        self._contact = contact
+        self._now = now
+
+    @property
+    def id(self) -> str:
+        return self._contact.id
+
+    @property
+    def scores(self) -> dict[str, Any]:
+        """Every declared score that has a value, at the clock."""
+        result = {}
+        for spec in self._program.scores:
+            stored = self._contact.scores[spec.index]
+            if stored is None:
+                continue
+            if spec.decay is not None:
+                stored = spec.decay.read(stored, self._now)
+            result[spec.name] = stored
+        return result
+
+    def score(self, name: str) -> Any:
+        return self.scores.get(name)
+
+    @property
+    def fields(self) -> dict[str, Any]:
+        """Declared fields that have a value, then the undeclared ones the host sent."""
+        result: dict[str, Any] = {}
+        values = self._contact.fields
+        if values is not None:
+            for spec in self._program.fields:
+                value = values[spec.index]
+                if value is not None:
+                    if spec.type == "time":
+                        value = format_time(value)
+                    elif isinstance(value, tuple):
+                        value = list(value)
+                    result[spec.name] = value
+        undeclared = self._contact.get_extra(UNDECLARED)
+        if undeclared:
+            for name, value in undeclared.items():
+                result.setdefault(name, list(value) if isinstance(value, tuple) else value)
+        return result
+
+    @property
+    def tags(self) -> list[str]:
+        return list(self._contact.tags)
+
+    @property
+    def groups(self) -> list[str]:
+        return list(self._contact.groups)
+
+    @property
+    def segments(self) -> list[str]:
+        segs = self._contact.segs
+        return [s.name for s in self._program.segments if segs & s.bit]
+
+    @property
+    def valuation(self) -> str:
+        contact = self._contact
+        return class_of(
+            self._program.classes, contact.last_activity, is_discarded(contact), self._now
+        )
+
+    @property
+    def status(self) -> str:
+        return self._contact.status
+
+    @property
+    def consent(self) -> dict[str, bool]:
+        return dict(self._contact.get_extra(CONSENT) or {})
+
+    @property
+    def unsubscribed(self) -> list[dict[str, Any]]:
+        entries = self._contact.get_extra(UNSUBSCRIBED) or ()
+        return [
+            {k: v for k, v in (("scope", s), ("name", n), ("channel", c)) if v is not None}
+            for s, n, c in entries
+        ]
+
+    @property
+    def hard_bounced(self) -> bool:
+        return bool(self._contact.get_extra(HARD_BOUNCED))
+
+    @property
+    def flows(self) -> list[str]:
+        return list(self._contact.get_extra(FLOWS) or ())
+
+    @property
+    def history(self) -> list[dict[str, Any]]:
+        """Tracked history rows (``track`` actions), oldest first."""
+        rows = self._contact.get_extra(HISTORY) or ()
+        return [{**row, "at": format_time(row["at"])} for row in rows]
+
+    @property
+    def created(self) -> datetime:
+        return epoch_to_datetime(self._contact.created)
+
+    @property
+    def last_activity(self) -> datetime | None:
+        moment = self._contact.last_activity
+        return None if moment is None else epoch_to_datetime(moment)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``--dump`` object: keys sorted, scores rounded to 6 decimals."""
+        contact = self._contact
+        record: dict[str, Any] = {
+            "contact": contact.id,
+            "created": format_time(contact.created),
+            "fields": self.fields,
+            "groups": self.groups,
+            "last_activity": (
+                None if contact.last_activity is None else format_time(contact.last_activity)
+            ),
+            "scores": {name: _round(value) for name, value in self.scores.items()},
+            "segments": self.segments,
+            "status": contact.status,
+            "tags": self.tags,
+            "valuation": self.valuation,
+        }
+        consent = self.consent
+        if consent:
+            record["consent"] = consent
+        unsubscribed = self.unsubscribed
+        if unsubscribed:
+            record["unsubscribed"] = unsubscribed
+        if self.hard_bounced:
+            record["hard_bounced"] = True
+        flows = self.flows
+        if flows:
+            record["flows"] = flows
+        history = self.history
+        if history:
+            record["history"] = history
+        return dict(sorted(record.items()))
+
+    def __repr__(self) -> str:
+        return f"<ContactView {self.id!r} scores={self.scores} tags={self.tags}>"

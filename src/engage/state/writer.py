@@ -1,0 +1,232 @@
+"""Every change to a contact's state goes through here, and is recorded as it happens.
+
+The writer keeps ``changes``: for each input touched since the last round, its value
+before the first touch. The cascade compares those old values with the current ones to
+find the net changes of a round (tagged then untagged is no change), and looks the
+changed inputs up in the program's dependency map. Writing through one place is what
+makes "re-evaluate only what changed" safe.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from engage.program import Key, Program
+from engage.state.contact import (
+    ACTIVE,
+    CONSENT,
+    FLOWS,
+    HARD_BOUNCED,
+    HISTORY,
+    SUSPENDED,
+    UNDECLARED,
+    UNSUBSCRIBED,
+    Contact,
+)
+from engage.time.valuation import is_discarded
+
+DISCARD_KEY: Key = ("discard",)
+STATUS_KEY: Key = ("status",)
+TAGS_KEY: Key = ("tags",)
+GROUPS_KEY: Key = ("groups",)
+LAST_ACTIVITY_KEY: Key = ("last_activity",)
+VALUATION_KEY: Key = ("valuation",)
+
+
+class StateWriter:
+    """Applies changes to contacts and records what each input was before."""
+
+    __slots__ = ("changes", "discarded", "now", "program")
+
+    def __init__(self, program: Program) -> None:
+        self.program = program
+        self.changes: dict[Key, Any] = {}
+        self.now = 0.0
+        #: Ids of the contacts that are discarded (suspended, unsubscribed from all,
+        #: hard-bounced): few, and needed to count recency classes from the index.
+        self.discarded: set[str] = set()
+
+    def _note_discarded(self, contact: Contact) -> None:
+        if is_discarded(contact):
+            self.discarded.add(contact.id)
+        else:
+            self.discarded.discard(contact.id)
+
+    def _touch(self, key: Key, old: Any) -> None:
+        if key not in self.changes:
+            self.changes[key] = old
+
+    # -- scores -----------------------------------------------------------------
+
+    def read_score(self, contact: Contact, index: int) -> Any:
+        """The score's value at the clock (decayed and clamped for decaying scores)."""
+        spec = self.program.scores[index]
+        stored = contact.scores[index]
+        if spec.decay is None or stored is None:
+            return stored
+        return spec.decay.read(stored, self.now)
+
+    def set_score(self, contact: Contact, index: int, value: float | None) -> None:
+        """Set a score's value (clamped); None empties it."""
+        spec = self.program.scores[index]
+        if value is not None:
+            if value < spec.low:
+                value = spec.low
+            elif value > spec.high:
+                value = spec.high
+            if value.__class__ is float and value.is_integer() and abs(value) < 2**53:
+                value = int(value)
+            if spec.decay is not None:
+                value = spec.decay.scale(value, self.now)
+        old = contact.scores[index]
+        if old == value and (old is None) == (value is None):
+            return
+        self._touch(spec.key, old)
+        contact.scores[index] = value
+
+    def add_points(self, contact: Contact, index: int, points: float) -> None:
+        current = self.read_score(contact, index)
+        total = (0 if current is None else current) + points
+        if total.__class__ is float and not math.isfinite(total):
+            return
+        self.set_score(contact, index, total)
+
+    # -- fields -------------------------------------------------------------------
+
+    def set_field(self, contact: Contact, index: int, value: Any) -> None:
+        fields = contact.fields
+        if fields is None:
+            if value is None:
+                return
+            fields = contact.fields = [None] * len(self.program.fields)
+        old = fields[index]
+        if old == value and old.__class__ is value.__class__:
+            return
+        self._touch(self.program.fields[index].key, old)
+        fields[index] = value
+
+    def set_undeclared(self, contact: Contact, name: str, value: Any) -> None:
+        """Fields no rule declares are kept (and dumped) but read by no condition."""
+        extra = contact.more()
+        store = extra.setdefault(UNDECLARED, {})
+        if value is None:
+            store.pop(name, None)
+        else:
+            store[name] = value
+
+    # -- tags and groups ------------------------------------------------------------
+
+    def add_tag(self, contact: Contact, tag: str) -> bool:
+        tags = contact.tags
+        if tag in tags:
+            return False
+        self._touch(("tag", tag), False)
+        self._touch(TAGS_KEY, tags)
+        contact.tags = (*tags, tag)
+        return True
+
+    def remove_tag(self, contact: Contact, tag: str) -> bool:
+        tags = contact.tags
+        if tag not in tags:
+            return False
+        self._touch(("tag", tag), True)
+        self._touch(TAGS_KEY, tags)
+        contact.tags = tuple(t for t in tags if t != tag)
+        return True
+
+    def add_group(self, contact: Contact, group: str) -> bool:
+        groups = contact.groups
+        if group in groups:
+            return False
+        self._touch(("group", group), False)
+        self._touch(GROUPS_KEY, groups)
+        contact.groups = (*groups, group)
+        return True
+
+    def remove_group(self, contact: Contact, group: str) -> bool:
+        groups = contact.groups
+        if group not in groups:
+            return False
+        self._touch(("group", group), True)
+        self._touch(GROUPS_KEY, groups)
+        contact.groups = tuple(g for g in groups if g != group)
+        return True
+
+    # -- status, consent, unsubscribes, bounces -------------------------------------
+
+    def set_status(self, contact: Contact, status: str) -> None:
+        if contact.status == status:
+            return
+        self._touch(DISCARD_KEY, is_discarded(contact))
+        self._touch(STATUS_KEY, contact.status)
+        contact.status = status
+        self._note_discarded(contact)
+
+    def suspend(self, contact: Contact) -> None:
+        self.set_status(contact, SUSPENDED)
+
+    def reactivate(self, contact: Contact) -> None:
+        self.set_status(contact, ACTIVE)
+
+    def set_consent(self, contact: Contact, channel: str, value: bool | None) -> None:
+        extra = contact.more()
+        consent = extra.setdefault(CONSENT, {})
+        old = consent.get(channel)
+        if old is value:
+            return
+        self._touch(("consent", channel), old)
+        if value is None:
+            consent.pop(channel, None)
+        else:
+            consent[channel] = value
+
+    def unsubscribe(
+        self, contact: Contact, scope: str, name: str | None, channel: str | None
+    ) -> None:
+        """Record an unsubscribe (``all``/``campaign``/``category``, optional channel)."""
+        extra = contact.more()
+        entries: list[list[Any]] = extra.setdefault(UNSUBSCRIBED, [])
+        entry = [scope, name, channel]
+        if entry in entries:
+            return
+        self._touch(DISCARD_KEY, is_discarded(contact))
+        self._touch(("unsubscribed",), len(entries))
+        entries.append(entry)
+        self._note_discarded(contact)
+
+    def hard_bounce(self, contact: Contact) -> None:
+        extra = contact.more()
+        if extra.get(HARD_BOUNCED):
+            return
+        self._touch(DISCARD_KEY, is_discarded(contact))
+        extra[HARD_BOUNCED] = True
+        self._note_discarded(contact)
+
+    # -- activity, flows, history ------------------------------------------------------
+
+    def activity(self, contact: Contact, moment: float) -> None:
+        """An activity event at ``moment``: ``last_activity`` becomes the later time."""
+        old = contact.last_activity
+        if old is not None and old >= moment:
+            return
+        self._touch(LAST_ACTIVITY_KEY, old)
+        contact.last_activity = moment
+
+    def enter_flow(self, contact: Contact, flow: str) -> None:
+        flows: list[str] = contact.more().setdefault(FLOWS, [])
+        if flow not in flows:
+            self._touch(("flow", flow), False)
+            flows.append(flow)
+
+    def exit_flow(self, contact: Contact, flow: str) -> None:
+        extra = contact.extra
+        flows = None if extra is None else extra.get(FLOWS)
+        if flows and flow in flows:
+            self._touch(("flow", flow), True)
+            flows.remove(flow)
+
+    def track(self, contact: Contact, row: dict[str, Any]) -> None:
+        """Append a contact-history row (status, campaign, offer, time, rule)."""
+        history: list[dict[str, Any]] = contact.more().setdefault(HISTORY, [])
+        history.append(row)

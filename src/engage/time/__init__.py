@@ -1,0 +1,1 @@
+"""Time: recency classes, event windows and the timer index."""

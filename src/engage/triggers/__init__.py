@@ -1,0 +1,1 @@
+"""Triggers: firing modes and the threshold index."""

@@ -1,0 +1,452 @@
+"""Rounds of rule evaluation for one contact, until its state stops changing.
+
+This is the incremental heart of the engine. A round starts from the inputs that changed
+(recorded by the :class:`~engage.state.writer.StateWriter`), keeps only the net changes,
+brings derived state up to date (recency class, segments, in dependency order), then
+evaluates exactly the rules that read a changed input:
+
+- single-score ``when`` rules through the score's threshold index (O(log R + k));
+- other ``when`` rules from the dependency map, comparing with their stored truth bit;
+- engine-made triggers (``score change``, ``tag added``, ``segment enter/exit``) and, in
+  the first round, the event's own ``on`` rules.
+
+The rules that fire run in firing order (priority, then file position); their state
+actions are the changes of the next round. See ``docs/semantics.md`` section 4.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from engage.actions import Action
+from engage.dsl import runtime
+from engage.events import Event
+from engage.explain import Cause
+from engage.program import Key, Program, RuleSpec
+from engage.state.contact import FLOWS, UNSUBSCRIBED, Contact
+from engage.state.writer import (
+    DISCARD_KEY,
+    LAST_ACTIVITY_KEY,
+    STATUS_KEY,
+    VALUATION_KEY,
+    StateWriter,
+)
+from engage.time.valuation import class_of, is_discarded
+from engage.triggers import modes
+from engage.triggers.executor import ActionExecutor
+
+#: Rounds of cascading state actions allowed for one event before it is a rule cycle.
+MAX_ROUNDS: Final = 32
+
+_VALUATION_INPUTS: Final = (LAST_ACTIVITY_KEY, STATUS_KEY, DISCARD_KEY)
+
+
+class Problem:
+    """Something that went wrong while running rules (never raised into a stream)."""
+
+    __slots__ = ("at", "contact", "kind", "message", "rules")
+
+    def __init__(
+        self, kind: str, contact: str, at: float, message: str, rules: tuple[str, ...] = ()
+    ) -> None:
+        self.kind = kind
+        self.contact = contact
+        self.at = at
+        self.message = message
+        self.rules = rules
+
+    def to_dict(self) -> dict[str, Any]:
+        from engage.timeutil import format_time
+
+        return {
+            "kind": self.kind,
+            "contact": self.contact,
+            "at": format_time(self.at),
+            "message": self.message,
+            "rules": list(self.rules),
+        }
+
+    def __repr__(self) -> str:
+        return f"Problem({self.kind!r}, {self.contact!r}, {self.message!r})"
+
+
+class Cascade:
+    """Runs the rounds for one contact at a time."""
+
+    __slots__ = ("_origin", "executor", "members", "problems", "program", "writer")
+
+    def __init__(
+        self,
+        program: Program,
+        writer: StateWriter,
+        members: list[set[str]],
+        problems: list[Problem],
+    ) -> None:
+        self.program = program
+        self.writer = writer
+        self.executor = ActionExecutor(program, writer)
+        self.members = members
+        self.problems = problems
+        #: What started the current run: (event id, event type, timer moment).
+        self._origin: tuple[str | None, str | None, float | None] = (None, None, None)
+
+    def _cause(self, rule: RuleSpec, **details: Any) -> Cause:
+        """A cause for ``rule`` firing now, with the event or timer that started the run."""
+        event_id, event_type, timer = self._origin
+        details.setdefault("event_type", event_type)
+        return Cause(rule.name, event=event_id, timer=timer, **details)
+
+    # -- reading inputs -------------------------------------------------------------
+
+    def current(self, contact: Contact, key: Key) -> Any:
+        """The current value of an input."""
+        kind = key[0]
+        if kind == "score":
+            return contact.scores[key[1]]
+        if kind == "field":
+            fields = contact.fields
+            return None if fields is None else fields[key[1]]
+        if kind == "tag":
+            return key[1] in contact.tags
+        if kind == "tags":
+            return contact.tags
+        if kind == "group":
+            return key[1] in contact.groups
+        if kind == "groups":
+            return contact.groups
+        if kind == "status":
+            return contact.status
+        if kind == "consent":
+            return runtime.consent(contact, key[1])
+        if kind == "last_activity":
+            return contact.last_activity
+        if kind == "created":
+            return contact.created
+        if kind == "discard":
+            return is_discarded(contact)
+        if kind == "segment":
+            return contact.segs & (1 << key[1]) != 0
+        if kind == "flow":
+            extra = contact.extra
+            return extra is not None and key[1] in extra.get(FLOWS, ())
+        if kind == "unsubscribed":
+            extra = contact.extra
+            return 0 if extra is None else len(extra.get(UNSUBSCRIBED, ()))
+        return None
+
+    def display(self, contact: Contact, key: Key, stored: Any) -> Any:
+        """A value as a person reads it (decayed scores at the clock)."""
+        if key[0] == "score" and stored is not None:
+            decay = self.program.scores[key[1]].decay
+            if decay is not None:
+                return decay.read(stored, self.writer.now)
+        if key[0] == "history":
+            return stored
+        return stored
+
+    def _net(self, contact: Contact, changes: dict[Key, Any]) -> dict[Key, Any]:
+        net: dict[Key, Any] = {}
+        current = self.current
+        for key, old in changes.items():
+            if key[0] == "history":
+                net[key] = old
+                continue
+            now_value = current(contact, key)
+            if now_value != old or (now_value is None) != (old is None):
+                net[key] = old
+        return net
+
+    # -- the rounds -----------------------------------------------------------------
+
+    def run(
+        self,
+        contact: Contact,
+        event: Event | None,
+        event_id: str | None,
+        *,
+        creating: bool = False,
+        on_rules: tuple[RuleSpec, ...] = (),
+        wake: bool = False,
+    ) -> list[Action]:
+        """Evaluate rounds until nothing changes; returns the actions, in order."""
+        writer = self.writer
+        program = self.program
+        now = writer.now
+        self._origin = (event_id, event.type if event else None, now if wake else None)
+        out: list[Action] = []
+        first = True
+        rounds = 0
+        while True:
+            changes = writer.changes
+            writer.changes = {}
+            net = self._net(contact, changes) if changes else {}
+            if program.valuation_watched:
+                self._valuation(contact, net, wake and first)
+            segment_events: list[tuple[str, int]] = []
+            if program.segments:
+                self._segments(contact, net, creating and first, wake and first, segment_events)
+            fired: list[tuple[int, int, RuleSpec, Any, Cause]] = []
+            if net or (first and (creating or wake)):
+                self._when_rules(contact, net, creating and first, wake and first, fired)
+                self._engine_made(contact, net, segment_events, fired)
+            if first and on_rules:
+                for rule in on_rules:
+                    cond = rule.cond
+                    if (cond is None or cond(contact, event, now)) and modes.should_fire(
+                        rule, contact, False, True, now
+                    ):
+                        cause = self._cause(rule, condition=rule.cond_text)
+                        fired.append((rule.rank, len(fired), rule, event, cause))
+            if not fired:
+                break
+            fired.sort(key=_firing_order)
+            run_actions = self.executor.run
+            for _, _, rule, context, cause in fired:
+                out.extend(run_actions(rule, contact, context, now, event_id, cause))
+            if not writer.changes:
+                break
+            rounds += 1
+            if rounds >= MAX_ROUNDS:
+                names = tuple(dict.fromkeys(rule.name for _, _, rule, _, _ in fired))
+                self.problems.append(
+                    Problem(
+                        "rule cycle",
+                        contact.id,
+                        now,
+                        f"still firing after {MAX_ROUNDS} rounds of cascading state "
+                        f"actions; the cascade was stopped and the state reached kept",
+                        names,
+                    )
+                )
+                writer.changes = {}
+                break
+            first = False
+        return out
+
+    # -- derived state ----------------------------------------------------------------
+
+    def _valuation(self, contact: Contact, net: dict[Key, Any], at_wake: bool) -> None:
+        if not at_wake and not any(key in net for key in _VALUATION_INPUTS):
+            return
+        classes = self.program.classes
+        now = self.writer.now
+        old_activity = net.get(LAST_ACTIVITY_KEY, contact.last_activity)
+        old_discarded = net.get(DISCARD_KEY, None)
+        if old_discarded is None:
+            old_discarded = is_discarded(contact)
+        if at_wake:
+            # Just before a boundary the contact was still in the earlier class.
+            old_class = class_of(classes, old_activity, old_discarded, now, just_before=True)
+        else:
+            old_class = class_of(classes, old_activity, old_discarded, now)
+        new_class = class_of(classes, contact.last_activity, is_discarded(contact), now)
+        if old_class != new_class:
+            net[VALUATION_KEY] = old_class
+
+    def _segments(
+        self,
+        contact: Contact,
+        net: dict[Key, Any],
+        creating: bool,
+        at_wake: bool,
+        events: list[tuple[str, int]],
+    ) -> None:
+        program = self.program
+        deps = program.segment_deps
+        pending: set[int] = set()
+        for key in net:
+            for segment in deps.get(key, ()):
+                pending.add(segment.index)
+        if creating:
+            pending.update(s.index for s in program.empty_true_segments)
+        if at_wake:
+            pending.update(s.index for s in program.time_segments)
+        if not pending:
+            return
+        now = self.writer.now
+        for segment in program.segments:
+            if segment.index not in pending:
+                continue
+            was = contact.segs & segment.bit != 0
+            cond = segment.cond
+            assert cond is not None
+            member = bool(cond(contact, None, now))
+            if member == was:
+                continue
+            contact.segs ^= segment.bit
+            net[segment.key] = was
+            if member:
+                self.members[segment.index].add(contact.id)
+                events.append(("enter", segment.index))
+            else:
+                self.members[segment.index].discard(contact.id)
+                events.append(("exit", segment.index))
+            for dependent in deps.get(segment.key, ()):
+                pending.add(dependent.index)
+
+    # -- rules ------------------------------------------------------------------------
+
+    def _when_rules(
+        self,
+        contact: Contact,
+        net: dict[Key, Any],
+        creating: bool,
+        at_wake: bool,
+        fired: list[tuple[int, int, RuleSpec, Any, Cause]],
+    ) -> None:
+        program = self.program
+        now = self.writer.now
+        should_fire = modes.should_fire
+        # Re-arm first: a change that re-arms a rule and makes it hold fires it.
+        if program.rearm_deps or (at_wake and program.time_rearms):
+            rearms: dict[RuleSpec, None] = {}
+            for key in net:
+                for rule in program.rearm_deps.get(key, ()):
+                    rearms[rule] = None
+            if at_wake:
+                for rule in program.time_rearms:
+                    rearms[rule] = None
+            for rule in rearms:
+                assert rule.rearm is not None
+                if modes.is_disarmed(rule, contact) and rule.rearm(contact, None, now):
+                    modes.rearm(rule, contact)
+        # Rules through the threshold indexes.
+        handled: set[int] = set()
+        thresholds = program.thresholds
+        for key, old in net.items():
+            if key[0] != "score":
+                continue
+            index = thresholds.get(key[1])
+            if index is None:
+                continue
+            new = contact.scores[key[1]]
+            for rule in index.candidates(old, new):
+                handled.add(rule.rank)
+                assert rule.threshold is not None
+                predicate = rule.threshold[1]
+                holds = predicate(new)
+                before = False if creating else predicate(old)
+                if holds != before and should_fire(rule, contact, before, holds, now):
+                    name = program.scores[key[1]].name
+                    cause = self._cause(
+                        rule,
+                        condition=rule.cond_text,
+                        reads={name: [self.display(contact, key, old), new]},
+                        crossed=rule.cond_text,
+                    )
+                    fired.append((rule.rank, len(fired), rule, None, cause))
+        # Rules through the dependency map (and, at a contact's birth or a wake, the
+        # rules that hold on an empty contact or that time alone can change).
+        candidates: dict[RuleSpec, None] = {}
+        deps = program.rule_deps
+        for key in net:
+            for rule in deps.get(key, ()):
+                candidates[rule] = None
+        if creating:
+            for rule in program.empty_true_rules:
+                if rule.threshold is None:
+                    candidates[rule] = None
+                elif rule.rank not in handled:
+                    predicate = rule.threshold[1]
+                    value = contact.scores[rule.threshold[0]]
+                    if predicate(value) and should_fire(rule, contact, False, True, now):
+                        cause = self._cause(rule, condition=rule.cond_text)
+                        fired.append((rule.rank, len(fired), rule, None, cause))
+        if at_wake:
+            for rule in program.time_rules:
+                candidates[rule] = None
+        for rule in candidates:
+            cond = rule.cond
+            assert cond is not None
+            holds = bool(cond(contact, None, now))
+            bit = rule.bit
+            if bit:
+                before = contact.truth & bit != 0
+                if holds != before:
+                    contact.truth ^= bit
+            else:
+                before = False
+            if should_fire(rule, contact, before, holds, now):
+                cause = self._cause(
+                    rule, condition=rule.cond_text, reads=self._reads(contact, rule, net)
+                )
+                fired.append((rule.rank, len(fired), rule, None, cause))
+
+    def _reads(self, contact: Contact, rule: RuleSpec, net: dict[Key, Any]) -> dict[str, Any]:
+        reads: dict[str, Any] = {}
+        for label, key in rule.read_names:
+            value = self.display(contact, key, self.current(contact, key))
+            if key in net and key[0] not in ("history",):
+                reads[label] = [self.display(contact, key, net[key]), value]
+            elif key == VALUATION_KEY or key[0] == "history":
+                continue
+            else:
+                reads[label] = value
+        return reads
+
+    def _engine_made(
+        self,
+        contact: Contact,
+        net: dict[Key, Any],
+        segment_events: list[tuple[str, int]],
+        fired: list[tuple[int, int, RuleSpec, Any, Cause]],
+    ) -> None:
+        program = self.program
+        now = self.writer.now
+        if program.score_change_rules:
+            for key, old in net.items():
+                if key[0] != "score":
+                    continue
+                rules = program.score_change_rules.get(key[1])
+                if not rules:
+                    continue
+                spec = program.scores[key[1]]
+                before = self.display(contact, key, old)
+                after = self.display(contact, key, contact.scores[key[1]])
+                delta = None if before is None or after is None else after - before
+                data = {"score": spec.name, "old": before, "new": after, "delta": delta}
+                self._fire_made(contact, rules, "score.change", data, fired, now)
+        if program.tag_added_rules:
+            for key, old in net.items():
+                if key[0] == "tag" and old is False:
+                    rules = tuple(
+                        r for r in program.tag_added_rules if r.tag is None or r.tag == key[1]
+                    )
+                    if rules:
+                        self._fire_made(contact, rules, "tag.added", {"tag": key[1]}, fired, now)
+        for kind, index in segment_events:
+            table = program.segment_enter_rules if kind == "enter" else program.segment_exit_rules
+            rules = table.get(index, ())
+            if rules:
+                name = program.segments[index].name
+                self._fire_made(
+                    contact, rules, f"segment.{kind}", {"segment": name}, fired, now
+                )
+
+    def _fire_made(
+        self,
+        contact: Contact,
+        rules: tuple[RuleSpec, ...],
+        event_type: str,
+        data: dict[str, Any],
+        fired: list[tuple[int, int, RuleSpec, Any, Cause]],
+        now: float,
+    ) -> None:
+        made = Event(contact.id, event_type, now, None, data)
+        for rule in rules:
+            cond = rule.cond
+            if (cond is None or cond(contact, made, now)) and modes.should_fire(
+                rule, contact, False, True, now
+            ):
+                reads = {k: v for k, v in data.items() if k in ("old", "new")}
+                if "old" in reads:
+                    reads = {data["score"]: [data["old"], data["new"]]}
+                cause = self._cause(
+                    rule, event_type=event_type, condition=rule.cond_text, reads=reads
+                )
+                fired.append((rule.rank, len(fired), rule, made, cause))
+
+
+def _firing_order(item: tuple[int, int, RuleSpec, Any, Cause]) -> tuple[int, int]:
+    return item[0], item[1]
+

@@ -1,0 +1,96 @@
+"""The threshold index: which rules on a score can change truth when the score moves.
+
+A rule whose condition reads one score and constants only (``score >= 5``,
+``score between 10 and 20``, ``score < 3 or score == 7``) is a function of the score's
+value that is constant between consecutive constants of the condition (its
+*breakpoints*). So when the score moves from ``old`` to ``new``, only rules with a
+breakpoint in ``[min(old, new), max(old, new)]`` can change truth: two bisections in a
+sorted list of breakpoints find them, in O(log R + k) for R rules of which k are in the
+range, instead of evaluating all R.
+
+An empty score (never set) is not on the number line; the index treats it as lying
+below every breakpoint, and keeps apart the few rules (``score != 3``,
+``score is empty``, ``not score >= 5``) whose truth on an empty score differs from
+their truth below every breakpoint.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left, bisect_right
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, Generic, TypeVar
+
+T = TypeVar("T")
+
+
+class ThresholdIndex(Generic[T]):
+    """Rules on one score, indexed by the breakpoints of their conditions."""
+
+    __slots__ = ("_rules", "points", "none_special", "size")
+
+    def __init__(
+        self,
+        entries: Iterable[tuple[T, Sequence[float], Callable[[Any], bool]]],
+    ) -> None:
+        """``entries``: (rule, its breakpoints, its predicate of the score value)."""
+        pairs: list[tuple[float, int, T]] = []
+        special: list[T] = []
+        order = 0
+        for rule, points, predicate in entries:
+            for point in sorted(set(points)):
+                pairs.append((point, order, rule))
+            below = min(points) - 1.0 if points else 0.0
+            if bool(predicate(None)) != bool(predicate(below)):
+                special.append(rule)
+            order += 1
+        pairs.sort(key=lambda item: (item[0], item[1]))
+        self.points: list[float] = [point for point, _, _ in pairs]
+        self._rules: list[T] = [rule for _, _, rule in pairs]
+        self.none_special: tuple[T, ...] = tuple(special)
+        self.size = order
+
+    def __len__(self) -> int:
+        return self.size
+
+    @property
+    def breakpoints(self) -> tuple[float, ...]:
+        """Every breakpoint, sorted, without repeats (for decay crossing times)."""
+        return tuple(sorted(set(self.points)))
+
+    def candidates(self, old: float | None, new: float | None) -> list[T]:
+        """Rules whose truth may differ between ``old`` and ``new`` (no duplicates).
+
+        Runtime complexity: O(log R + k), k the rules with a breakpoint in range.
+        """
+        points = self.points
+        if old is None or new is None:
+            if old is None and new is None:
+                return []
+            value = new if old is None else old
+            hi = bisect_right(points, value)
+            found = self._rules[:hi]
+            found.extend(self.none_special)
+        else:
+            if old <= new:
+                lo = bisect_left(points, old)
+                hi = bisect_right(points, new)
+            else:
+                lo = bisect_left(points, new)
+                hi = bisect_right(points, old)
+            if lo == hi:
+                return []
+            found = self._rules[lo:hi]
+        if len(found) > 1:
+            seen: set[int] = set()
+            unique = []
+            for rule in found:
+                if id(rule) not in seen:
+                    seen.add(id(rule))
+                    unique.append(rule)
+            return unique
+        return found
+
+    def check(self) -> None:
+        """Assert the internal invariants (for tests)."""
+        assert self.points == sorted(self.points)
+        assert len(self.points) == len(self._rules)
