@@ -16,6 +16,7 @@ anything else needs attention. Both paths produce the same state and actions.
 from __future__ import annotations
 
 import math
+import os
 import traceback
 from bisect import bisect_left
 from collections import defaultdict
@@ -36,12 +37,14 @@ from engage.events import (
     unsubscribe_scope,
 )
 from engage.index.score_index import SortedIndexes
+from engage.storage.eventlog import EventLog
 from engage.program import Program
 from engage.rules import Rules
 from engage.scoring.lines import apply_lines
 from engage.state.contact import HISTORY, WINDOWS, Contact
 from engage.state.dedupe import DEFAULT_CAPACITY, DedupeWindow
 from engage.state.view import ContactView
+from engage.storage.state import ReloadReport
 from engage.state.writer import StateWriter
 from engage.dsl.symbols import NON_ACTIVITY_TYPES
 from engage.time.timers import TimerIndex, next_wake
@@ -99,7 +102,7 @@ class Engine:
 
     def __init__(self, rules: Rules, *, dedupe_window: int = DEFAULT_CAPACITY) -> None:
         self.rules = rules
-        program = self._program = rules.program
+        program = self._program = rules.program_for_engine()
         self._contacts: dict[str, Contact] = {}
         self._now = -math.inf
         self._writer = StateWriter(program)
@@ -116,6 +119,11 @@ class Engine:
         self._indexes = SortedIndexes()
         self._deleted_history: dict[str, list[Any]] = {}
         self._fast_plans = _fast_plans(program)
+        #: The write-ahead event log, when durability is on (see engage.storage).
+        self._log: EventLog | None = None
+        self._log_seq = 0
+        #: What the last restore or reload changed (None for a fresh engine).
+        self.reload_report: ReloadReport | None = None
         #: Types the fast path never takes: built-ins with effects, and typed plans.
         self._slow_types = frozenset(program.plans) | _BUILTIN_TYPES
         self._position = 0
@@ -248,6 +256,7 @@ class Engine:
         get_contact = contacts.get
         get_plan = fast.get
         activity_only = fast.get(_ACTIVITY_ONLY)
+        log = self._log
         slow_types = self._slow_types
         dedupe = self._dedupe
         seen_add = dedupe.add
@@ -310,6 +319,9 @@ class Engine:
             if event_id is not None and not seen_add(event_id):
                 duplicates += 1
                 continue
+            if log is not None:
+                self._log_seq += 1
+                log.append({"n": self._log_seq, "p": position, "e": event})
             events_seen += 1
             moment = float(at)
             if moment > now:
@@ -320,6 +332,8 @@ class Engine:
                 contact = Contact(contact_id, moment, score_count)
                 contacts[contact_id] = contact
                 created += 1
+                if indexes.dirty is not None:
+                    indexes.mark(contact)
                 contact.last_activity = moment
             else:
                 if indexes.dirty is not None and contact not in indexes.dirty:
@@ -390,15 +404,30 @@ class Engine:
         except EventError as exc:
             self._reject(record, str(exc), position)
             return
-        if event.id is not None and not self._dedupe.add(event.id):
-            self.stats.duplicates += 1
-            return
         moment = event.at
         if moment is None:
             if self._now == -math.inf:
                 self._reject(record, "missing 'at' and the engine clock is not set yet", position)
                 return
             moment = self._now
+        if event.id is not None and not self._dedupe.add(event.id):
+            self.stats.duplicates += 1
+            return
+        if self._log is not None:
+            self._log_seq += 1
+            self._log.append(
+                {
+                    "n": self._log_seq,
+                    "p": position,
+                    "e": {
+                        "contact": event.contact,
+                        "type": event.type,
+                        "at": moment,
+                        "id": event.id,
+                        "data": event.data,
+                    },
+                }
+            )
         self.stats.events += 1
         if moment > self._now:
             self._move_clock(moment, out)
@@ -513,6 +542,9 @@ class Engine:
         moment = coerce_time(when)
         out: list[Action] = []
         if moment > self._now:
+            if self._log is not None:
+                self._log_seq += 1
+                self._log.append({"n": self._log_seq, "a": moment})
             self._move_clock(moment, out)
         self.stats.actions += len(out)
         return out
@@ -535,6 +567,7 @@ class Engine:
         writer = self._writer
         writer.now = self._now
         writer.changes = {}
+        self._indexes.mark(contact)
         extra = contact.extra
         if extra is not None and WINDOWS in extra:
             windows = extra[WINDOWS]
@@ -572,6 +605,72 @@ class Engine:
 
         moment = self._timers.next_moment()
         return None if moment is None else epoch_to_datetime(moment)
+
+    # -- durability -------------------------------------------------------------------
+
+    @property
+    def position(self) -> int:
+        """How many records this engine has been given (accepted or not)."""
+        return self._position
+
+    def snapshot(self, path: str | os.PathLike[str]) -> int:
+        """Write the whole state to ``path`` atomically (see :mod:`engage.storage.snapshot`).
+
+        Returns the snapshot's size in bytes.
+        """
+        from engage.storage import snapshot
+
+        self._indexes.sync(self._contacts)
+        if self._log is not None:
+            self._log.sync()
+        return snapshot.write(self, path)
+
+    @classmethod
+    def restore(
+        cls,
+        path: str | os.PathLike[str],
+        rules: Rules,
+        *,
+        backfill: bool = False,
+        dedupe_window: int = DEFAULT_CAPACITY,
+    ) -> Engine:
+        """An engine with the state of the snapshot at ``path``, running ``rules``.
+
+        The rules may differ from those that wrote the snapshot: state is then mapped by
+        name (:meth:`reload` describes how); ``engine.reload_report`` says what changed.
+
+        Raises:
+            SnapshotError: the file is not a snapshot this version can read, or is corrupt.
+        """
+        from engage.storage import snapshot
+        from engage.storage.state import install
+
+        data = snapshot.read(path)
+        engine = cls(rules, dedupe_window=int(data.header.get("dedupe_capacity", dedupe_window)))
+        engine.reload_report = install(engine, data, backfill=backfill)
+        return engine
+
+    def reload(self, rules: Rules, *, backfill: bool = False) -> ReloadReport:
+        """Swap in new rules, keeping every contact's state.
+
+        Scores, fields and rule marks follow their names; a removed score or field is
+        reported (its values are dropped); segments and timers are recomputed. New
+        ``when`` rules (and rules whose condition changed) do not fire for contacts that
+        already match — with ``backfill=True`` they do, once, now.
+        """
+        from engage.storage.state import in_memory, install
+
+        self._indexes.sync(self._contacts)
+        data = in_memory(self)
+        log = self._log
+        handlers = self._handlers
+        fresh = Engine(rules, dedupe_window=self._dedupe.capacity)
+        fresh._handlers = handlers
+        report = install(fresh, data, backfill=backfill)
+        self.__dict__.update(fresh.__dict__)
+        self._log = log
+        self.reload_report = report
+        return report
 
     # -- queries --------------------------------------------------------------------------
 

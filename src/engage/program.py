@@ -103,12 +103,14 @@ class ScoreLineSpec:
 class HistoryAtom:
     """An event window read by ``had``/``count``: events of one type passing a filter."""
 
-    __slots__ = ("event_type", "id", "key", "where", "window")
+    __slots__ = ("event_type", "id", "key", "signature", "where", "window")
 
     def __init__(
         self, atom_id: int, event_type: str, where: Predicate | None, window: float
     ) -> None:
         self.id = atom_id
+        #: Identifies the window across programs (type, filter, length), for reloads.
+        self.signature = f"{event_type}||{window!r}"
         self.event_type = event_type
         self.where = where
         self.window = window
@@ -283,3 +285,10 @@ class Program:
 
     def rule(self, name: str) -> RuleSpec:
         return self.rule_by_name[name]
+
+    def truth_table(self) -> list[str]:
+        """Rule names by truth bit position (bit 0 first)."""
+        by_bit = sorted(
+            (rule.bit.bit_length() - 1, rule.name) for rule in self.rules if rule.bit
+        )
+        return [name for _, name in by_bit]

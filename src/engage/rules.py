@@ -11,7 +11,7 @@ import os
 from collections.abc import Sequence
 
 from engage.dsl import ast
-from engage.dsl.checker import check
+from engage.dsl.checker import CheckedProgram, check
 from engage.dsl.compiler import compile_program
 from engage.dsl.parser import parse
 from engage.errors import Diagnostic, LimitExceededError, RulesError
@@ -24,9 +24,22 @@ MAX_RULES_FILE_BYTES = 5 * 1024 * 1024
 class Rules:
     """A compiled set of rules files, ready to give to an :class:`~engage.Engine`."""
 
-    def __init__(self, files: Sequence[ast.RulesFile], program: Program) -> None:
+    def __init__(
+        self, files: Sequence[ast.RulesFile], program: Program, checked: CheckedProgram
+    ) -> None:
         self.files = tuple(files)
         self.program = program
+        self.checked = checked
+
+    def program_for_engine(self) -> Program:
+        """The program an engine runs: shared, unless it has decaying scores.
+
+        A decaying score's reference time moves with the engine's clock (see
+        :mod:`engage.scoring.decay`), so each engine gets its own compiled copy then.
+        """
+        if any(score.decay is not None for score in self.program.scores):
+            return compile_program(self.checked)
+        return self.program
 
     @property
     def warnings(self) -> tuple[Diagnostic, ...]:
@@ -69,7 +82,7 @@ def compile_sources(sources: Sequence[tuple[str, str]]) -> Rules:
     """Parse, check and compile ``(name, text)`` sources together."""
     files = parse_all(sources)
     checked = check(files)
-    return Rules(files, compile_program(checked))
+    return Rules(files, compile_program(checked), checked)
 
 
 def compile_rules(text: str, name: str = "<rules>") -> Rules:

@@ -80,6 +80,7 @@ class _Compiler:
         atom = self._history.get(key)
         if atom is None:
             atom = HistoryAtom(len(self._history), node.event_type, None, node.window.seconds)
+            atom.signature = f"{node.event_type}|{node.where!r}|{float(node.window.seconds)!r}"
             self._history[key] = atom
             if node.where is not None:
                 self._later(atom, "where", self.gen.add_condition(node.where))
@@ -275,7 +276,11 @@ class _Compiler:
     def _score_lines(self) -> list[tuple[str, ScoreLineSpec]]:
         lines = []
         for score in self.checked.scores:
-            for number, line in enumerate(score.decl.lines):
+            seen: dict[str, int] = {}
+            for line in score.decl.lines:
+                # Cap bookkeeping is kept per line under this id, which survives edits
+                # elsewhere in the file (and a reload) as long as the line itself stays.
+                number = seen[line.event_type] = seen.get(line.event_type, -1) + 1
                 cap_total = cap_window = cap_limit = None
                 match line.cap:
                     case ast.CapTotal(limit=limit):
@@ -286,7 +291,7 @@ class _Compiler:
                     case None:
                         pass
                 spec = ScoreLineSpec(
-                    f"{score.name}#{number}",
+                    f"{score.name}:{line.event_type}:{number}",
                     score.index,
                     line.points,
                     None,

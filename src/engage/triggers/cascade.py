@@ -167,8 +167,16 @@ class Cascade:
         creating: bool = False,
         on_rules: tuple[RuleSpec, ...] = (),
         wake: bool = False,
+        forced: tuple[RuleSpec, ...] = (),
     ) -> list[Action]:
-        """Evaluate rounds until nothing changes; returns the actions, in order."""
+        """Evaluate rounds until nothing changes; returns the actions, in order.
+
+        ``creating``: this is the contact's first evaluation (every rule comes from
+        false). ``wake``: time alone moved the contact. ``forced``: ``when`` rules to
+        evaluate in the first round as if they came from false (a backfill).
+        """
+        if creating:
+            forced = self.program.empty_true_rules
         writer = self.writer
         program = self.program
         now = writer.now
@@ -186,8 +194,10 @@ class Cascade:
             if program.segments:
                 self._segments(contact, net, creating and first, wake and first, segment_events)
             fired: list[tuple[int, int, RuleSpec, Any, Cause]] = []
-            if net or (first and (creating or wake)):
-                self._when_rules(contact, net, creating and first, wake and first, fired)
+            if net or (first and (forced or creating or wake)):
+                self._when_rules(
+                    contact, net, forced if first else (), creating and first, wake and first, fired
+                )
                 self._engine_made(contact, net, segment_events, fired)
             if first and on_rules:
                 for rule in on_rules:
@@ -290,6 +300,7 @@ class Cascade:
         self,
         contact: Contact,
         net: dict[Key, Any],
+        forced: tuple[RuleSpec, ...],
         creating: bool,
         at_wake: bool,
         fired: list[tuple[int, int, RuleSpec, Any, Cause]],
@@ -342,16 +353,17 @@ class Cascade:
         for key in net:
             for rule in deps.get(key, ()):
                 candidates[rule] = None
-        if creating:
-            for rule in program.empty_true_rules:
-                if rule.threshold is None:
-                    candidates[rule] = None
-                elif rule.rank not in handled:
-                    predicate = rule.threshold[1]
-                    value = contact.scores[rule.threshold[0]]
-                    if predicate(value) and should_fire(rule, contact, False, True, now):
-                        cause = self._cause(rule, condition=rule.cond_text)
-                        fired.append((rule.rank, len(fired), rule, None, cause))
+        forced_general: set[int] = set()
+        for rule in forced:
+            if rule.threshold is None:
+                candidates[rule] = None
+                forced_general.add(rule.rank)
+            elif rule.rank not in handled:
+                predicate = rule.threshold[1]
+                value = contact.scores[rule.threshold[0]]
+                if predicate(value) and should_fire(rule, contact, False, True, now):
+                    cause = self._cause(rule, condition=rule.cond_text)
+                    fired.append((rule.rank, len(fired), rule, None, cause))
         if at_wake:
             for rule in program.time_rules:
                 candidates[rule] = None
@@ -361,8 +373,8 @@ class Cascade:
             holds = bool(cond(contact, None, now))
             bit = rule.bit
             if bit:
-                before = contact.truth & bit != 0
-                if holds != before:
+                before = contact.truth & bit != 0 and rule.rank not in forced_general
+                if holds != (contact.truth & bit != 0):
                     contact.truth ^= bit
             else:
                 before = False

@@ -1,0 +1,369 @@
+"""The report: machine facts, targets, and the markdown tables printed by ``engage bench``.
+
+Results are only comparable with the machine they ran on, so the machine is captured
+automatically (CPU model and count, Python build, memory, engage version and git commit)
+and printed with every report. The same dict is written as JSON (``--json``); the
+markdown is a rendering of it, never a second source.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import platform
+import subprocess
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import engage
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as handle:
+            for line in handle:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _memory_total() -> int | None:
+    try:
+        with open("/proc/meminfo", encoding="ascii") as handle:
+            for line in handle:
+                if line.startswith("MemTotal:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError):
+        pass
+    return None
+
+
+def _git(*args: str) -> str | None:
+    folder = os.path.dirname(os.path.abspath(__file__))
+    try:
+        done = subprocess.run(
+            ["git", *args], cwd=folder, capture_output=True, text=True, check=False, timeout=10
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return done.stdout.strip() if done.returncode == 0 else None
+
+
+def machine() -> dict[str, Any]:
+    """Facts about the machine and the build, captured at the start of the run."""
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        usable = os.cpu_count() or 0
+    status = _git("status", "--porcelain", "--untracked-files=no")
+    return {
+        "date": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "cpu": _cpu_model(),
+        "cores": os.cpu_count(),
+        "cores_usable": usable,
+        "memory_bytes": _memory_total(),
+        "os": platform.platform(),
+        "python": platform.python_version(),
+        "implementation": platform.python_implementation(),
+        "python_build": " ".join(platform.python_build()),
+        "compiler": platform.python_compiler(),
+        "engage": engage.__version__,
+        "git_commit": _git("rev-parse", "--short", "HEAD"),
+        "git_dirty": None if status is None else bool(status),
+        "argv": sys.argv[1:],
+    }
+
+
+# -- targets ---------------------------------------------------------------------------
+
+
+def _row(rows: Sequence[dict[str, Any]], **match: Any) -> dict[str, Any] | None:
+    for row in rows:
+        if all(row.get(key) == value for key, value in match.items()):
+            return row
+    return None
+
+
+def targets(results: dict[str, Any], config: dict[str, Any]) -> list[dict[str, Any]]:
+    """Issue 2's and issue 3's targets, each with the measured value and whether it is met.
+
+    A target whose inputs were not measured in this run (a workload left out, other
+    sizes) is left out: a target is only judged at the size it names.
+    """
+    out: list[dict[str, Any]] = []
+    tput = results.get("throughput")
+    if tput:
+        rules_rows = tput["rules_sweep"]
+        contacts_rows = tput["contacts_sweep"]
+        row = _row(rules_rows, layout="spread", rules=100, contacts=100_000)
+        if row:
+            out.append(
+                {
+                    "target": "throughput ratio engine/baseline at R=100, 100k contacts",
+                    "want": ">= 0.25",
+                    "value": row["ratio"],
+                    "met": row["ratio"] >= 0.25,
+                }
+            )
+        low = _row(rules_rows, layout="spread", rules=10, contacts=config["base_contacts"])
+        high = _row(rules_rows, layout="spread", rules=1000, contacts=config["base_contacts"])
+        if low and high:
+            growth = high["engine_ns_per_event"] / low["engine_ns_per_event"]
+            out.append(
+                {
+                    "target": "per-event cost R=1000 / R=10 (spread thresholds)",
+                    "want": "<= 1.25",
+                    "value": growth,
+                    "met": growth <= 1.25,
+                }
+            )
+        small = _row(contacts_rows, contacts=10_000)
+        big = _row(contacts_rows, contacts=1_000_000)
+        if small and big:
+            growth = big["engine_ns_per_event"] / small["engine_ns_per_event"]
+            out.append(
+                {
+                    "target": "per-event cost 1M contacts / 10k contacts (R=100)",
+                    "want": "<= 1.5",
+                    "value": growth,
+                    "met": growth <= 1.5,
+                }
+            )
+    mem = results.get("memory")
+    if mem and mem["contacts"] == 1_000_000:
+        value = mem["bytes_per_contact"]
+        out.append(
+            {
+                "target": "bytes per contact at 1M (1 score, 2 fields, 2 tags)",
+                "want": "<= 600",
+                "value": value,
+                "met": value <= 600,
+            }
+        )
+    chk = results.get("check")
+    if chk and chk["rules"] == 1000:
+        value = max(v for v in (chk["warm_seconds"], chk["cold_compile_seconds"]) if v is not None)
+        out.append(
+            {
+                "target": "parse + check + compile of 1,000 rules (seconds, cold)",
+                "want": "< 1",
+                "value": value,
+                "met": value < 1.0,
+            }
+        )
+    clk = results.get("time")
+    if clk:
+        out.append(
+            {
+                "target": "clock: engine finds the naive rescan's transitions, tick by tick",
+                "want": "equal",
+                "value": "equal" if clk["verified"] else f"{len(clk['mismatches'])}+ ticks differ",
+                "met": clk["verified"],
+            }
+        )
+        if clk["speedup"] is not None:
+            out.append(
+                {
+                    "target": "clock: naive rescan time / engine time over all ticks",
+                    "want": "> 1",
+                    "value": clk["speedup"],
+                    "met": clk["speedup"] > 1,
+                }
+            )
+    return out
+
+
+# -- markdown --------------------------------------------------------------------------
+
+
+def _n(value: float | int | None, digits: int = 0) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, int) or digits == 0:
+        return f"{round(value):,}"
+    return f"{value:,.{digits}f}"
+
+
+def _gb(value: int | None) -> str:
+    return "-" if value is None else f"{value / 2**30:.1f} GiB"
+
+
+def markdown(report: dict[str, Any]) -> str:
+    """The whole report as markdown (what ``engage bench`` prints)."""
+    m = report["machine"]
+    lines = [
+        "# engage bench",
+        "",
+        f"- date: {m['date']}; engage {m['engage']} (git {m['git_commit'] or '-'}"
+        f"{', uncommitted changes' if m['git_dirty'] else ''})",
+        f"- machine: {m['cpu']}, {m['cores']} cores ({m['cores_usable']} usable), "
+        f"{_gb(m['memory_bytes'])}, {m['os']}",
+        f"- Python {m['python']} ({m['implementation']}, {m['compiler']})",
+        f"- config: {_config_line(report['config'])}",
+        "",
+    ]
+    goals = report.get("targets") or []
+    if goals:
+        lines += ["## Targets", "", "| target | want | measured | met |", "|---|---|---|---|"]
+        for goal in goals:
+            value = goal["value"]
+            shown = f"{value:,.3f}" if isinstance(value, float) else str(value)
+            lines.append(
+                f"| {goal['target']} | {goal['want']} | {shown} | "
+                f"{'yes' if goal['met'] else '**no**'} |"
+            )
+        lines.append("")
+    results = report["results"]
+    if "throughput" in results:
+        lines += _throughput_md(results["throughput"])
+    if "memory" in results:
+        lines += _memory_md(results["memory"])
+    if "check" in results:
+        lines += _check_md(results["check"])
+    if "time" in results:
+        lines += _time_md(results["time"])
+    return "\n".join(lines) + "\n"
+
+
+def _config_line(config: dict[str, Any]) -> str:
+    keys = ("repeat", "dense_repeat", "seed", "zipf", "events_per_contact", "only", "quick")
+    return ", ".join(f"{key}={config[key]}" for key in keys if key in config)
+
+
+def _throughput_table(rows: Sequence[dict[str, Any]]) -> list[str]:
+    out = [
+        "| layout | R | contacts | events | engine ev/s | baseline ev/s | ratio "
+        "| engine ns/ev | firings/ev | best of | checked |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for r in rows:
+        out.append(
+            f"| {r['layout']} | {r['rules']:,} | {r['contacts']:,} | {r['events']:,} "
+            f"| {_n(r['engine_events_per_second'])} | {_n(r['baseline_events_per_second'])} "
+            f"| {r['ratio']:.3f} | {_n(r['engine_ns_per_event'])} "
+            f"| {r['firings_per_event']:.4f} | {len(r['engine_repeats'])} "
+            f"| {'yes' if r['verified'] else 'no'} |"
+        )
+    return out
+
+
+def _throughput_md(t: dict[str, Any]) -> list[str]:
+    mix = ", ".join(f"{k} {v:,}" for k, v in sorted(t["event_mix"].items(), key=lambda kv: -kv[1]))
+    lines = [
+        "## Throughput: `when score >= k then tag` rules through `ingest_many`",
+        "",
+        f"Events per contact: {t['events_per_contact']}; Zipf exponent {t['zipf']}; "
+        f"event mix (one list): {mix}.",
+        "ratio = engine events/s / baseline events/s (baseline: dict of scores + bisect, "
+        "same run).",
+        "",
+        "### Rules sweep",
+        "",
+        *_throughput_table(t["rules_sweep"]),
+        "",
+        "### Contacts sweep",
+        "",
+        *_throughput_table(t["contacts_sweep"]),
+        "",
+    ]
+    return lines
+
+
+def _memory_md(mem: dict[str, Any]) -> list[str]:
+    inside = mem["tracemalloc"]
+    outside = mem["rss"]
+    lines = [
+        "## Memory per contact (1 score, 2 fields, 2 tags)",
+        "",
+        f"Contacts: {mem['contacts']:,}.",
+        "",
+        "| measure | bytes/contact | with score index built |",
+        "|---|---:|---:|",
+        f"| tracemalloc (live Python blocks) | {_n(inside['bytes_per_contact'])} "
+        f"| {_n(inside['bytes_per_contact_indexed'])} |",
+        f"| RSS delta (fresh process) | {_n(outside.get('bytes_per_contact'))} "
+        f"| {_n(outside.get('bytes_per_contact_indexed'))} |",
+        "",
+        "One contact, object by object (`sys.getsizeof`, shared strings not counted): "
+        + ", ".join(f"{k} {_n(v)}" for k, v in inside["breakdown"].items()),
+        "",
+    ]
+    return lines
+
+
+def _check_md(c: dict[str, Any]) -> list[str]:
+    return [
+        "## Check time: parse + check + compile",
+        "",
+        f"A generated file of {c['rules']:,} rules ({c['lines']:,} lines, {c['bytes']:,} bytes, "
+        f"{c['warnings']} warnings).",
+        "",
+        "| measure | seconds |",
+        "|---|---:|",
+        f"| `engage.compile`, warm (best of {len(c['warm_repeats'])}) | {c['warm_seconds']:.3f} |",
+        "| `engage.compile`, fresh interpreter (grammar built) "
+        f"| {_n(c['cold_compile_seconds'], 3)} |",
+        f"| `import engage`, fresh interpreter | {_n(c['cold_import_seconds'], 3)} |",
+        f"| `engage check FILE`, wall (best of 3) | {_n(c['cli_seconds'], 3)} |",
+        "",
+    ]
+
+
+def _time_md(t: dict[str, Any]) -> list[str]:
+    fit = t["engine_fit"]
+    naive = t["naive_fit"]
+    lines = [
+        "## Clock: valuation classes and decaying scores over "
+        f"{t['ticks']} ticks of {t['tick_seconds'] / 86400:g} day",
+        "",
+        f"{t['contacts']:,} contacts, {t['events']:,} events ingested in "
+        f"{t['ingest_seconds']:.1f} s "
+        f"({_n(t['ingest_events_per_second'])} events/s on the full path, "
+        f"{t['ingest_firings']:,} actions); then the clock advanced tick by tick.",
+        "",
+        "| | engine | naive rescan |",
+        "|---|---:|---:|",
+        f"| total time over all ticks (s) | {t['engine_seconds']:.2f} | {t['naive_seconds']:.2f} |",
+        f"| time per tick, mean (ms) | {t['engine_seconds'] / t['ticks'] * 1e3:.1f} "
+        f"| {t['naive_seconds'] / t['ticks'] * 1e3:.1f} |",
+        f"| fixed cost per tick, fitted (ms) | {_ms(fit['intercept'])} "
+        f"| {_ms(naive['intercept'])} |",
+        f"| cost per transition, fitted (µs) | {_us(fit['slope'])} | {_us(naive['slope'])} |",
+        f"| r² of time vs transitions | {_n(fit['r2'], 3)} | {_n(naive['r2'], 3)} |",
+        "",
+        f"Speed-up of the engine over the naive rescan: **{_n(t['speedup'], 1)}x**. "
+        f"Firings {t['firings']:,}; transitions (rule truth changes) "
+        f"{t['transitions']:,} over {t['contact_ticks']:,} contact-ticks; engine "
+        f"{_n(t['engine_us_per_transition'], 2)} µs per transition; naive "
+        f"{_n(t['naive_ns_per_contact_tick'])} ns per contact-tick. Ticks with no "
+        f"transition: {t['quiet_ticks']} (engine's slowest of them: "
+        f"{_ms(t['engine_max_quiet_tick_seconds'])} ms). "
+        f"Transitions equal tick by tick: {'yes' if t['verified'] else '**no**'}.",
+        "",
+        "Per tick, grouped by 30 days:",
+        "",
+        "| ticks | transitions | firings | engine (ms) | naive (ms) |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    rows = t["per_tick"]
+    for first in range(0, len(rows), 30):
+        chunk = rows[first : first + 30]
+        lines.append(
+            f"| {chunk[0]['tick']}-{chunk[-1]['tick']} | {sum(r['transitions'] for r in chunk):,} "
+            f"| {sum(r['firings'] for r in chunk):,} "
+            f"| {sum(r['engine_seconds'] for r in chunk) * 1e3:,.1f} "
+            f"| {sum(r['naive_seconds'] for r in chunk) * 1e3:,.0f} |"
+        )
+    lines.append("")
+    return lines
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value * 1e3:.2f}"
+
+
+def _us(value: float | None) -> str:
+    return "-" if value is None else f"{value * 1e6:.2f}"

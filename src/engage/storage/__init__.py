@@ -1,0 +1,1 @@
+"""Durability: snapshots, the event log, recovery and reloads."""

@@ -1,0 +1,212 @@
+"""Snapshots: the whole state of an engine in one checksummed msgpack file.
+
+Layout (all integers little-endian)::
+
+    b"ENGSNAP\\0"          magic
+    u32 format version     (FORMAT_VERSION; a change of layout bumps it)
+    u32 header length
+    header                 msgpack map: clock, counters, dedupe ids, program tables...
+    contact records        one msgpack array per contact (count in the header)
+    u32 CRC-32             of every byte before it
+
+The write is atomic: the file is written to a temporary name in the same folder,
+flushed and fsynced, renamed over the target, and the folder is fsynced, so a crash
+leaves either the old snapshot or the new one, never half of one. Reading checks the
+magic, the version and the checksum before trusting a byte, and unpacks with msgpack's
+size limits.
+
+The header carries the *tables* of the program that wrote it (score, field, segment and
+rule names by position, event-window signatures), so a snapshot can be restored into a
+different program: :mod:`engage.storage.migrate` maps state by name.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import tempfile
+import zlib
+from collections.abc import Iterator
+from typing import IO, TYPE_CHECKING, Any, Final
+
+import msgpack
+
+from engage.errors import SnapshotError
+
+if TYPE_CHECKING:
+    from engage.engine import Engine
+
+MAGIC: Final = b"ENGSNAP\x00"
+FORMAT_VERSION: Final = 1
+#: Versions this build can read (older layouts are converted on load).
+READABLE_VERSIONS: Final = frozenset({1})
+_PREAMBLE = struct.Struct("<8sII")
+_CRC = struct.Struct("<I")
+#: Largest header or contact record accepted when reading (bytes).
+MAX_RECORD_BYTES: Final = 256 * 1024 * 1024
+
+
+class SnapshotData:
+    """A snapshot read back: its header and its contact records."""
+
+    def __init__(self, header: dict[str, Any], contacts: list[list[Any]]) -> None:
+        self.header = header
+        self.contacts = contacts
+
+
+def program_tables(engine: Engine) -> dict[str, Any]:
+    """Names by position of everything per-contact state refers to by position."""
+    program = engine.program
+    return {
+        "scores": [
+            [s.name, None if s.decay is None else s.decay.half_life] for s in program.scores
+        ],
+        "decay_refs": [None if s.decay is None else s.decay.ref for s in program.scores],
+        "fields": [[f.name, f.type] for f in program.fields],
+        "segments": [s.name for s in program.segments],
+        "truth_bits": program.truth_table(),
+        "rules": [[r.name, r.kind, r.cond_text] for r in program.rules],
+        "atoms": [a.signature for a in program.history_atoms],
+    }
+
+
+def contact_record(contact: Any) -> list[Any]:
+    """One contact as a positional msgpack array (compact: no key names per contact)."""
+    return [
+        contact.id,
+        contact.scores,
+        contact.fields,
+        list(contact.tags),
+        list(contact.groups),
+        contact.status,
+        contact.created,
+        contact.last_activity,
+        contact.segs,
+        contact.truth,
+        contact.wake,
+        contact.extra,
+    ]
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, tuple | set | frozenset):
+        return list(value)
+    raise TypeError(f"cannot snapshot a {type(value).__name__}")
+
+
+def write(engine: Engine, path: str | os.PathLike[str], extra: dict[str, Any] | None = None) -> int:
+    """Write a snapshot of ``engine`` to ``path`` atomically; returns its size in bytes."""
+    from engage.storage.state import engine_header
+
+    target = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(target))
+    header = engine_header(engine)
+    header["tables"] = program_tables(engine)
+    if extra:
+        header.update(extra)
+    contacts = engine._contacts
+    header["contact_count"] = len(contacts)
+    packer = msgpack.Packer(default=_default, use_bin_type=True)
+    header_bytes = packer.pack(header)
+    fd, temp = tempfile.mkstemp(prefix=".snapshot-", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "wb", buffering=1 << 20) as handle:
+            crc = _write_checked(handle, _PREAMBLE.pack(MAGIC, FORMAT_VERSION, len(header_bytes)), 0)
+            crc = _write_checked(handle, header_bytes, crc)
+            pack = packer.pack
+            chunk: list[bytes] = []
+            size = 0
+            for contact in contacts.values():
+                data = pack(contact_record(contact))
+                chunk.append(data)
+                size += len(data)
+                if size > 1 << 20:
+                    crc = _write_checked(handle, b"".join(chunk), crc)
+                    chunk.clear()
+                    size = 0
+            if chunk:
+                crc = _write_checked(handle, b"".join(chunk), crc)
+            handle.write(_CRC.pack(crc))
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp, target)
+    except BaseException:
+        try:
+            os.unlink(temp)
+        except FileNotFoundError:
+            pass
+        raise
+    _fsync_folder(folder)
+    return os.path.getsize(target)
+
+
+def _write_checked(handle: IO[bytes], data: bytes, crc: int) -> int:
+    handle.write(data)
+    return zlib.crc32(data, crc)
+
+
+def _fsync_folder(folder: str) -> None:
+    try:
+        descriptor = os.open(folder, os.O_RDONLY)
+    except OSError:  # pragma: no cover - platforms without folder descriptors
+        return
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def read(path: str | os.PathLike[str]) -> SnapshotData:
+    """Read and verify a snapshot.
+
+    Raises:
+        SnapshotError: not a snapshot, a version this build cannot read, a bad checksum
+            or a truncated or malformed file — with a message that says which.
+    """
+    name = os.fspath(path)
+    try:
+        with open(name, "rb") as handle:
+            blob = handle.read()
+    except OSError as exc:
+        raise SnapshotError(f"{name}: cannot read snapshot: {exc.strerror}") from None
+    if len(blob) < _PREAMBLE.size + _CRC.size:
+        raise SnapshotError(f"{name}: not an engage snapshot (too short)")
+    magic, version, header_length = _PREAMBLE.unpack_from(blob)
+    if magic != MAGIC:
+        raise SnapshotError(f"{name}: not an engage snapshot (bad magic)")
+    if version not in READABLE_VERSIONS:
+        raise SnapshotError(
+            f"{name}: snapshot format version {version} cannot be read by this version of "
+            f"engage (it reads {sorted(READABLE_VERSIONS)}); replay the event log into a "
+            "fresh state instead"
+        )
+    (stored_crc,) = _CRC.unpack_from(blob, len(blob) - _CRC.size)
+    body = memoryview(blob)[: len(blob) - _CRC.size]
+    if zlib.crc32(body) != stored_crc:
+        raise SnapshotError(f"{name}: snapshot checksum mismatch: the file is corrupt")
+    start = _PREAMBLE.size
+    try:
+        header = msgpack.unpackb(
+            body[start : start + header_length], raw=False, strict_map_key=False
+        )
+        contacts = list(_records(body[start + header_length :]))
+    except (ValueError, msgpack.UnpackException, TypeError) as exc:
+        raise SnapshotError(f"{name}: malformed snapshot: {exc}") from None
+    if not isinstance(header, dict) or header.get("contact_count") != len(contacts):
+        raise SnapshotError(f"{name}: malformed snapshot: contact count does not match")
+    return SnapshotData(header, contacts)
+
+
+def _records(data: memoryview) -> Iterator[list[Any]]:
+    unpacker = msgpack.Unpacker(
+        raw=False,
+        strict_map_key=False,
+        max_buffer_size=MAX_RECORD_BYTES,
+    )
+    step = 1 << 20
+    for offset in range(0, len(data), step):
+        unpacker.feed(data[offset : offset + step])
+        for record in unpacker:
+            if not isinstance(record, list) or len(record) != 12:
+                raise ValueError("a contact record is not a 12-item array")
+            yield record

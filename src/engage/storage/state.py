@@ -1,0 +1,386 @@
+"""Moving an engine's state in and out: snapshot headers, restore, and rule reloads.
+
+Restoring a snapshot and reloading rules are one operation: install contact records
+written under one program into an engine running another. When the programs are the
+same (the usual restore), records load as they are. When they differ, state is mapped
+by *name*: scores, fields, segments and rule marks follow their names, event windows
+follow their signature, a score whose decay changed is re-expressed at the clock, and a
+``when`` rule that is new (or whose condition changed) starts from the truth it has now,
+without firing — unless a backfill is asked for, in which case it fires for the contacts
+that match, as marketers expect when they add a trigger "for existing contacts".
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from engage.actions import Action
+from engage.errors import EventError, SnapshotError
+from engage.events import field_value
+from engage.state.contact import (
+    DISARMED,
+    LAST_FIRED,
+    LINE_STATE,
+    ONCE_FIRED,
+    WINDOWS,
+    Contact,
+)
+from engage.storage.snapshot import FORMAT_VERSION, SnapshotData, contact_record, program_tables
+from engage.time.valuation import is_discarded
+from engage.triggers.cascade import Problem
+
+if TYPE_CHECKING:
+    from engage.engine import Engine
+
+
+@attrs.define
+class ReloadReport:
+    """What a restore into different rules, or a reload, changed."""
+
+    removed_scores: list[str] = attrs.Factory(list)
+    removed_fields: list[str] = attrs.Factory(list)
+    retyped_fields: list[str] = attrs.Factory(list)
+    dropped_values: int = 0
+    new_rules: list[str] = attrs.Factory(list)
+    changed_rules: list[str] = attrs.Factory(list)
+    removed_rules: list[str] = attrs.Factory(list)
+    backfilled_actions: list[Action] = attrs.Factory(list)
+
+    def messages(self) -> list[str]:
+        """One line per thing a person should know."""
+        lines = []
+        if self.removed_scores:
+            lines.append("removed scores (values dropped): " + ", ".join(self.removed_scores))
+        if self.removed_fields:
+            lines.append("removed fields (values dropped): " + ", ".join(self.removed_fields))
+        if self.retyped_fields:
+            lines.append(
+                f"fields with a new type: {', '.join(self.retyped_fields)} "
+                f"({self.dropped_values} values that do not fit were dropped)"
+            )
+        if self.new_rules:
+            lines.append("new rules: " + ", ".join(self.new_rules))
+        if self.changed_rules:
+            lines.append("rules with a changed condition: " + ", ".join(self.changed_rules))
+        if self.removed_rules:
+            lines.append("removed rules: " + ", ".join(self.removed_rules))
+        return lines
+
+
+def rules_digest(engine: Engine) -> str:
+    """A fingerprint of the rules' source text."""
+    digest = hashlib.sha256()
+    for name, text in sorted(engine.program.sources.items()):
+        digest.update(name.encode())
+        digest.update(b"\0")
+        digest.update(text.encode())
+        digest.update(b"\0")
+    return digest.hexdigest()
+
+
+def action_record(action: Action) -> dict[str, Any]:
+    return {
+        "time": action.time,
+        "contact": action.contact,
+        "rule": action.rule,
+        "action": action.action,
+        "args": action.args,
+        "event": action.event,
+        "options": action.options,
+        "suppressed": action.suppressed,
+        "status": action.status,
+        "error": action.error,
+    }
+
+
+def action_from_record(record: dict[str, Any]) -> Action:
+    action = Action(
+        record["time"],
+        record["contact"],
+        record["rule"],
+        record["action"],
+        list(record["args"]),
+        record["event"],
+        record["options"],
+    )
+    action.suppressed = record["suppressed"]
+    action.status = record["status"]
+    action.error = record["error"]
+    return action
+
+
+def engine_header(engine: Engine) -> dict[str, Any]:
+    """Everything but the contacts: clock, counters, dedupe window, pending outputs."""
+    from engage import __version__
+
+    return {
+        "format": FORMAT_VERSION,
+        "engage": __version__,
+        "clock": None if engine._now == -math.inf else engine._now,
+        "position": engine._position,
+        "log_seq": engine._log_seq,
+        "stats": engine.stats.to_dict(),
+        "dedupe_capacity": engine._dedupe.capacity,
+        "dedupe": engine._dedupe.ids(),
+        "deleted_history": engine._deleted_history,
+        "failed": [action_record(a) for a in engine.failed],
+        "outbox": [action_record(a) for a in engine.outbox],
+        "problems": [p.to_dict() for p in engine.problems[-1000:]],
+        "rules_digest": rules_digest(engine),
+    }
+
+
+def in_memory(engine: Engine) -> SnapshotData:
+    """The engine's state as snapshot data, without a file (for reloads)."""
+    header = engine_header(engine)
+    header["tables"] = program_tables(engine)
+    contacts = [contact_record(c) for c in engine._contacts.values()]
+    header["contact_count"] = len(contacts)
+    return SnapshotData(header, contacts)
+
+
+def install(engine: Engine, data: SnapshotData, *, backfill: bool = False) -> ReloadReport:
+    """Load snapshot data into a fresh ``engine`` (same or different rules)."""
+    header = data.header
+    report = ReloadReport()
+    try:
+        _install_counters(engine, header)
+        old_tables = header["tables"]
+        new_tables = program_tables(engine)
+        same = _same_tables(old_tables, new_tables)
+        if same:
+            for index, ref in enumerate(old_tables["decay_refs"]):
+                decay = engine.program.scores[index].decay
+                if decay is not None and ref is not None:
+                    decay.ref = ref
+            for record in data.contacts:
+                contact = _contact(record, engine)
+                engine._contacts[contact.id] = contact
+        else:
+            mapper = _Mapper(engine, old_tables, report)
+            for record in data.contacts:
+                contact = mapper.contact(record)
+                engine._contacts[contact.id] = contact
+    except (KeyError, IndexError, TypeError, ValueError) as exc:
+        raise SnapshotError(f"snapshot state does not fit these rules: {exc!r}") from None
+    _rebuild_derived(engine, recompute=not same, report=report, backfill=backfill)
+    return report
+
+
+def _same_tables(old: dict[str, Any], new: dict[str, Any]) -> bool:
+    keys = ("scores", "fields", "segments", "truth_bits", "rules", "atoms")
+    return all(_plain(old.get(k)) == _plain(new.get(k)) for k in keys)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _install_counters(engine: Engine, header: dict[str, Any]) -> None:
+    clock = header.get("clock")
+    engine._now = -math.inf if clock is None else float(clock)
+    engine._position = int(header.get("position", 0))
+    engine._log_seq = int(header.get("log_seq", 0))
+    for name, value in header.get("stats", {}).items():
+        if hasattr(engine.stats, name):
+            setattr(engine.stats, name, int(value))
+    engine._dedupe.load(header.get("dedupe", ()))
+    engine._deleted_history = dict(header.get("deleted_history", {}))
+    engine.failed = [action_from_record(r) for r in header.get("failed", ())]
+    engine.outbox = [action_from_record(r) for r in header.get("outbox", ())]
+    for record in header.get("problems", ()):
+        engine.problems.append(
+            Problem(
+                record["kind"],
+                record["contact"],
+                0.0,
+                f"(before restore, at {record['at']}) {record['message']}",
+                tuple(record.get("rules", ())),
+            )
+        )
+
+
+def _contact(record: list[Any], engine: Engine) -> Contact:
+    """A contact record written by the same program."""
+    (cid, scores, fields, tags, groups, status, created, last, segs, truth, wake, extra) = record
+    contact = Contact(cid, created, 0)
+    contact.scores = list(scores)
+    if fields is not None:
+        program_fields = engine.program.fields
+        contact.fields = [
+            tuple(value) if isinstance(value, list) and program_fields[i].type == "list" else value
+            for i, value in enumerate(fields)
+        ]
+    contact.tags = tuple(tags)
+    contact.groups = tuple(groups)
+    contact.status = status
+    contact.last_activity = last
+    contact.segs = segs
+    contact.truth = truth
+    contact.wake = wake
+    contact.extra = extra or None
+    return contact
+
+
+class _Mapper:
+    """Maps contact records written under one program to another, by name."""
+
+    def __init__(self, engine: Engine, old: dict[str, Any], report: ReloadReport) -> None:
+        self.engine = engine
+        self.program = engine.program
+        self.now = 0.0 if engine._now == -math.inf else engine._now
+        self.report = report
+        program = self.program
+        self.old_scores = [(name, half_life) for name, half_life in old["scores"]]
+        self.old_refs = list(old["decay_refs"])
+        self.old_fields = [(name, type_) for name, type_ in old["fields"]]
+        self.old_bits = list(old["truth_bits"])
+        old_rules = {name: (kind, text) for name, kind, text in old["rules"]}
+        self.kept_rules: set[str] = set()
+        for rule in program.rules:
+            before = old_rules.get(rule.name)
+            if before is None:
+                report.new_rules.append(rule.name)
+            elif before != (rule.kind, rule.cond_text):
+                report.changed_rules.append(rule.name)
+            else:
+                self.kept_rules.add(rule.name)
+        report.removed_rules = sorted(set(old_rules) - set(program.rule_by_name))
+        report.removed_scores = [n for n, _ in self.old_scores if n not in program.score_by_name]
+        report.removed_fields = [n for n, _ in self.old_fields if n not in program.field_by_name]
+        report.retyped_fields = [
+            n
+            for n, t in self.old_fields
+            if n in program.field_by_name and program.field_by_name[n].type != t
+        ]
+        self.atom_ids = {
+            old_id: atom.id
+            for old_id, signature in enumerate(old["atoms"])
+            for atom in program.history_atoms
+            if atom.signature == signature
+        }
+        self.line_ids = {
+            line.id for plan in program.plans.values() for line in plan.lines
+        }
+
+    def contact(self, record: list[Any]) -> Contact:
+        (cid, scores, fields, tags, groups, status, created, last, _segs, truth, _wake, extra) = (
+            record
+        )
+        program = self.program
+        contact = Contact(cid, created, len(program.scores))
+        for old_index, (name, half_life) in enumerate(self.old_scores):
+            spec = program.score_by_name.get(name)
+            stored = scores[old_index]
+            if spec is None or stored is None:
+                continue
+            value = stored
+            if half_life is not None:
+                value = stored * 2.0 ** ((self.old_refs[old_index] - self.now) / half_life)
+            if spec.decay is not None:
+                value = spec.decay.scale(value, self.now)
+            contact.scores[spec.index] = value
+        if fields is not None:
+            for old_index, (name, _) in enumerate(self.old_fields):
+                spec = program.field_by_name.get(name)
+                value = fields[old_index]
+                if spec is None or value is None:
+                    continue
+                try:
+                    value = field_value(spec.type, name, value)
+                except EventError:
+                    self.report.dropped_values += 1
+                    continue
+                if contact.fields is None:
+                    contact.fields = [None] * len(program.fields)
+                contact.fields[spec.index] = value
+        contact.tags = tuple(tags)
+        contact.groups = tuple(groups)
+        contact.status = status
+        contact.last_activity = last
+        for bit, name in enumerate(self.old_bits):
+            if truth >> bit & 1 and name in self.kept_rules:
+                rule = program.rule_by_name[name]
+                contact.truth |= rule.bit
+        contact.extra = self._extra(extra)
+        return contact
+
+    def _extra(self, extra: dict[str, Any] | None) -> dict[str, Any] | None:
+        if not extra:
+            return None
+        rules = self.program.rule_by_name
+        extra = dict(extra)
+        for key in (ONCE_FIRED, DISARMED):
+            if key in extra:
+                kept = [name for name in extra[key] if name in rules]
+                if kept:
+                    extra[key] = kept
+                else:
+                    del extra[key]
+        if LAST_FIRED in extra:
+            extra[LAST_FIRED] = {k: v for k, v in extra[LAST_FIRED].items() if k in rules}
+        if WINDOWS in extra:
+            extra[WINDOWS] = {
+                self.atom_ids[old]: times
+                for old, times in extra[WINDOWS].items()
+                if int(old) in self.atom_ids
+            }
+        if LINE_STATE in extra:
+            extra[LINE_STATE] = {k: v for k, v in extra[LINE_STATE].items() if k in self.line_ids}
+        return {k: v for k, v in extra.items() if v not in (None, {}, [])} or None
+
+
+def _rebuild_derived(
+    engine: Engine, *, recompute: bool, report: ReloadReport, backfill: bool
+) -> None:
+    """Segment members, discarded set, timers; after a remap also segments and truths."""
+    program = engine.program
+    now = 0.0 if engine._now == -math.inf else engine._now
+    writer = engine._writer
+    writer.now = now
+    changed = set(report.new_rules) | set(report.changed_rules)
+    fresh_rules = tuple(
+        rule for rule in program.rules if rule.kind == "when" and rule.name in changed
+    )
+    for contact in engine._contacts.values():
+        if recompute:
+            contact.segs = 0
+            for segment in program.segments:
+                assert segment.cond is not None
+                if segment.cond(contact, None, now):
+                    contact.segs |= segment.bit
+            for rule in fresh_rules:
+                if rule.bit and not backfill:
+                    assert rule.cond is not None
+                    if rule.cond(contact, None, now):
+                        contact.truth |= rule.bit
+        for segment in program.segments:
+            if contact.segs & segment.bit:
+                engine._members[segment.index].add(contact.id)
+        if is_discarded(contact):
+            writer.discarded.add(contact.id)
+        if program.time_atoms:
+            if recompute or contact.wake is None:
+                contact.wake = None
+                engine._schedule(contact)
+            else:
+                engine._timers.push(contact.wake, contact.id)
+        else:
+            contact.wake = None
+    if backfill and fresh_rules:
+        for contact_id in sorted(engine._contacts):
+            contact = engine._contacts[contact_id]
+            writer.changes = {}
+            engine._indexes.mark(contact)
+            actions = engine._cascade.run(contact, None, None, forced=fresh_rules)
+            if program.time_atoms:
+                engine._schedule(contact)
+            if actions:
+                engine._dispatch(actions)
+                report.backfilled_actions.extend(actions)

@@ -1,0 +1,81 @@
+"""The threshold index finds exactly the rules whose truth can change."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from engage.triggers.thresholds import ThresholdIndex
+
+Predicate = Callable[[Any], bool]
+
+
+def _ge(k: float) -> Predicate:
+    return lambda v: v is not None and v >= k
+
+
+def _lt(k: float) -> Predicate:
+    return lambda v: v is not None and v < k
+
+
+def _ne(k: float) -> Predicate:
+    return lambda v: v != k
+
+
+def _between(a: float, b: float) -> Predicate:
+    return lambda v: v is not None and a <= v <= b
+
+
+def _empty(_: float) -> Predicate:
+    return lambda v: v is None
+
+
+KINDS = {
+    "ge": (_ge, lambda k: [k]),
+    "lt": (_lt, lambda k: [k]),
+    "ne": (_ne, lambda k: [k]),
+    "between": (lambda k: _between(k, k + 3), lambda k: [k, k + 3]),
+    "empty": (_empty, lambda k: []),
+}
+
+rule_specs = st.lists(
+    st.tuples(st.sampled_from(sorted(KINDS)), st.integers(-20, 20)), min_size=1, max_size=25
+)
+values = st.one_of(st.none(), st.integers(-30, 30), st.floats(-30, 30, allow_nan=False))
+
+
+@given(rule_specs, values, values)
+def test_candidates_cover_every_truth_change(specs: list[tuple[str, int]], old: Any, new: Any) -> None:
+    rules = []
+    for number, (kind, k) in enumerate(specs):
+        make, points = KINDS[kind]
+        rules.append((f"r{number}", points(k), make(k)))
+    index = ThresholdIndex(rules)
+    index.check()
+    predicates = {name: predicate for name, _, predicate in rules}
+    found = index.candidates(old, new)
+    assert len(found) == len(set(found)), "no duplicates"
+    for name, predicate in predicates.items():
+        if bool(predicate(old)) != bool(predicate(new)):
+            assert name in found, f"{name} changes truth between {old} and {new} but was missed"
+
+
+def test_candidates_are_few_for_a_small_move() -> None:
+    rules = [(f"tier{k}", [k], _ge(k)) for k in range(1, 1001)]
+    index = ThresholdIndex(rules)
+    assert index.candidates(10, 11) == ["tier11"]
+    assert index.candidates(10.5, 10.7) == []
+    assert index.candidates(None, 3) == ["tier1", "tier2", "tier3"]
+    assert index.candidates(12, 9) == ["tier9", "tier10", "tier11", "tier12"]
+    assert index.breakpoints[:3] == (1.0, 2.0, 3.0) or index.breakpoints[:3] == (1, 2, 3)
+
+
+def test_rules_whose_empty_truth_differs_are_kept_apart() -> None:
+    index = ThresholdIndex(
+        [("ne", [3], _ne(3)), ("lt", [5], _lt(5)), ("ge", [5], _ge(5)), ("empty", [], _empty(0))]
+    )
+    assert set(index.none_special) == {"ne", "lt", "empty"}
+    assert "empty" in index.candidates(None, 100)
