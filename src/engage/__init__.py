@@ -33,7 +33,7 @@ from engage.rules import Rules, compile_rules, load
 from engage.state.view import ContactView
 from engage.triggers.cascade import Problem
 
-compile = compile_rules  # noqa: A001 - the contract names it engage.compile
+compile = compile_rules
 
 __version__ = "0.1.0"
 

@@ -25,6 +25,7 @@ from datetime import datetime
 from typing import Any
 
 from engage.actions import STATE_VERBS, Action
+from engage.dsl.symbols import NON_ACTIVITY_TYPES
 from engage.errors import EventError
 from engage.events import (
     BOUNCE,
@@ -37,16 +38,15 @@ from engage.events import (
     unsubscribe_scope,
 )
 from engage.index.score_index import SortedIndexes
-from engage.storage.eventlog import EventLog
 from engage.program import Program
 from engage.rules import Rules
 from engage.scoring.lines import apply_lines
 from engage.state.contact import HISTORY, WINDOWS, Contact
 from engage.state.dedupe import DEFAULT_CAPACITY, DedupeWindow
 from engage.state.view import ContactView
-from engage.storage.state import ReloadReport
 from engage.state.writer import StateWriter
-from engage.dsl.symbols import NON_ACTIVITY_TYPES
+from engage.storage.eventlog import EventLog
+from engage.storage.state import ReloadReport
 from engage.time.timers import TimerIndex, next_wake
 from engage.time.windows import count as window_count
 from engage.time.windows import prune, record
@@ -76,7 +76,15 @@ class Rejected:
 class Stats:
     """Counters of what the engine has seen."""
 
-    __slots__ = ("actions", "contacts_created", "deleted", "duplicates", "events", "late", "rejected")
+    __slots__ = (
+        "actions",
+        "contacts_created",
+        "deleted",
+        "duplicates",
+        "events",
+        "late",
+        "rejected",
+    )
 
     def __init__(self) -> None:
         self.events = 0
@@ -487,9 +495,7 @@ class Engine:
             if plan.lines:
                 apply_lines(writer, contact, plan.lines, event, now)
             on_rules = plan.on_rules
-        actions = self._cascade.run(
-            contact, event, event.id, creating=creating, on_rules=on_rules
-        )
+        actions = self._cascade.run(contact, event, event.id, creating=creating, on_rules=on_rules)
         if program.time_atoms:
             self._schedule(contact)
         if actions:
@@ -562,8 +568,7 @@ class Engine:
         self._rebase_decay(moment)
 
     def _wake(self, contact: Contact, moment: float, out: list[Action]) -> None:
-        if moment > self._now:
-            self._now = moment
+        self._now = max(self._now, moment)
         writer = self._writer
         writer.now = self._now
         writer.changes = {}

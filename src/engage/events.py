@@ -186,11 +186,12 @@ def field_value(type_name: str, name: str, value: Any) -> Any:
                 return coerce_time(value)
             except ValueError:
                 pass
-    elif type_name == "list":
-        if isinstance(value, list | tuple) and all(
-            isinstance(item, str | int | float) for item in value
-        ):
-            return tuple(value)
+    elif (
+        type_name == "list"
+        and isinstance(value, list | tuple)
+        and all(isinstance(item, str | int | float) for item in value)
+    ):
+        return tuple(value)
     raise EventError(f"field {name!r} is {type_name}, got {_describe(value)}")
 
 
@@ -241,7 +242,6 @@ def contact_updates(data: Mapping[str, Any] | None, program: Program) -> list[Up
                 raise EventError("'status' must be 'active' or 'suspended'")
             updates.append(("status", None, value))
         else:
-            if isinstance(value, list):
-                value = tuple(value)
-            updates.append(("undeclared", name, value))
+            kept = tuple(value) if isinstance(value, list) else value
+            updates.append(("undeclared", name, kept))
     return updates

@@ -31,9 +31,7 @@ class ScoreSpec:
 
     __slots__ = ("decay", "high", "index", "key", "low", "name")
 
-    def __init__(
-        self, name: str, index: int, low: float, high: float, decay: Decay | None
-    ) -> None:
+    def __init__(self, name: str, index: int, low: float, high: float, decay: Decay | None) -> None:
         self.name = name
         self.index = index
         self.low = low
@@ -288,7 +286,5 @@ class Program:
 
     def truth_table(self) -> list[str]:
         """Rule names by truth bit position (bit 0 first)."""
-        by_bit = sorted(
-            (rule.bit.bit_length() - 1, rule.name) for rule in self.rules if rule.bit
-        )
+        by_bit = sorted((rule.bit.bit_length() - 1, rule.name) for rule in self.rules if rule.bit)
         return [name for _, name in by_bit]

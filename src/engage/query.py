@@ -85,9 +85,7 @@ def compile_query(engine: Engine, text: str) -> _Query:
         raise QueryError(f"not a condition: {text!r}")
     program = engine.program
     problems = [
-        d
-        for d in check_condition(decl.condition, program.symbols, source)
-        if d.severity == "error"
+        d for d in check_condition(decl.condition, program.symbols, source) if d.severity == "error"
     ]
     if problems:
         raise QueryError(_shift(RulesError(problems), len(_PREFIX)))
@@ -285,7 +283,8 @@ def _in_range(key: Any, plan: _Range) -> bool:
     if plan.low is not None and (key < plan.low or (key == plan.low and not plan.low_inclusive)):
         return False
     return not (
-        plan.high is not None and (key > plan.high or (key == plan.high and not plan.high_inclusive))
+        plan.high is not None
+        and (key > plan.high or (key == plan.high and not plan.high_inclusive))
     )
 
 
@@ -306,7 +305,9 @@ def select(engine: Engine, text: str) -> list[str]:
 def top(engine: Engine, score: str, k: int = 10) -> list[tuple[str, Any]]:
     spec = engine.program.score_by_name.get(score)
     if spec is None:
-        raise QueryError(f"unknown score {score!r}; scores: {', '.join(engine.program.score_by_name)}")
+        raise QueryError(
+            f"unknown score {score!r}; scores: {', '.join(engine.program.score_by_name)}"
+        )
     if k <= 0:
         return []
     index = engine._indexes.ensure(spec.index, engine._contacts)

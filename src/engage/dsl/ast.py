@@ -18,14 +18,13 @@ import attrs
 
 from engage.errors import Span
 
-frozen = attrs.frozen(slots=True, kw_only=False)
 
 # ---------------------------------------------------------------------------
 # Value and condition expressions
 # ---------------------------------------------------------------------------
 
 
-@frozen
+@attrs.frozen
 class Number:
     """A numeric literal (``3``, ``-5``, ``2.5``); ints stay ints."""
 
@@ -33,7 +32,7 @@ class Number:
     span: Span = attrs.field(eq=False, repr=False)
 
 
-@frozen
+@attrs.frozen
 class String:
     """A text literal, with escapes already resolved."""
 
@@ -41,7 +40,7 @@ class String:
     span: Span = attrs.field(eq=False, repr=False)
 
 
-@frozen
+@attrs.frozen
 class Bool:
     """``true`` or ``false``."""
 
@@ -49,7 +48,7 @@ class Bool:
     span: Span = attrs.field(eq=False, repr=False)
 
 
-@frozen
+@attrs.frozen
 class TimeLit:
     """A moment written in the rules (``2026-01-01``, ``2026-01-01T09:00:00Z``).
 
@@ -61,7 +60,7 @@ class TimeLit:
     span: Span = attrs.field(eq=False, repr=False)
 
 
-@frozen
+@attrs.frozen
 class DurationLit:
     """A length of time (``15 days``); ``seconds`` is its exact length in seconds.
 
@@ -73,7 +72,7 @@ class DurationLit:
     span: Span = attrs.field(eq=False, repr=False)
 
 
-@frozen
+@attrs.frozen
 class ListLit:
     """``["a", "b"]``: the right-hand side of ``in`` / ``not in``."""
 
@@ -81,14 +80,14 @@ class ListLit:
     span: Span = attrs.field(eq=False, repr=False)
 
 
-@frozen
+@attrs.frozen
 class Now:
     """``now``: the engine clock."""
 
     span: Span = attrs.field(eq=False, repr=False)
 
 
-@frozen
+@attrs.frozen
 class Name:
     """A bare name: a declared field, a score, or a built-in (``last_activity``...)."""
 
@@ -96,7 +95,7 @@ class Name:
     span: Span = attrs.field(eq=False, repr=False)
 
 
-@frozen
+@attrs.frozen
 class Consent:
     """``consent.email``: the contact's consent for a channel (true, false or empty)."""
 
@@ -104,7 +103,7 @@ class Consent:
     span: Span = attrs.field(eq=False, repr=False)
 
 
-@frozen
+@attrs.frozen
 class EventAttr:
     """``event.url``, ``event.type``: an attribute of the triggering event.
 
@@ -119,7 +118,7 @@ class EventAttr:
 ArithOp: TypeAlias = Literal["+", "-", "*", "/"]
 
 
-@frozen
+@attrs.frozen
 class Arith:
     """``left OP right`` with ``+ - * /``; an empty side makes the result empty."""
 
@@ -129,7 +128,7 @@ class Arith:
     span: Span = attrs.field(eq=False, repr=False)
 
 
-@frozen
+@attrs.frozen
 class Neg:
     """Unary minus."""
 
@@ -137,7 +136,7 @@ class Neg:
     span: Span = attrs.field(eq=False, repr=False)
 
 
-@frozen
+@attrs.frozen
 class Count:
     """``count TYPE [where COND] within D``: how many such events in the window."""
 
@@ -150,7 +149,7 @@ class Count:
 CompareOp: TypeAlias = Literal["==", "!=", ">", ">=", "<", "<="]
 
 
-@frozen
+@attrs.frozen
 class Compare:
     """``left OP right``; see the language reference for comparisons with empty."""
 
@@ -160,7 +159,7 @@ class Compare:
     span: Span = attrs.field(eq=False, repr=False)
 
 
-@frozen
+@attrs.frozen
 class IsEmpty:
     """``X is empty`` (or ``X is not empty`` when ``negated``)."""
 
@@ -169,7 +168,7 @@ class IsEmpty:
     span: Span = attrs.field(eq=False, repr=False)
 
 
-@frozen
+@attrs.frozen
 class Between:
     """``X between LOW and HIGH``, both ends included (``negated``: ``not between``)."""
 
@@ -180,7 +179,7 @@ class Between:
     span: Span = attrs.field(eq=False, repr=False)
 
 
-@frozen
+@attrs.frozen
 class InList:
     """``X in [...]`` / ``X not in [...]``."""
 
@@ -193,7 +192,7 @@ class InList:
 TextOp: TypeAlias = Literal["contains", "startswith", "endswith", "matches"]
 
 
-@frozen
+@attrs.frozen
 class TextMatch:
     """``X contains|startswith|endswith|matches "s"``; on a list, ``contains`` is membership."""
 
@@ -204,7 +203,7 @@ class TextMatch:
     span: Span = attrs.field(eq=False, repr=False)
 
 
-@frozen
+@attrs.frozen
 class Tagged:
     """``tagged "T"``."""
 
@@ -212,7 +211,7 @@ class Tagged:
     span: Span = attrs.field(eq=False, repr=False)
 
 
-@frozen
+@attrs.frozen
 class InGroup:
     """``in group "G"``."""
 
@@ -220,7 +219,7 @@ class InGroup:
     span: Span = attrs.field(eq=False, repr=False)
 
 
-@frozen
+@attrs.frozen
 class InSegment:
     """``in segment NAME``."""
 
@@ -228,7 +227,7 @@ class InSegment:
     span: Span = attrs.field(eq=False, repr=False)
 
 
-@frozen
+@attrs.frozen
 class Within:
     """``X within D`` (``older=False``) or ``X older than D`` (``older=True``).
 
@@ -242,7 +241,7 @@ class Within:
     span: Span = attrs.field(eq=False, repr=False)
 
 
-@frozen
+@attrs.frozen
 class Had:
     """``had TYPE [where COND] within D``."""
 
@@ -252,7 +251,7 @@ class Had:
     span: Span = attrs.field(eq=False, repr=False)
 
 
-@frozen
+@attrs.frozen
 class And:
     """``a and b and ...`` (flattened)."""
 
@@ -260,7 +259,7 @@ class And:
     span: Span = attrs.field(eq=False, repr=False)
 
 
-@frozen
+@attrs.frozen
 class Or:
     """``a or b or ...`` (flattened)."""
 
@@ -268,7 +267,7 @@ class Or:
     span: Span = attrs.field(eq=False, repr=False)
 
 
-@frozen
+@attrs.frozen
 class Not:
     """``not X``."""
 
@@ -312,7 +311,7 @@ Expr: TypeAlias = (
 FieldType: TypeAlias = Literal["text", "number", "time", "bool", "list"]
 
 
-@frozen
+@attrs.frozen
 class FieldDecl:
     """``name: type`` inside ``fields { ... }``."""
 
@@ -321,7 +320,7 @@ class FieldDecl:
     span: Span = attrs.field(eq=False, repr=False)
 
 
-@frozen
+@attrs.frozen
 class FieldsBlock:
     """``fields { ... }``."""
 
@@ -329,7 +328,7 @@ class FieldsBlock:
     span: Span = attrs.field(eq=False, repr=False)
 
 
-@frozen
+@attrs.frozen
 class CapPerWindow:
     """``max N per D``: at most N points from this line within any window of length D."""
 
@@ -338,7 +337,7 @@ class CapPerWindow:
     span: Span = attrs.field(eq=False, repr=False)
 
 
-@frozen
+@attrs.frozen
 class CapTotal:
     """``max N total``: at most N points from this line over the contact's lifetime."""
 
@@ -349,7 +348,7 @@ class CapTotal:
 Cap: TypeAlias = CapPerWindow | CapTotal
 
 
-@frozen
+@attrs.frozen
 class ScoreLine:
     """``on TYPE ±N [where COND] [max N per D | max N total] [once]``."""
 
@@ -361,7 +360,7 @@ class ScoreLine:
     span: Span = attrs.field(eq=False, repr=False)
 
 
-@frozen
+@attrs.frozen
 class Clamp:
     """``clamp LO to HI``."""
 
@@ -370,7 +369,7 @@ class Clamp:
     span: Span = attrs.field(eq=False, repr=False)
 
 
-@frozen
+@attrs.frozen
 class Decay:
     """``decay half-life D``."""
 
@@ -378,7 +377,7 @@ class Decay:
     span: Span = attrs.field(eq=False, repr=False)
 
 
-@frozen
+@attrs.frozen
 class ScoreBlock:
     """``score [NAME] { ... }``; the unnamed block declares the score named ``score``."""
 
@@ -389,7 +388,7 @@ class ScoreBlock:
     span: Span = attrs.field(eq=False, repr=False)
 
 
-@frozen
+@attrs.frozen
 class ValuationClass:
     """``CLASS within D`` inside ``valuation { ... }``."""
 
@@ -398,7 +397,7 @@ class ValuationClass:
     span: Span = attrs.field(eq=False, repr=False)
 
 
-@frozen
+@attrs.frozen
 class ValuationBlock:
     """``valuation { ... }``: activity-recency classes, checked in written order."""
 
@@ -406,7 +405,7 @@ class ValuationBlock:
     span: Span = attrs.field(eq=False, repr=False)
 
 
-@frozen
+@attrs.frozen
 class SegmentDecl:
     """``segment NAME = COND``."""
 
@@ -420,7 +419,7 @@ class SegmentDecl:
 # ---------------------------------------------------------------------------
 
 
-@frozen
+@attrs.frozen
 class WhenTrigger:
     """``when COND``: edge-triggered on the contact's state."""
 
@@ -428,7 +427,7 @@ class WhenTrigger:
     span: Span = attrs.field(eq=False, repr=False)
 
 
-@frozen
+@attrs.frozen
 class OnEvent:
     """``on TYPE [where COND]``: every matching event from outside."""
 
@@ -437,7 +436,7 @@ class OnEvent:
     span: Span = attrs.field(eq=False, repr=False)
 
 
-@frozen
+@attrs.frozen
 class OnScoreChange:
     """``on SCORE change [where COND]``: engine-made, every change of that score."""
 
@@ -446,7 +445,7 @@ class OnScoreChange:
     span: Span = attrs.field(eq=False, repr=False)
 
 
-@frozen
+@attrs.frozen
 class OnSegment:
     """``on segment enter|exit NAME [where COND]``: engine-made."""
 
@@ -456,7 +455,7 @@ class OnSegment:
     span: Span = attrs.field(eq=False, repr=False)
 
 
-@frozen
+@attrs.frozen
 class OnTagAdded:
     """``on tag added ["T"] [where COND]``: engine-made, a tag the contact did not have."""
 
@@ -470,7 +469,7 @@ Trigger: TypeAlias = WhenTrigger | OnEvent | OnScoreChange | OnSegment | OnTagAd
 ModeKind: TypeAlias = Literal["edge", "each", "once", "rearm"]
 
 
-@frozen
+@attrs.frozen
 class Mode:
     """How often a rule may fire: ``edge`` (default), ``each`` time, ``once``, or
     ``rearm`` (``re-arm when COND``); ``cooldown`` is ``at most once per D``."""
@@ -481,7 +480,7 @@ class Mode:
     span: Span | None = attrs.field(default=None, eq=False, repr=False)
 
 
-@frozen
+@attrs.frozen
 class TagAction:
     """``tag "T"`` / ``untag "T"``."""
 
@@ -490,7 +489,7 @@ class TagAction:
     span: Span = attrs.field(eq=False, repr=False)
 
 
-@frozen
+@attrs.frozen
 class GroupAction:
     """``add to group "G"`` / ``remove from group "G"``."""
 
@@ -499,7 +498,7 @@ class GroupAction:
     span: Span = attrs.field(eq=False, repr=False)
 
 
-@frozen
+@attrs.frozen
 class SetAction:
     """``set FIELD = EXPR``."""
 
@@ -508,7 +507,7 @@ class SetAction:
     span: Span = attrs.field(eq=False, repr=False)
 
 
-@frozen
+@attrs.frozen
 class ClearAction:
     """``clear FIELD``."""
 
@@ -516,7 +515,7 @@ class ClearAction:
     span: Span = attrs.field(eq=False, repr=False)
 
 
-@frozen
+@attrs.frozen
 class ScoreAction:
     """``add N to SCORE`` / ``subtract N from SCORE``."""
 
@@ -526,7 +525,7 @@ class ScoreAction:
     span: Span = attrs.field(eq=False, repr=False)
 
 
-@frozen
+@attrs.frozen
 class StatusAction:
     """``suspend`` / ``reactivate``."""
 
@@ -534,7 +533,7 @@ class StatusAction:
     span: Span = attrs.field(eq=False, repr=False)
 
 
-@frozen
+@attrs.frozen
 class UnsubscribeAction:
     """``unsubscribe [from campaign "C" | from category "C"] [channel CH]``."""
 
@@ -544,7 +543,7 @@ class UnsubscribeAction:
     span: Span = attrs.field(eq=False, repr=False)
 
 
-@frozen
+@attrs.frozen
 class TrackAction:
     """``track "STATUS" [for campaign "C"] [offer "O"]``: a contact-history row."""
 
@@ -554,7 +553,7 @@ class TrackAction:
     span: Span = attrs.field(eq=False, repr=False)
 
 
-@frozen
+@attrs.frozen
 class FlowAction:
     """``enter flow NAME`` / ``exit flow NAME``."""
 
@@ -563,7 +562,7 @@ class FlowAction:
     span: Span = attrs.field(eq=False, repr=False)
 
 
-@frozen
+@attrs.frozen
 class NotifyAction:
     """``notify TEAM ["message"]``."""
 
@@ -572,7 +571,7 @@ class NotifyAction:
     span: Span = attrs.field(eq=False, repr=False)
 
 
-@frozen
+@attrs.frozen
 class TaskAction:
     """``create task "TITLE" [for TEAM] [due in D]``."""
 
@@ -582,7 +581,7 @@ class TaskAction:
     span: Span = attrs.field(eq=False, repr=False)
 
 
-@frozen
+@attrs.frozen
 class SendAction:
     """``send email|sms|push "TEMPLATE" [from campaign "C"]``."""
 
@@ -592,7 +591,7 @@ class SendAction:
     span: Span = attrs.field(eq=False, repr=False)
 
 
-@frozen
+@attrs.frozen
 class WebhookAction:
     """``call webhook "URL"``."""
 
@@ -600,7 +599,7 @@ class WebhookAction:
     span: Span = attrs.field(eq=False, repr=False)
 
 
-@frozen
+@attrs.frozen
 class DoAction:
     """``do NAME [ARG ...]``: an action the host application registers."""
 
@@ -627,7 +626,7 @@ ActionNode: TypeAlias = (
 )
 
 
-@frozen
+@attrs.frozen
 class RuleDecl:
     """A trigger with its actions: ``rule "NAME" [priority N] ...`` or anonymous.
 
@@ -646,7 +645,7 @@ class RuleDecl:
 Decl: TypeAlias = FieldsBlock | ScoreBlock | ValuationBlock | SegmentDecl | RuleDecl
 
 
-@frozen
+@attrs.frozen
 class RulesFile:
     """One parsed ``.rules`` file: its declarations in written order."""
 

@@ -16,6 +16,7 @@ from collections.abc import Iterator, Sequence
 import attrs
 
 from engage.dsl import ast
+from engage.dsl.patterns import PatternError, check_pattern
 from engage.dsl.symbols import (
     BUILTIN_CLASSES,
     BUILTINS,
@@ -29,7 +30,6 @@ from engage.dsl.symbols import (
     arith_type,
     comparable,
 )
-from engage.dsl.patterns import PatternError, check_pattern
 from engage.errors import NO_SPAN, Diagnostic, RulesCheckError, Span, did_you_mean
 
 #: A file position that orders rules: (file index, line, column).
@@ -252,14 +252,10 @@ class _Checker:
                         for node in walk(decl.condition)
                         if isinstance(node, ast.InSegment)
                     )
-                    checked[decl.name] = CheckedSegment(
-                        decl.name, decl, rules_file.path, reads
-                    )
+                    checked[decl.name] = CheckedSegment(decl.name, decl, rules_file.path, reads)
         return self._order_segments(checked)
 
-    def _order_segments(
-        self, checked: dict[str, CheckedSegment]
-    ) -> tuple[CheckedSegment, ...]:
+    def _order_segments(self, checked: dict[str, CheckedSegment]) -> tuple[CheckedSegment, ...]:
         """Segments in dependency order; a cycle among segments is an error."""
         ordered: list[CheckedSegment] = []
         state: dict[str, int] = {}  # 1 visiting, 2 done
@@ -337,14 +333,17 @@ class _Checker:
                 if where is not None:
                     self._condition(where, _EVENT_CONTEXT, None)
         mode = rule.mode
-        if mode.kind == "each" and isinstance(rule.trigger, ast.WhenTrigger):
-            if _changes_with_time(rule.trigger.condition, self.symbols):
-                self.report(
-                    mode.span or rule.span,
-                    "`each time` cannot be used on a condition that changes by time alone "
-                    "(within, older than, had, count, valuation, a decaying score); "
-                    "leave the mode out to fire when it becomes true",
-                )
+        if (
+            mode.kind == "each"
+            and isinstance(rule.trigger, ast.WhenTrigger)
+            and _changes_with_time(rule.trigger.condition, self.symbols)
+        ):
+            self.report(
+                mode.span or rule.span,
+                "`each time` cannot be used on a condition that changes by time alone "
+                "(within, older than, had, count, valuation, a decaying score); "
+                "leave the mode out to fire when it becomes true",
+            )
         if mode.rearm is not None:
             self._condition(mode.rearm, _STATE_CONTEXT, None)
         if mode.cooldown is not None:
@@ -597,12 +596,12 @@ class _Checker:
         lt = self._operand(left, context, event_type)
         rt = self._operand(right, context, event_type)
         for side, other in ((left, right), (right, left)):
-            if isinstance(side, ast.Name) and self.symbols.decaying(side.name):
-                if not isinstance(other, ast.Number | ast.Neg):
-                    self.report(
-                        span,
-                        f"{side.name!r} decays over time: compare it with a number",
-                    )
+            if (
+                isinstance(side, ast.Name)
+                and self.symbols.decaying(side.name)
+                and not isinstance(other, ast.Number | ast.Neg)
+            ):
+                self.report(span, f"{side.name!r} decays over time: compare it with a number")
         if not comparable(lt, rt):
             self.report(span, f"cannot compare a {lt} with a {rt}")
             return
@@ -688,9 +687,7 @@ class _Checker:
         for rule in rules:
             writes[rule.name] = _written_keys(rule.decl)
             reads[rule.name] = _read_keys(rule.decl)
-        graph = {
-            a: sorted(b for b in reads if writes[a] & reads[b]) for a in writes
-        }
+        graph = {a: sorted(b for b in reads if writes[a] & reads[b]) for a in writes}
         seen: set[str] = set()
         for start in graph:
             cycle = _find_cycle(graph, start)
@@ -711,9 +708,7 @@ def _changes_with_time(expr: ast.Expr, symbols: Symbols) -> bool:
     for node in walk(expr):
         if isinstance(node, ast.Within | ast.Had | ast.Count):
             return True
-        if isinstance(node, ast.Name) and (
-            node.name == "valuation" or symbols.decaying(node.name)
-        ):
+        if isinstance(node, ast.Name) and (node.name == "valuation" or symbols.decaying(node.name)):
             return True
     return False
 
@@ -737,9 +732,12 @@ def children(node: ast.Expr) -> Iterator[ast.Expr]:
         case ast.Arith(left=left, right=right) | ast.Compare(left=left, right=right):
             yield left
             yield right
-        case ast.Neg(operand=operand) | ast.Not(operand=operand) | ast.IsEmpty(
-            operand=operand
-        ) | ast.Within(operand=operand):
+        case (
+            ast.Neg(operand=operand)
+            | ast.Not(operand=operand)
+            | ast.IsEmpty(operand=operand)
+            | ast.Within(operand=operand)
+        ):
             yield operand
         case ast.Between(operand=operand, low=low, high=high):
             yield operand
@@ -797,7 +795,9 @@ def _bounds(expr: ast.Expr) -> Iterator[tuple[str, float, float]]:
             yield expr.operand.name, low, high
 
 
-def _event_type_uses(decl: ast.Decl) -> Iterator[tuple[ast.ScoreLine | ast.OnEvent | ast.Had | ast.Count, str]]:
+def _event_type_uses(
+    decl: ast.Decl,
+) -> Iterator[tuple[ast.ScoreLine | ast.OnEvent | ast.Had | ast.Count, str]]:
     exprs: list[ast.Expr] = []
     match decl:
         case ast.ScoreBlock(lines=lines):
@@ -903,4 +903,3 @@ def check(files: Sequence[ast.RulesFile]) -> CheckedProgram:
         RulesCheckError: with every error and warning found, if there is an error.
     """
     return _Checker(files).run()
-

@@ -253,7 +253,7 @@ class CodeGenerator:
                 return f"({self.value(expr, sv)} is True)"
 
     def _compare(self, op: str, left: ast.Expr, right: ast.Expr, sv: str | None) -> str:
-        left_is_lit, left_value = literal_value(left)
+        left_is_lit, _left_value = literal_value(left)
         right_is_lit, right_value = literal_value(right)
         if left_is_lit and not right_is_lit:
             flipped = {">": "<", ">=": "<=", "<": ">", "<=": ">=", "==": "==", "!=": "!="}

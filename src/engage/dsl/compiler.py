@@ -150,9 +150,7 @@ class _Compiler:
     # -- rules ------------------------------------------------------------------
 
     def _rules(self) -> list[tuple[RuleSpec, CheckedRule]]:
-        ordered = sorted(
-            self.checked.rules, key=lambda r: (-r.decl.priority, r.position)
-        )
+        ordered = sorted(self.checked.rules, key=lambda r: (-r.decl.priority, r.position))
         result = []
         for rank, checked in enumerate(ordered):
             decl = checked.decl
@@ -380,9 +378,7 @@ class _Compiler:
                     for name, points in _score_constants(node):
                         if self.symbols.decaying(name):
                             index = self.symbols.scores[name].index
-                            atoms.append(
-                                TimeAtom("decay", score=index, breakpoints=tuple(points))
-                            )
+                            atoms.append(TimeAtom("decay", score=index, breakpoints=tuple(points)))
                 case _:
                     pass
         return atoms
@@ -598,8 +594,9 @@ def _walk_state(expr: ast.Expr) -> Iterable[ast.Expr]:
 def _score_constants(node: ast.Expr) -> list[tuple[str, list[float]]]:
     """``(score name, constants)`` when ``node`` compares a bare name with constants."""
     match node:
-        case ast.Compare(left=ast.Name(name=name), right=other) | ast.Compare(
-            left=other, right=ast.Name(name=name)
+        case (
+            ast.Compare(left=ast.Name(name=name), right=other)
+            | ast.Compare(left=other, right=ast.Name(name=name))
         ):
             is_lit, value = literal_value(other)
             if is_lit and isinstance(value, int | float) and not isinstance(value, bool):
@@ -687,4 +684,3 @@ def _group(
 def compile_program(checked: CheckedProgram) -> Program:
     """Compile a checked program (see the module docstring for what is decided here)."""
     return _Compiler(checked).run()
-

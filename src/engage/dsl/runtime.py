@@ -92,7 +92,9 @@ def contains(value: Any, part: Any) -> bool:
 
 
 def startswith(value: Any, part: Any) -> bool:
-    return value.__class__ is str and part.__class__ is str and part != "" and value.startswith(part)
+    return (
+        value.__class__ is str and part.__class__ is str and part != "" and value.startswith(part)
+    )
 
 
 def endswith(value: Any, part: Any) -> bool:

@@ -184,4 +184,4 @@ def arith_type(op: str, left: ValueType, right: ValueType) -> ValueType | None:
 
 def comparable(left: ValueType, right: ValueType) -> bool:
     """Whether two types may be compared with ``==`` or an ordering."""
-    return left == "any" or right == "any" or left == right
+    return left == "any" or right in ("any", left)

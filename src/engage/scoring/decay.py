@@ -102,20 +102,30 @@ class Decay:
     def _first_past(
         self, scaled: float, moment: float, now: float, target: float, *, below: bool
     ) -> float:
-        """Nudge ``moment`` forward to the first float time strictly past ``target``."""
+        """Nudge ``moment`` to the first float time strictly past ``target``.
+
+        The closed form is exact only to a few ulps of time: step back while the
+        previous moment is already past, then forward until past.
+        """
+
+        def past(value: float) -> bool:
+            return value < target if below else value > target
+
         moment = max(moment, now)
         for _ in range(64):
-            value = self.raw(scaled, moment)
-            if (value < target) if below else (value > target):
-                if moment > now:
-                    return moment
+            previous = math.nextafter(moment, -math.inf)
+            if previous <= now or not past(self.raw(scaled, previous)):
+                break
+            moment = previous
+        for _ in range(64):
+            if past(self.raw(scaled, moment)) and moment > now:
+                return moment
             moment = math.nextafter(moment, math.inf)
         # Values this close to a breakpoint differ by less than float resolution over
         # many ulps of time: step by a microsecond until past.
         step = 1e-6
         while True:
             moment += step
-            value = self.raw(scaled, moment)
-            if ((value < target) if below else (value > target)) and moment > now:
+            if past(self.raw(scaled, moment)) and moment > now:
                 return moment
             step *= 2

@@ -24,9 +24,7 @@ def apply_lines(
     now: float,
 ) -> None:
     """Apply an event's score lines to a contact, in file order."""
-    passing = [
-        line for line in lines if line.where is None or line.where(contact, event, now)
-    ]
+    passing = [line for line in lines if line.where is None or line.where(contact, event, now)]
     for line in passing:
         if line.plain:
             writer.add_points(contact, line.score, line.points)

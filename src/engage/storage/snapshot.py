@@ -22,6 +22,7 @@ different program: :mod:`engage.storage.migrate` maps state by name.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import struct
 import tempfile
@@ -111,7 +112,9 @@ def write(engine: Engine, path: str | os.PathLike[str], extra: dict[str, Any] | 
     fd, temp = tempfile.mkstemp(prefix=".snapshot-", suffix=".tmp", dir=folder)
     try:
         with os.fdopen(fd, "wb", buffering=1 << 20) as handle:
-            crc = _write_checked(handle, _PREAMBLE.pack(MAGIC, FORMAT_VERSION, len(header_bytes)), 0)
+            crc = _write_checked(
+                handle, _PREAMBLE.pack(MAGIC, FORMAT_VERSION, len(header_bytes)), 0
+            )
             crc = _write_checked(handle, header_bytes, crc)
             pack = packer.pack
             chunk: list[bytes] = []
@@ -131,10 +134,8 @@ def write(engine: Engine, path: str | os.PathLike[str], extra: dict[str, Any] | 
             os.fsync(handle.fileno())
         os.replace(temp, target)
     except BaseException:
-        try:
+        with contextlib.suppress(FileNotFoundError):
             os.unlink(temp)
-        except FileNotFoundError:
-            pass
         raise
     _fsync_folder(folder)
     return os.path.getsize(target)

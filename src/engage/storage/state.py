@@ -265,9 +265,7 @@ class _Mapper:
             for atom in program.history_atoms
             if atom.signature == signature
         }
-        self.line_ids = {
-            line.id for plan in program.plans.values() for line in plan.lines
-        }
+        self.line_ids = {line.id for plan in program.plans.values() for line in plan.lines}
 
     def contact(self, record: list[Any]) -> Contact:
         (cid, scores, fields, tags, groups, status, created, last, _segs, truth, _wake, extra) = (

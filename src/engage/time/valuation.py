@@ -91,5 +91,3 @@ def class_ranges(
         low = window
     ranges[EXPIRED] = (low, float("inf"))
     return ranges
-
-

@@ -241,7 +241,7 @@ class Cascade:
         classes = self.program.classes
         now = self.writer.now
         old_activity = net.get(LAST_ACTIVITY_KEY, contact.last_activity)
-        old_discarded = net.get(DISCARD_KEY, None)
+        old_discarded = net.get(DISCARD_KEY)
         if old_discarded is None:
             old_discarded = is_discarded(contact)
         if at_wake:
@@ -431,9 +431,7 @@ class Cascade:
             rules = table.get(index, ())
             if rules:
                 name = program.segments[index].name
-                self._fire_made(
-                    contact, rules, f"segment.{kind}", {"segment": name}, fired, now
-                )
+                self._fire_made(contact, rules, f"segment.{kind}", {"segment": name}, fired, now)
 
     def _fire_made(
         self,
@@ -461,4 +459,3 @@ class Cascade:
 
 def _firing_order(item: tuple[int, int, RuleSpec, Any, Cause]) -> tuple[int, int]:
     return item[0], item[1]
-

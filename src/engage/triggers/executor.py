@@ -13,11 +13,11 @@ import math
 from typing import Any
 
 from engage.actions import Action, Computed
+from engage.dsl import runtime
 from engage.explain import Cause
 from engage.program import Program, RuleSpec
 from engage.state.contact import HARD_BOUNCED, SUSPENDED, UNSUBSCRIBED, Contact
 from engage.state.writer import StateWriter
-from engage.dsl import runtime
 from engage.timeutil import format_time
 
 
@@ -31,9 +31,13 @@ def check_field_value(type_name: str, value: Any) -> Any:
         return None
     if type_name == "text" and isinstance(value, str):
         return value
-    if type_name == "number" and isinstance(value, int | float) and not isinstance(value, bool):
-        if math.isfinite(value):
-            return value
+    if (
+        type_name == "number"
+        and isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+    ):
+        return value
     if type_name == "time" and isinstance(value, float) and math.isfinite(value):
         return value
     if type_name == "bool" and isinstance(value, bool):

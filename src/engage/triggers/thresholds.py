@@ -26,7 +26,7 @@ T = TypeVar("T")
 class ThresholdIndex(Generic[T]):
     """Rules on one score, indexed by the breakpoints of their conditions."""
 
-    __slots__ = ("_rules", "points", "none_special", "size")
+    __slots__ = ("_rules", "none_special", "points", "size")
 
     def __init__(
         self,

@@ -1,0 +1,520 @@
+"""Turn Lark's parse tree into the typed syntax tree of :mod:`engage.dsl.ast`.
+
+The grammar accepts a little more than the language (any word as a field type, any
+dotted name, any combination of firing modes) so that the builder can reject those with
+a precise message and a did-you-mean instead of a bare "unexpected token". Problems are
+collected, not raised, so one pass reports all of them.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any, Final, cast
+
+from lark import Token, Transformer, Tree, v_args
+from lark.tree import Meta
+
+from engage.dsl import ast
+from engage.errors import Span, did_you_mean
+from engage.timeutil import DURATION_UNITS, MAX_TIME, MIN_TIME, parse_time
+
+#: The longest text literal accepted in a rules file (characters).
+MAX_STRING_LENGTH: Final = 10_000
+#: The most digits a number literal may have.
+MAX_NUMBER_DIGITS: Final = 30
+
+FIELD_TYPES: Final = ("text", "number", "time", "bool", "list")
+
+_ESCAPE: Final = re.compile(r"\\(u[0-9a-fA-F]{4}|.)", re.DOTALL)
+_SIMPLE_ESCAPES: Final = {"n": "\n", "t": "\t", "r": "\r", '"': '"', "\\": "\\"}
+
+#: A problem found while building: where, what, and an optional did-you-mean.
+Problem = tuple[Span, str, str | None]
+
+
+def span_of(meta: Meta) -> Span:
+    if getattr(meta, "empty", True):
+        return Span(0, 0, 0, 0)
+    return Span(meta.line, meta.column, meta.end_line, meta.end_column)
+
+
+def token_span(token: Token) -> Span:
+    return Span(token.line or 0, token.column or 0, token.end_line or 0, token.end_column or 0)
+
+
+@v_args(meta=True)
+class TreeBuilder(Transformer[Token, ast.RulesFile]):
+    """A Lark transformer that builds :mod:`engage.dsl.ast` nodes and notes problems."""
+
+    def __init__(self, path: str, source: str) -> None:
+        super().__init__(visit_tokens=False)
+        self.path = path
+        self.source = source
+        self.problems: list[Problem] = []
+
+    def report(self, span: Span, message: str, suggestion: str | None = None) -> None:
+        self.problems.append((span, message, suggestion))
+
+    # ------------------------------------------------------------ literals
+
+    def number_value(self, token: Token) -> int | float:
+        text = str(token)
+        if len(text) > MAX_NUMBER_DIGITS:
+            self.report(token_span(token), f"number with more than {MAX_NUMBER_DIGITS} digits")
+            return 0
+        value: int | float = float(text) if "." in text else int(text)
+        if isinstance(value, float) and not math.isfinite(value):
+            self.report(token_span(token), "number too large")
+            return 0
+        return value
+
+    def string_value(self, token: Token) -> str:
+        raw = str(token)[1:-1]
+        if len(raw) > MAX_STRING_LENGTH:
+            self.report(token_span(token), f"text longer than {MAX_STRING_LENGTH:,} characters")
+            return raw[:MAX_STRING_LENGTH]
+
+        def unescape(match: re.Match[str]) -> str:
+            code = match.group(1)
+            if code in _SIMPLE_ESCAPES:
+                return _SIMPLE_ESCAPES[code]
+            if code.startswith("u") and len(code) == 5:
+                return chr(int(code[1:], 16))
+            column = (token.column or 0) + match.start() + 1
+            self.report(
+                Span(token.line or 0, column, token.line or 0, column + 2),
+                f"unknown escape '\\{code}' in text; use \\\\ for a backslash",
+            )
+            return code
+
+        return _ESCAPE.sub(unescape, raw) if "\\" in raw else raw
+
+    def number(self, meta: Meta, children: list[Token]) -> ast.Number:
+        return ast.Number(self.number_value(children[0]), span_of(meta))
+
+    def string(self, meta: Meta, children: list[Token]) -> ast.String:
+        return ast.String(self.string_value(children[0]), span_of(meta))
+
+    def true(self, meta: Meta, children: list[Any]) -> ast.Bool:
+        return ast.Bool(True, span_of(meta))
+
+    def false(self, meta: Meta, children: list[Any]) -> ast.Bool:
+        return ast.Bool(False, span_of(meta))
+
+    def now(self, meta: Meta, children: list[Any]) -> ast.Now:
+        return ast.Now(span_of(meta))
+
+    def time(self, meta: Meta, children: list[Token]) -> ast.TimeLit:
+        text = str(children[0])
+        try:
+            value = parse_time(text)
+        except ValueError:
+            self.report(span_of(meta), f"not a valid time: {text!r}")
+            value = 0.0
+        if not MIN_TIME <= value <= MAX_TIME:
+            self.report(span_of(meta), f"time out of range: {text!r}")
+            value = 0.0
+        return ast.TimeLit(value, text, span_of(meta))
+
+    def duration(self, meta: Meta, children: list[Any]) -> ast.DurationLit:
+        amount = self.number_value(children[0])
+        unit = cast(str, children[1])
+        seconds = float(amount) * DURATION_UNITS[unit]
+        if seconds > MAX_TIME - MIN_TIME:
+            self.report(span_of(meta), "duration too long")
+            seconds = 0.0
+        return ast.DurationLit(seconds, f"{children[0]} {unit}", span_of(meta))
+
+    def _keyword(self, meta: Meta, children: list[Token]) -> str:
+        return str(children[0])
+
+    unit = text_op = channel = scope = segment_edge = _keyword
+
+    def list_lit(self, meta: Meta, children: list[Any]) -> ast.ListLit:
+        return ast.ListLit(tuple(c for c in children if c is not None), span_of(meta))
+
+    def signed_number(self, meta: Meta, children: list[Token]) -> int | float:
+        value = self.number_value(children[-1])
+        return -value if len(children) == 2 else value
+
+    # ------------------------------------------------------------ names
+
+    def dotted(self, meta: Meta, children: list[Token]) -> ast.Expr:
+        parts = [str(c) for c in children]
+        span = span_of(meta)
+        head = parts[0]
+        if len(parts) == 1:
+            if head == "event":
+                self.report(span, "write `event.ATTRIBUTE` (for example `event.url`)")
+            elif head == "consent":
+                self.report(span, "write `consent.CHANNEL` (for example `consent.email`)")
+            return ast.Name(head, span)
+        if head == "event":
+            return ast.EventAttr(tuple(parts[1:]), span)
+        if head == "consent":
+            if len(parts) != 2:
+                self.report(span, "write `consent.CHANNEL` (for example `consent.email`)")
+            return ast.Consent(parts[1], span)
+        text = ".".join(parts)
+        hint = did_you_mean(head, ("event", "consent"))
+        self.report(
+            span,
+            f"unknown name {text!r}: only `event.ATTRIBUTE` and `consent.CHANNEL` "
+            "are written with dots",
+            hint and f"{hint}.{'.'.join(parts[1:])}",
+        )
+        return ast.Name(text, span)
+
+    def event_type(self, meta: Meta, children: list[Token]) -> str:
+        return ".".join(str(c) for c in children)
+
+    do_name = event_type
+
+    def team(self, meta: Meta, children: list[Token]) -> str:
+        token = children[0]
+        return self.string_value(token) if token.type == "STRING" else str(token)
+
+    # ------------------------------------------------------------ conditions
+
+    def where(self, meta: Meta, children: list[Any]) -> ast.Expr:
+        return cast(ast.Expr, children[0])
+
+    def or_cond(self, meta: Meta, children: list[Any]) -> ast.Or:
+        items: list[ast.Expr] = []
+        for child in children:
+            items.extend(child.items if isinstance(child, ast.Or) else (child,))
+        return ast.Or(tuple(items), span_of(meta))
+
+    def and_cond(self, meta: Meta, children: list[Any]) -> ast.And:
+        items: list[ast.Expr] = []
+        for child in children:
+            items.extend(child.items if isinstance(child, ast.And) else (child,))
+        return ast.And(tuple(items), span_of(meta))
+
+    def not_(self, meta: Meta, children: list[Any]) -> ast.Not:
+        return ast.Not(children[0], span_of(meta))
+
+    def compare(self, meta: Meta, children: list[Any]) -> ast.Compare:
+        left, op, right = children
+        return ast.Compare(cast(ast.CompareOp, str(op)), left, right, span_of(meta))
+
+    def is_equal(self, meta: Meta, children: list[Any]) -> ast.Compare:
+        return ast.Compare("==", children[0], children[1], span_of(meta))
+
+    def is_not_equal(self, meta: Meta, children: list[Any]) -> ast.Compare:
+        return ast.Compare("!=", children[0], children[1], span_of(meta))
+
+    def is_empty(self, meta: Meta, children: list[Any]) -> ast.IsEmpty:
+        return ast.IsEmpty(children[0], False, span_of(meta))
+
+    def is_not_empty(self, meta: Meta, children: list[Any]) -> ast.IsEmpty:
+        return ast.IsEmpty(children[0], True, span_of(meta))
+
+    def between(self, meta: Meta, children: list[Any]) -> ast.Between:
+        return ast.Between(children[0], children[1], children[2], False, span_of(meta))
+
+    def not_between(self, meta: Meta, children: list[Any]) -> ast.Between:
+        return ast.Between(children[0], children[1], children[2], True, span_of(meta))
+
+    def in_list(self, meta: Meta, children: list[Any]) -> ast.InList:
+        return ast.InList(children[0], children[1], False, span_of(meta))
+
+    def not_in_list(self, meta: Meta, children: list[Any]) -> ast.InList:
+        return ast.InList(children[0], children[1], True, span_of(meta))
+
+    def text_match(self, meta: Meta, children: list[Any]) -> ast.TextMatch:
+        operand, op, pattern = children
+        return ast.TextMatch(op, operand, pattern, False, span_of(meta))
+
+    def not_text_match(self, meta: Meta, children: list[Any]) -> ast.TextMatch:
+        operand, op, pattern = children
+        return ast.TextMatch(op, operand, pattern, True, span_of(meta))
+
+    def within(self, meta: Meta, children: list[Any]) -> ast.Within:
+        return ast.Within(children[0], children[1], False, span_of(meta))
+
+    def older_than(self, meta: Meta, children: list[Any]) -> ast.Within:
+        return ast.Within(children[0], children[1], True, span_of(meta))
+
+    def tagged(self, meta: Meta, children: list[Token]) -> ast.Tagged:
+        return ast.Tagged(self.string_value(children[0]), span_of(meta))
+
+    def in_group(self, meta: Meta, children: list[Token]) -> ast.InGroup:
+        return ast.InGroup(self.string_value(children[0]), span_of(meta))
+
+    def in_segment(self, meta: Meta, children: list[Token]) -> ast.InSegment:
+        return ast.InSegment(str(children[0]), span_of(meta))
+
+    def had(self, meta: Meta, children: list[Any]) -> ast.Had:
+        return ast.Had(children[0], children[1], children[2], span_of(meta))
+
+    def count(self, meta: Meta, children: list[Any]) -> ast.Count:
+        return ast.Count(children[0], children[1], children[2], span_of(meta))
+
+    def arith(self, meta: Meta, children: list[Any]) -> ast.Arith:
+        left, op, right = children
+        return ast.Arith(cast(ast.ArithOp, str(op)), left, right, span_of(meta))
+
+    def neg(self, meta: Meta, children: list[Any]) -> ast.Expr:
+        operand = children[-1]
+        if isinstance(operand, ast.Number):
+            return ast.Number(-operand.value, span_of(meta))
+        return ast.Neg(operand, span_of(meta))
+
+    # ------------------------------------------------------------ declarations
+
+    def field_decl(self, meta: Meta, children: list[Token]) -> ast.FieldDecl:
+        name, kind = children
+        type_name = str(kind)
+        if type_name not in FIELD_TYPES:
+            self.report(
+                token_span(kind),
+                f"unknown field type {type_name!r}; the types are " + ", ".join(FIELD_TYPES),
+                did_you_mean(type_name, FIELD_TYPES),
+            )
+            type_name = "text"
+        return ast.FieldDecl(str(name), cast(ast.FieldType, type_name), span_of(meta))
+
+    def fields_block(self, meta: Meta, children: list[Any]) -> ast.FieldsBlock:
+        return ast.FieldsBlock(tuple(children), span_of(meta))
+
+    def points(self, meta: Meta, children: list[Token]) -> int | float:
+        value = self.number_value(children[-1])
+        return -value if children[0].type == "MINUS" else value
+
+    def cap_per(self, meta: Meta, children: list[Any]) -> ast.CapPerWindow:
+        return ast.CapPerWindow(self.number_value(children[0]), children[1], span_of(meta))
+
+    def cap_total(self, meta: Meta, children: list[Any]) -> ast.CapTotal:
+        return ast.CapTotal(self.number_value(children[0]), span_of(meta))
+
+    def score_line(self, meta: Meta, children: list[Any]) -> ast.ScoreLine:
+        event_type, points, where, cap, once = children
+        return ast.ScoreLine(event_type, points, where, cap, once is not None, span_of(meta))
+
+    def decay(self, meta: Meta, children: list[Any]) -> ast.Decay:
+        return ast.Decay(children[-1], span_of(meta))
+
+    def clamp(self, meta: Meta, children: list[Any]) -> ast.Clamp:
+        low, high = children
+        if low > high:
+            self.report(span_of(meta), f"clamp range is empty: {low} is above {high}")
+        return ast.Clamp(low, high, span_of(meta))
+
+    def score_block(self, meta: Meta, children: list[Any]) -> ast.ScoreBlock:
+        name_token, *items = children
+        lines: list[ast.ScoreLine] = []
+        decay: ast.Decay | None = None
+        clamp: ast.Clamp | None = None
+        for item in items:
+            if isinstance(item, ast.ScoreLine):
+                lines.append(item)
+            elif isinstance(item, ast.Decay):
+                if decay is not None:
+                    self.report(item.span, "a score block has at most one `decay` line")
+                decay = item
+            else:
+                if clamp is not None:
+                    self.report(item.span, "a score block has at most one `clamp` line")
+                clamp = item
+        name = str(name_token) if name_token is not None else "score"
+        return ast.ScoreBlock(name, tuple(lines), decay, clamp, span_of(meta))
+
+    def valuation_class(self, meta: Meta, children: list[Any]) -> ast.ValuationClass:
+        return ast.ValuationClass(str(children[0]), children[1], span_of(meta))
+
+    def valuation_block(self, meta: Meta, children: list[Any]) -> ast.ValuationBlock:
+        return ast.ValuationBlock(tuple(children), span_of(meta))
+
+    def segment_decl(self, meta: Meta, children: list[Any]) -> ast.SegmentDecl:
+        return ast.SegmentDecl(str(children[0]), children[1], span_of(meta))
+
+    # ------------------------------------------------------------ triggers and modes
+
+    def when_trigger(self, meta: Meta, children: list[Any]) -> ast.WhenTrigger:
+        return ast.WhenTrigger(children[0], span_of(meta))
+
+    def on_event(self, meta: Meta, children: list[Any]) -> ast.OnEvent:
+        return ast.OnEvent(children[0], children[1], span_of(meta))
+
+    def on_score_change(self, meta: Meta, children: list[Any]) -> ast.OnScoreChange:
+        return ast.OnScoreChange(str(children[0]), children[1], span_of(meta))
+
+    def on_segment(self, meta: Meta, children: list[Any]) -> ast.OnSegment:
+        kind, name, where = children
+        return ast.OnSegment(kind, str(name), where, span_of(meta))
+
+    def on_tag_added(self, meta: Meta, children: list[Any]) -> ast.OnTagAdded:
+        tag, where = children
+        return ast.OnTagAdded(None if tag is None else self.string_value(tag), where, span_of(meta))
+
+    def mode_once(self, meta: Meta, children: list[Any]) -> tuple[str, Any, Span]:
+        return ("once", None, span_of(meta))
+
+    def mode_each(self, meta: Meta, children: list[Any]) -> tuple[str, Any, Span]:
+        return ("each", None, span_of(meta))
+
+    def mode_rearm(self, meta: Meta, children: list[Any]) -> tuple[str, Any, Span]:
+        return ("rearm", children[-1], span_of(meta))
+
+    def mode_cooldown(self, meta: Meta, children: list[Any]) -> tuple[str, Any, Span]:
+        return ("cooldown", children[-1], span_of(meta))
+
+    def mode(self, meta: Meta, children: list[Any]) -> tuple[str, Any, Span]:
+        return cast(tuple[str, Any, Span], children[0])
+
+    def modes(self, meta: Meta, children: list[tuple[str, Any, Span]]) -> ast.Mode:
+        kind: ast.ModeKind = "edge"
+        rearm: ast.Expr | None = None
+        cooldown: ast.DurationLit | None = None
+        seen_base: str | None = None
+        for word, value, span in children:
+            if word == "cooldown":
+                if cooldown is not None:
+                    self.report(span, "`at most once per` is written once per rule")
+                cooldown = value
+                continue
+            if seen_base is not None:
+                self.report(
+                    span,
+                    f"a rule has one firing mode; `{_MODE_WORDS[word]}` conflicts with "
+                    f"`{_MODE_WORDS[seen_base]}` (only `at most once per` combines)",
+                )
+                continue
+            seen_base = word
+            kind = cast(ast.ModeKind, word)
+            rearm = value if word == "rearm" else None
+        span = span_of(meta) if children else None
+        return ast.Mode(kind, rearm, cooldown, span)
+
+    # ------------------------------------------------------------ actions
+
+    def actions(self, meta: Meta, children: list[Any]) -> tuple[ast.ActionNode, ...]:
+        return tuple(children)
+
+    def tag_action(self, meta: Meta, children: list[Token]) -> ast.TagAction:
+        return ast.TagAction("tag", self.string_value(children[0]), span_of(meta))
+
+    def untag_action(self, meta: Meta, children: list[Token]) -> ast.TagAction:
+        return ast.TagAction("untag", self.string_value(children[0]), span_of(meta))
+
+    def add_group_action(self, meta: Meta, children: list[Token]) -> ast.GroupAction:
+        return ast.GroupAction("add_to_group", self.string_value(children[0]), span_of(meta))
+
+    def remove_group_action(self, meta: Meta, children: list[Token]) -> ast.GroupAction:
+        group = self.string_value(children[0])
+        return ast.GroupAction("remove_from_group", group, span_of(meta))
+
+    def set_action(self, meta: Meta, children: list[Any]) -> ast.SetAction:
+        return ast.SetAction(str(children[0]), children[1], span_of(meta))
+
+    def clear_action(self, meta: Meta, children: list[Token]) -> ast.ClearAction:
+        return ast.ClearAction(str(children[0]), span_of(meta))
+
+    def add_score_action(self, meta: Meta, children: list[Any]) -> ast.ScoreAction:
+        return ast.ScoreAction("add_score", children[0], str(children[1]), span_of(meta))
+
+    def subtract_score_action(self, meta: Meta, children: list[Any]) -> ast.ScoreAction:
+        amount, score = children
+        return ast.ScoreAction("subtract_score", amount, str(score), span_of(meta))
+
+    def suspend_action(self, meta: Meta, children: list[Any]) -> ast.StatusAction:
+        return ast.StatusAction("suspend", span_of(meta))
+
+    def reactivate_action(self, meta: Meta, children: list[Any]) -> ast.StatusAction:
+        return ast.StatusAction("reactivate", span_of(meta))
+
+    def unsubscribe_scope(self, meta: Meta, children: list[Any]) -> tuple[str, str]:
+        return (children[0], self.string_value(children[1]))
+
+    def unsubscribe_channel(self, meta: Meta, children: list[Token]) -> str:
+        return str(children[0])
+
+    def unsubscribe_action(self, meta: Meta, children: list[Any]) -> ast.UnsubscribeAction:
+        scope, channel = children
+        if scope is None:
+            return ast.UnsubscribeAction("all", None, channel, span_of(meta))
+        return ast.UnsubscribeAction(scope[0], scope[1], channel, span_of(meta))
+
+    def track_campaign(self, meta: Meta, children: list[Token]) -> str:
+        return self.string_value(children[0])
+
+    track_offer = send_campaign = track_campaign
+
+    def track_action(self, meta: Meta, children: list[Any]) -> ast.TrackAction:
+        status, campaign, offer = children
+        return ast.TrackAction(self.string_value(status), campaign, offer, span_of(meta))
+
+    def enter_flow_action(self, meta: Meta, children: list[Token]) -> ast.FlowAction:
+        return ast.FlowAction("enter_flow", str(children[0]), span_of(meta))
+
+    def exit_flow_action(self, meta: Meta, children: list[Token]) -> ast.FlowAction:
+        return ast.FlowAction("exit_flow", str(children[0]), span_of(meta))
+
+    def notify_action(self, meta: Meta, children: list[Any]) -> ast.NotifyAction:
+        team, message = children
+        text = None if message is None else self.string_value(message)
+        return ast.NotifyAction(team, text, span_of(meta))
+
+    def task_team(self, meta: Meta, children: list[Any]) -> str:
+        return cast(str, children[0])
+
+    def task_due(self, meta: Meta, children: list[Any]) -> ast.DurationLit:
+        return cast(ast.DurationLit, children[0])
+
+    def task_action(self, meta: Meta, children: list[Any]) -> ast.TaskAction:
+        title, team, due = children
+        return ast.TaskAction(self.string_value(title), team, due, span_of(meta))
+
+    def send_action(self, meta: Meta, children: list[Any]) -> ast.SendAction:
+        channel, template, campaign = children
+        return ast.SendAction(channel, self.string_value(template), campaign, span_of(meta))
+
+    def webhook_action(self, meta: Meta, children: list[Token]) -> ast.WebhookAction:
+        return ast.WebhookAction(self.string_value(children[0]), span_of(meta))
+
+    def do_action(self, meta: Meta, children: list[Any]) -> ast.DoAction:
+        name, *args = children
+        return ast.DoAction(name, tuple(args), span_of(meta))
+
+    # ------------------------------------------------------------ rules and file
+
+    def rule_name(self, meta: Meta, children: list[Token]) -> tuple[str, Span]:
+        token = children[0]
+        text = self.string_value(token) if token.type == "STRING" else str(token)
+        if not text.strip():
+            self.report(token_span(token), "a rule name cannot be empty")
+        return (text, token_span(token))
+
+    def priority(self, meta: Meta, children: list[Any]) -> int:
+        value = children[0]
+        if not isinstance(value, int) or abs(value) > 1_000_000:
+            self.report(span_of(meta), "priority is a whole number between -1000000 and 1000000")
+            return 0
+        return value
+
+    def rule_decl(self, meta: Meta, children: list[Any]) -> ast.RuleDecl:
+        (name, name_span), priority, trigger, actions, mode = children
+        return ast.RuleDecl(name, priority or 0, trigger, actions, mode, span_of(meta), name_span)
+
+    def anonymous_rule(self, meta: Meta, children: list[Any]) -> ast.RuleDecl:
+        trigger, actions, mode = children
+        return ast.RuleDecl(None, 0, trigger, actions, mode, span_of(meta))
+
+    def start(self, meta: Meta, children: list[Any]) -> ast.RulesFile:
+        return ast.RulesFile(self.path, self.source, tuple(children))
+
+
+_MODE_WORDS: Final = {"once": "once", "each": "each time", "rearm": "re-arm when"}
+
+
+def tree_depth_exceeds(tree: Tree[Token], limit: int) -> Tree[Token] | None:
+    """The first subtree found deeper than ``limit`` levels, without recursion."""
+    stack: list[tuple[Tree[Token], int]] = [(tree, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > limit:
+            return node
+        stack.extend((child, depth + 1) for child in node.children if isinstance(child, Tree))
+    return None

@@ -1,0 +1,74 @@
+"""The Lark parser for the rules language, built once, and words to describe its tokens.
+
+The grammar itself lives in ``engage/grammar/engage.lark`` (shipped in the wheel). It is
+LALR(1) with Lark's contextual lexer, so a keyword is only a keyword where the parser can
+accept it; building the tables takes a few tens of milliseconds, so the parser is built
+on first use and shared.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from importlib import resources
+from typing import Final
+
+import lark
+from lark.lexer import PatternStr
+
+#: How regex terminals are named in messages.
+_TERMINAL_WORDS: Final[dict[str, str]] = {
+    "NAME": "a name",
+    "STRING": 'a text in double quotes ("...")',
+    "NUMBER": "a number",
+    "TIME": "a time (2026-01-01 or 2026-01-01T09:00:00Z)",
+    "COMPARE": "a comparison (== != > >= < <=)",
+    "$END": "the end of the file",
+}
+
+_KEYWORD_SHAPE: Final = re.compile(r"[a-z][a-z-]*\Z")
+
+
+def grammar_text() -> str:
+    """The text of the grammar file, as shipped in the package."""
+    return resources.files("engage.grammar").joinpath("engage.lark").read_text("utf-8")
+
+
+@functools.cache
+def lark_parser() -> lark.Lark:
+    """The shared LALR parser (positions kept for every node)."""
+    return lark.Lark(
+        grammar_text(),
+        parser="lalr",
+        lexer="contextual",
+        propagate_positions=True,
+        maybe_placeholders=True,
+    )
+
+
+@functools.cache
+def terminal_patterns() -> dict[str, str]:
+    """Literal text of every terminal that is a fixed word or symbol (``WHEN`` -> ``when``)."""
+    patterns: dict[str, str] = {}
+    for terminal in lark_parser().terminals:
+        if isinstance(terminal.pattern, PatternStr):
+            patterns[terminal.name] = terminal.pattern.value
+    return patterns
+
+
+def keyword_of(terminal: str) -> str | None:
+    """The keyword a terminal stands for (``when``), or None for symbols and patterns."""
+    text = terminal_patterns().get(terminal)
+    if text is not None and _KEYWORD_SHAPE.match(text):
+        return text
+    return None
+
+
+def describe_terminal(terminal: str) -> str:
+    """Words for what a terminal is, for "expected ..." messages."""
+    if terminal in _TERMINAL_WORDS:
+        return _TERMINAL_WORDS[terminal]
+    text = terminal_patterns().get(terminal)
+    if text is not None:
+        return f"`{text}`"
+    return terminal.lower()

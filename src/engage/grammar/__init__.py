@@ -1,0 +1,1 @@
+"""The grammar file of the rules language (``engage.lark``), shipped as package data."""
