@@ -38,7 +38,7 @@ from engage.events import (
     unsubscribe_scope,
 )
 from engage.index.score_index import SortedIndexes
-from engage.program import Program
+from engage.program import Program, RuleSpec
 from engage.rules import Rules
 from engage.scoring.lines import apply_lines
 from engage.state.contact import HISTORY, WINDOWS, Contact
@@ -484,7 +484,7 @@ class Engine:
         if event.type not in NON_ACTIVITY_TYPES:
             writer.activity(contact, moment)
         plan = program.plans.get(event.type)
-        on_rules = ()
+        on_rules: tuple[RuleSpec, ...] = ()
         if plan is not None:
             for atom in plan.history:
                 if atom.where is None or atom.where(contact, event, now):

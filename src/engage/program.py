@@ -259,7 +259,7 @@ class Program:
         self.rule_deps: dict[Key, tuple[RuleSpec, ...]] = {}
         self.rearm_deps: dict[Key, tuple[RuleSpec, ...]] = {}
         self.segment_deps: dict[Key, tuple[SegmentSpec, ...]] = {}
-        self.thresholds: dict[int, ThresholdIndex] = {}
+        self.thresholds: dict[int, ThresholdIndex[RuleSpec]] = {}
         self.score_change_rules: dict[int, tuple[RuleSpec, ...]] = {}
         self.tag_added_rules: tuple[RuleSpec, ...] = ()
         self.segment_enter_rules: dict[int, tuple[RuleSpec, ...]] = {}

@@ -185,7 +185,8 @@ def _index_for(engine: Engine, node: ast.Expr) -> Any:
 def _score_range(node: ast.Expr) -> tuple[str, Any, bool, Any, bool] | None:
     flip = {">": "<", ">=": "<=", "<": ">", "<=": ">=", "==": "=="}
     match node:
-        case ast.Compare(op=op, left=left, right=right) if op != "!=":
+        case ast.Compare(op=written, left=left, right=right) if written != "!=":
+            op: str = written
             if isinstance(right, ast.Name) and not isinstance(left, ast.Name):
                 op, left, right = flip[op], right, left
             is_lit, value = literal_value(right)

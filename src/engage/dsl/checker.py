@@ -79,6 +79,7 @@ class _Checker:
         self.diagnostics: list[Diagnostic] = []
         self._file = "<rules>"
         self._source_lines: list[str] = []
+        self._lines_of: ast.RulesFile | None = None
         self.event_types: set[str] = set()
         #: ``now`` is allowed in action values (``set last_seen = now``), not in conditions.
         self._allow_now = False
@@ -86,6 +87,9 @@ class _Checker:
     # -- reporting ------------------------------------------------------------
 
     def _use_file(self, rules_file: ast.RulesFile) -> None:
+        if self._lines_of is rules_file:
+            return
+        self._lines_of = rules_file
         self._file = rules_file.path
         self._source_lines = rules_file.source.splitlines()
 
@@ -449,6 +453,8 @@ class _Checker:
                     extra = ""
                     if name in sym.segments:
                         extra = f"; to test membership write `in segment {name}`"
+                    elif name == "score":
+                        extra = "; declare the default score with a `score { ... }` block"
                     self.report(
                         span,
                         f"unknown name {name!r}{extra}",
@@ -568,7 +574,6 @@ class _Checker:
             case ast.Not(operand=operand):
                 self._condition_part(operand, context, event_type)
                 return "bool"
-        return "any"  # pragma: no cover - every node kind is matched above
 
     def _condition_part(self, expr: ast.Expr, context: str, event_type: str | None) -> None:
         kind = self._expr(expr, context, event_type)
@@ -651,9 +656,14 @@ class _Checker:
                             severity="warning",
                         )
             if isinstance(node, ast.Between):
-                low = _constant(node.low)
-                high = _constant(node.high)
-                if low is not None and high is not None and low > high and not node.negated:
+                lowest = _constant(node.low)
+                highest = _constant(node.high)
+                if (
+                    lowest is not None
+                    and highest is not None
+                    and lowest > highest
+                    and not node.negated
+                ):
                     self.report(
                         node.span,
                         "this condition can never hold: the low bound is above the high bound",
@@ -687,8 +697,14 @@ class _Checker:
         for rule in rules:
             writes[rule.name] = _written_keys(rule.decl)
             reads[rule.name] = _read_keys(rule.decl)
-        graph = {a: sorted(b for b in reads if writes[a] & reads[b]) for a in writes}
-        seen: set[str] = set()
+        readers: dict[str, list[str]] = {}
+        for name, keys in reads.items():
+            for key in keys:
+                readers.setdefault(key, []).append(name)
+        graph = {
+            a: sorted({b for key in writes[a] for b in readers.get(key, ())}) for a in writes
+        }
+        seen: set[frozenset[str]] = set()
         for start in graph:
             cycle = _find_cycle(graph, start)
             if cycle and frozenset(cycle) not in seen:
@@ -772,7 +788,8 @@ _FLIP = {">": "<", ">=": "<=", "<": ">", "<=": ">=", "==": "==", "!=": "!="}
 def _bounds(expr: ast.Expr) -> Iterator[tuple[str, float, float]]:
     """Closed bounds ``(name, low, high)`` that a simple comparison puts on a name."""
     if isinstance(expr, ast.Compare):
-        op, left, right = expr.op, expr.left, expr.right
+        op: str = expr.op
+        left, right = expr.left, expr.right
         if isinstance(right, ast.Name) and not isinstance(left, ast.Name):
             op, left, right = _FLIP[op], right, left
         value = _constant(right)

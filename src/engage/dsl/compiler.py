@@ -72,6 +72,7 @@ class _Compiler:
         self.gen = CodeGenerator(self.symbols, self, readers)
         self._pending: list[tuple[Any, str, str]] = []  # (object, attribute, function name)
         self._sources = {f.path: f.source for f in checked.files}
+        self._source_lines: dict[str, list[str]] = {}
 
     # -- hooks for the code generator -------------------------------------------
 
@@ -438,14 +439,14 @@ class _Compiler:
         time_rules: list[RuleSpec] = []
         time_rearms: list[RuleSpec] = []
         time_segments: list[SegmentSpec] = []
-        for spec, cond in segments:
-            spec.reads = tuple(sorted(self._reads(cond), key=repr))
-            for key in spec.reads:
-                segment_deps[key].append(spec)
+        for segment, cond in segments:
+            segment.reads = tuple(sorted(self._reads(cond), key=repr))
+            for key in segment.reads:
+                segment_deps[key].append(segment)
             found = self._time_atoms(cond)
             if found:
-                spec.time_sensitive = True
-                time_segments.append(spec)
+                segment.time_sensitive = True
+                time_segments.append(segment)
                 atoms.extend(found)
         for spec, checked in rules:
             trigger = checked.decl.trigger
@@ -529,11 +530,11 @@ class _Compiler:
         """Rules and segments that hold on an empty contact (first evaluation)."""
         empty = Contact("", 0.0, len(self.program.scores))
         true_segments = []
-        for spec, _ in segments:
-            assert spec.cond is not None
-            if spec.cond(empty, None, 0.0):
-                empty.segs |= spec.bit
-                true_segments.append(spec)
+        for segment, _ in segments:
+            assert segment.cond is not None
+            if segment.cond(empty, None, 0.0):
+                empty.segs |= segment.bit
+                true_segments.append(segment)
         true_rules = []
         for spec, _ in rules:
             if spec.kind != "when":
@@ -552,9 +553,10 @@ class _Compiler:
 
     def _text(self, file: str, expr: ast.Expr) -> str:
         """The source text of an expression, for explanations."""
-        source = self._sources.get(file, "")
+        lines = self._source_lines.get(file)
+        if lines is None:
+            lines = self._source_lines[file] = self._sources.get(file, "").splitlines()
         span = expr.span
-        lines = source.splitlines()
         if not (0 < span.line <= len(lines)) or span.end_line < span.line:
             return ""
         if span.end_line == span.line:

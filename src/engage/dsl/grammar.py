@@ -41,7 +41,7 @@ def lark_parser() -> lark.Lark:
         grammar_text(),
         parser="lalr",
         lexer="contextual",
-        propagate_positions=True,
+        keep_all_tokens=True,  # the builder reads positions from them, then drops them
         maybe_placeholders=True,
     )
 

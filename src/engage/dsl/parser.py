@@ -134,12 +134,10 @@ class _FileParser:
     def _build(self, tree: Tree[Token]) -> None:
         deep = tree_depth_exceeds(tree, MAX_NESTING)
         if deep is not None:
-            meta = deep.meta
-            span = Span(meta.line, meta.column, meta.line, meta.column + 1)
-            self._error(span, f"conditions nested more than {MAX_NESTING} levels deep")
+            self._error(deep, f"conditions nested more than {MAX_NESTING} levels deep")
             return
         builder = TreeBuilder(self.path, self.text)
-        built = builder.transform(tree)
+        built = builder.build(tree)
         self.decls.extend(built.decls)
         for span, message, suggestion in builder.problems:
             self._error(span, message, suggestion)

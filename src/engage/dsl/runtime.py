@@ -13,7 +13,7 @@ from typing import Any
 
 from engage.state.contact import CONSENT, Contact
 
-_EMPTY_COLLECTIONS = ("", (), [])
+_EMPTY_COLLECTIONS: tuple[object, ...] = ("", (), [])
 
 
 def empty(value: Any) -> bool:

@@ -36,16 +36,16 @@ class Decay:
 
     def factor(self, now: float) -> float:
         """``2 ** ((now - ref) / half_life)``: value times factor is the scaled value."""
-        return 2.0 ** ((now - self.ref) / self.half_life)
+        return math.exp2((now - self.ref) / self.half_life)
 
     def raw(self, scaled: float, now: float) -> float:
-        return scaled * 2.0 ** ((self.ref - now) / self.half_life)
+        return scaled * math.exp2((self.ref - now) / self.half_life)
 
     def read(self, scaled: float | None, now: float) -> float | None:
         """The score's value at ``now`` (clamped), or None when empty."""
         if scaled is None:
             return None
-        value = scaled * 2.0 ** ((self.ref - now) / self.half_life)
+        value = scaled * math.exp2((self.ref - now) / self.half_life)
         if value < self.low:
             return self.low
         if value > self.high:
@@ -54,14 +54,14 @@ class Decay:
 
     def scale(self, value: float, now: float) -> float:
         """The scaled form of ``value`` held at ``now``."""
-        return value * 2.0 ** ((now - self.ref) / self.half_life)
+        return value * math.exp2((now - self.ref) / self.half_life)
 
     def needs_rebase(self, now: float) -> bool:
         return abs(now - self.ref) > REBASE_AFTER_HALF_LIVES * self.half_life
 
     def rebase_factor(self, now: float) -> float:
         """Move ``ref`` to ``now``; returns the factor every stored value must be multiplied by."""
-        factor = 2.0 ** ((self.ref - now) / self.half_life)
+        factor = math.exp2((self.ref - now) / self.half_life)
         self.ref = now
         return factor
 

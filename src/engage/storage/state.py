@@ -280,24 +280,24 @@ class _Mapper:
                 continue
             value = stored
             if half_life is not None:
-                value = stored * 2.0 ** ((self.old_refs[old_index] - self.now) / half_life)
+                value = stored * math.exp2((self.old_refs[old_index] - self.now) / half_life)
             if spec.decay is not None:
                 value = spec.decay.scale(value, self.now)
             contact.scores[spec.index] = value
         if fields is not None:
             for old_index, (name, _) in enumerate(self.old_fields):
-                spec = program.field_by_name.get(name)
+                field_spec = program.field_by_name.get(name)
                 value = fields[old_index]
-                if spec is None or value is None:
+                if field_spec is None or value is None:
                     continue
                 try:
-                    value = field_value(spec.type, name, value)
+                    value = field_value(field_spec.type, name, value)
                 except EventError:
                     self.report.dropped_values += 1
                     continue
                 if contact.fields is None:
                     contact.fields = [None] * len(program.fields)
-                contact.fields[spec.index] = value
+                contact.fields[field_spec.index] = value
         contact.tags = tuple(tags)
         contact.groups = tuple(groups)
         contact.status = status

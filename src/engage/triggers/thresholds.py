@@ -66,7 +66,7 @@ class ThresholdIndex(Generic[T]):
         if old is None or new is None:
             if old is None and new is None:
                 return []
-            value = new if old is None else old
+            value: float = new if old is None else old  # type: ignore[assignment]
             hi = bisect_right(points, value)
             found = self._rules[:hi]
             found.extend(self.none_special)
