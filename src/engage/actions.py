@@ -50,7 +50,7 @@ class ActionSpec:
     state action changes (a tag, a group, a field or score index...).
     """
 
-    __slots__ = ("args", "options", "state", "target", "verb")
+    __slots__ = ("args", "kind", "options", "state", "static_args", "target", "verb")
 
     def __init__(
         self,
@@ -65,9 +65,23 @@ class ActionSpec:
         self.target = target
         self.options = options
         self.state = verb in STATE_VERBS
+        #: ``send``, ``task`` or ``other``: how the executor finishes an outside action.
+        self.kind = (
+            "send" if verb.startswith("send_") else "task" if verb == "create_task" else "other"
+        )
+        #: The arguments as actions show them, when none is computed at run time: one
+        #: list shared by every action of this spec (actions are read-only records).
+        self.static_args: list[Any] | None = (
+            None if any(arg.__class__ is Computed for arg in args) else _listed(args)
+        )
 
     def __repr__(self) -> str:
         return f"ActionSpec({self.verb!r}, {self.args!r})"
+
+
+def _listed(args: tuple[Any, ...]) -> list[Any]:
+    """Arguments as actions show them: tuples (list values) become lists."""
+    return [list(arg) if isinstance(arg, tuple) else arg for arg in args]
 
 
 class Computed:

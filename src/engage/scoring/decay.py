@@ -122,10 +122,21 @@ class Decay:
                 return moment
             moment = math.nextafter(moment, math.inf)
         # Values this close to a breakpoint differ by less than float resolution over
-        # many ulps of time: step by a microsecond until past.
+        # many ulps of time: grow a step until past, then bisect back to the first
+        # float moment that is past.
+        low = moment
         step = 1e-6
         while True:
-            moment += step
-            if past(self.raw(scaled, moment)) and moment > now:
-                return moment
+            high = low + step
+            if past(self.raw(scaled, high)) and high > now:
+                break
+            low = high
             step *= 2
+        while True:
+            middle = (low + high) / 2
+            if middle in (low, high):
+                return high
+            if past(self.raw(scaled, middle)) and middle > now:
+                high = middle
+            else:
+                low = middle

@@ -67,11 +67,12 @@ class ActionExecutor:
     ) -> list[Action]:
         out = []
         for spec in rule.actions:
-            args = [
-                arg.fn(contact, event, now) if arg.__class__ is Computed else arg
-                for arg in spec.args
-            ]
-            args = [tuple_to_list(a) for a in args]
+            args = spec.static_args
+            if args is None:
+                args = [
+                    tuple_to_list(arg.fn(contact, event, now) if arg.__class__ is Computed else arg)
+                    for arg in spec.args
+                ]
             options = spec.options
             action = Action(now, contact.id, rule.name, spec.verb, args, event_id, options, cause)
             if spec.state:
@@ -80,9 +81,9 @@ class ActionExecutor:
                 except ActionError as exc:
                     action.status = "failed"
                     action.error = str(exc)
-            elif spec.verb.startswith("send_"):
+            elif spec.kind == "send":
                 action.suppressed = suppression(contact, spec.target, options)
-            elif spec.verb == "create_task" and spec.target is not None:
+            elif spec.kind == "task" and spec.target is not None:
                 action.options = {**(options or {}), "due": format_time(now + spec.target)}
             out.append(action)
         return out
