@@ -380,7 +380,9 @@ def test_nesting_limit() -> None:
     deep = "when " + "not " * (MAX_NESTING + 10) + 'tagged "a" then tag "b"'
     assert "nested more than" in errors(deep)[0]
     parse("when " + "(" * 20 + "x" + ")" * 20 + ' > 1 then tag "a"', "t.rules")
-    assert "nested more than" in errors("when " + "(" * 500 + "x" + ")" * 500 + " > 1 then tag \"a\"")[0]
+    assert (
+        "nested more than" in errors("when " + "(" * 500 + "x" + ")" * 500 + ' > 1 then tag "a"')[0]
+    )
 
 
 def test_size_limit() -> None:

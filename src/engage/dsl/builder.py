@@ -80,19 +80,20 @@ class TreeBuilder:
         first: Span | None = None
         last: Span | None = None
         keep_all = tree.data in _KEYWORD_RULES
-        for child in tree.children:
+        # Absent optional parts (``[...]``) are None children.
+        for child in cast(list[Tree[Token] | Token | None], tree.children):
+            if child is None:
+                children.append(None)
+                continue
             if isinstance(child, Tree):
                 value, where = self._visit(child)
                 children.append(value)
                 if where is None:
                     continue
-            elif isinstance(child, Token):
+            else:
                 where = token_span(child)
                 if keep_all or child.type in _VALUE_TOKENS:
                     children.append(child)
-            else:
-                children.append(child)
-                continue
             if first is None:
                 first = where
             last = where

@@ -701,9 +701,7 @@ class _Checker:
         for name, keys in reads.items():
             for key in keys:
                 readers.setdefault(key, []).append(name)
-        graph = {
-            a: sorted({b for key in writes[a] for b in readers.get(key, ())}) for a in writes
-        }
+        graph = {a: sorted({b for key in writes[a] for b in readers.get(key, ())}) for a in writes}
         seen: set[frozenset[str]] = set()
         for start in graph:
             cycle = _find_cycle(graph, start)
