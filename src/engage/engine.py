@@ -395,7 +395,11 @@ class Engine:
         writer.changes = {}
         for index, delta, _ in plan.deltas:
             writer.add_points(contact, index, delta)
-        actions = self._cascade.run(contact, None, event_id)
+        if len(writer.changes) == 1:
+            # Fast plans exist only for scores that nothing but threshold rules reads.
+            actions = self._cascade.score_round(contact, event_id)
+        else:
+            actions = self._cascade.run(contact, None, event_id)
         if actions:
             out.extend(actions)
             self._dispatch(actions)

@@ -73,7 +73,16 @@ class Problem:
 class Cascade:
     """Runs the rounds for one contact at a time."""
 
-    __slots__ = ("_origin", "executor", "members", "problems", "program", "writer")
+    __slots__ = (
+        "_origin",
+        "_watch_tags",
+        "_watched",
+        "executor",
+        "members",
+        "problems",
+        "program",
+        "writer",
+    )
 
     def __init__(
         self,
@@ -87,6 +96,7 @@ class Cascade:
         self.executor = ActionExecutor(program, writer)
         self.members = members
         self.problems = problems
+        self._watched, self._watch_tags = _watched_keys(program)
         #: What started the current run: (event id, event type, timer moment).
         self._origin: tuple[str | None, str | None, float | None] = (None, None, None)
 
@@ -168,6 +178,7 @@ class Cascade:
         on_rules: tuple[RuleSpec, ...] = (),
         wake: bool = False,
         forced: tuple[RuleSpec, ...] = (),
+        rounds: int = 0,
     ) -> list[Action]:
         """Evaluate rounds until nothing changes; returns the actions, in order.
 
@@ -183,7 +194,6 @@ class Cascade:
         self._origin = (event_id, event.type if event else None, now if wake else None)
         out: list[Action] = []
         first = True
-        rounds = 0
         while True:
             changes = writer.changes
             writer.changes = {}
@@ -215,6 +225,11 @@ class Cascade:
                 out.extend(run_actions(rule, contact, context, now, event_id, cause))
             if not writer.changes:
                 break
+            if not self._any_watched(writer.changes):
+                # Nothing reads what the actions changed: another round would find
+                # nothing to do (the common case: a threshold rule that only tags).
+                writer.changes = {}
+                break
             rounds += 1
             if rounds >= MAX_ROUNDS:
                 names = tuple(dict.fromkeys(rule.name for _, _, rule, _, _ in fired))
@@ -232,6 +247,59 @@ class Cascade:
                 break
             first = False
         return out
+
+    def score_round(self, contact: Contact, event_id: str | None) -> list[Action]:
+        """:meth:`run` when the only change is one score that only threshold rules read.
+
+        The engine's inline path calls this for a crossing: the general first round
+        would find no segment, no general rule, no re-arm and no engine-made event to
+        look at, so only the threshold candidates are evaluated. Actions that change
+        something watched continue in :meth:`run`, as its later rounds would.
+        """
+        writer = self.writer
+        ((key, old),) = writer.changes.items()
+        writer.changes = {}
+        index = key[1]
+        new = contact.scores[index]
+        if new == old and (new is None) == (old is None):
+            return []
+        now = writer.now
+        self._origin = (event_id, None, None)
+        fired: list[tuple[int, int, RuleSpec, Any, Cause]] = []
+        should_fire = modes.should_fire
+        for rule in self.program.thresholds[index].candidates(old, new):
+            predicate = rule.threshold[1]  # type: ignore[index]
+            holds = predicate(new)
+            before = predicate(old)
+            if holds != before and should_fire(rule, contact, before, holds, now):
+                name = self.program.scores[index].name
+                cause = Cause(
+                    rule.name,
+                    event=event_id,
+                    condition=rule.cond_text,
+                    reads={name: [self.display(contact, key, old), new]},
+                    crossed=rule.cond_text,
+                )
+                fired.append((rule.rank, len(fired), rule, None, cause))
+        if not fired:
+            return []
+        if len(fired) > 1:
+            fired.sort(key=_firing_order)
+        out: list[Action] = []
+        run_actions = self.executor.run
+        for _, _, rule, context, cause in fired:
+            out.extend(run_actions(rule, contact, context, now, event_id, cause))
+        if writer.changes:
+            if self._any_watched(writer.changes):
+                out.extend(self.run(contact, None, event_id, rounds=1))
+            else:
+                writer.changes = {}
+        return out
+
+    def _any_watched(self, changes: dict[Key, Any]) -> bool:
+        watched = self._watched
+        tags = self._watch_tags
+        return any(key in watched or (tags and key[0] == "tag") for key in changes)
 
     # -- derived state ----------------------------------------------------------------
 
@@ -455,6 +523,17 @@ class Cascade:
                     rule, event_type=event_type, condition=rule.cond_text, reads=reads
                 )
                 fired.append((rule.rank, len(fired), rule, made, cause))
+
+
+def _watched_keys(program: Program) -> tuple[frozenset[Key], bool]:
+    """Every state key some rule, segment or derived value reads, and whether any
+    tag is read (``on tag added`` rules read every tag)."""
+    keys: set[Key] = set(program.rule_deps) | set(program.rearm_deps) | set(program.segment_deps)
+    keys.update(("score", index) for index in program.thresholds)
+    keys.update(("score", index) for index in program.score_change_rules)
+    if program.valuation_watched:
+        keys.update(_VALUATION_INPUTS)
+    return frozenset(keys), bool(program.tag_added_rules)
 
 
 def _firing_order(item: tuple[int, int, RuleSpec, Any, Cause]) -> tuple[int, int]:
