@@ -196,9 +196,12 @@ def run(args: argparse.Namespace) -> int:
     state = None
     if args.state:
         from engage.errors import EngageError
+        from engage.storage.eventlog import FsyncPolicy
         from engage.storage.statedir import StateDir
 
-        state = StateDir(args.state, rules, fsync=args.fsync, backfill=args.backfill)
+        # The log's policy names: "every" event is its "always".
+        policy: FsyncPolicy = "always" if args.fsync == "every" else args.fsync
+        state = StateDir(args.state, rules, fsync=policy, backfill=args.backfill)
         try:
             engine = state.open()
         except (OSError, EngageError) as exc:

@@ -30,6 +30,8 @@ from engage.errors import EventError
 from engage.events import (
     BOUNCE,
     DELETED,
+    MAX_ID_LENGTH,
+    MAX_TYPE_LENGTH,
     UNSUBSCRIBE,
     UPDATED,
     Event,
@@ -291,7 +293,7 @@ class Engine:
                 event_id = None
             elif size == 4 and "id" in event:
                 event_id = event["id"]
-                if event_id.__class__ is not str or not event_id:
+                if event_id.__class__ is not str or not 0 < len(event_id) <= MAX_ID_LENGTH:
                     self._now = now
                     ingest_one(event, out, position)
                     now = self._now
@@ -309,8 +311,9 @@ class Engine:
             at = event.get("at")
             if (
                 plan is None
+                or len(event_type) > MAX_TYPE_LENGTH  # type: ignore[arg-type]
                 or contact_id.__class__ is not str
-                or not 0 < len(contact_id) <= 256
+                or not 0 < len(contact_id) <= MAX_ID_LENGTH
                 or (at.__class__ is not float and at.__class__ is not int)
                 or not MIN_TIME <= at <= MAX_TIME
             ):
@@ -612,7 +615,7 @@ class Engine:
         """When the next pending timer is due, or None."""
         from engage.timeutil import epoch_to_datetime
 
-        moment = self._timers.next_moment()
+        moment = self._timers.next_moment(self._contacts)
         return None if moment is None else epoch_to_datetime(moment)
 
     # -- durability -------------------------------------------------------------------

@@ -1,9 +1,10 @@
 """``engage bench``: the bundled benchmark harness.
 
-Runs the workloads of issues 2 and 3 on this machine and prints a markdown report;
-``--json PATH`` writes every figure, every repeat and the machine facts. The method —
-what each number means, how the baselines are built, how time is taken — is written in
-``benchmarks/README.md``; committed results are in ``benchmarks/results/``.
+Runs the workloads of issues 2 and 3 and of the durability issue on this machine and
+prints a markdown report; ``--json PATH`` writes every figure, every repeat and the
+machine facts. The method — what each number means, how the baselines are built, how
+time is taken — is written in ``benchmarks/README.md``; committed results are in
+``benchmarks/results/``.
 
 Workloads (``--only``, comma-separated):
 
@@ -13,7 +14,10 @@ Workloads (``--only``, comma-separated):
 - ``memory``: bytes per contact with one score, two fields and two tags;
 - ``check``: parse + check + compile of a generated 1,000-rule file;
 - ``time``: the clock advanced a day at a time over 180 days with recency classes and two
-  decaying scores, beside a rescan-every-contact-every-tick baseline.
+  decaying scores, beside a rescan-every-contact-every-tick baseline;
+- ``durability``: snapshot and restore of 1M contacts (seconds, bytes, the restored state
+  checked), and ``ingest_many`` with the event log at each fsync policy beside the same
+  events without a log.
 
 Usage::
 
@@ -43,7 +47,7 @@ from engage.bench.rulesets import threshold_rules, thresholds
 
 __all__ = ["main", "parse_args", "run"]
 
-WORKLOADS = ("throughput", "memory", "check", "time")
+WORKLOADS = ("throughput", "memory", "check", "time", "durability")
 
 #: Full-size defaults: the sizes issues 2 and 3 name.
 FULL: dict[str, Any] = {
@@ -58,6 +62,11 @@ FULL: dict[str, Any] = {
     "time_contacts": 1_000_000,
     "time_events_per_contact": 3,
     "ticks": 180,
+    "durability_contacts": 1_000_000,
+    "log_contacts": 20_000,
+    "log_events": 200_000,
+    "log_every_events": 20_000,
+    "state_dir": None,
     "repeat": 3,
     "dense_repeat": 1,
 }
@@ -75,6 +84,11 @@ QUICK: dict[str, Any] = {
     "time_contacts": 500,
     "time_events_per_contact": 3,
     "ticks": 30,
+    "durability_contacts": 2000,
+    "log_contacts": 200,
+    "log_events": 2000,
+    "log_every_events": 300,
+    "state_dir": None,
     "repeat": 1,
     "dense_repeat": 1,
 }
@@ -144,6 +158,26 @@ def parser() -> argparse.ArgumentParser:
         "--time-events", type=_positive, help="events per contact in the clock workload (3)"
     )
     p.add_argument("--ticks", type=_positive, help="one-day clock ticks (180)")
+    p.add_argument(
+        "--durability-contacts",
+        type=_positive,
+        help="contacts snapshotted and restored in the durability workload (1M)",
+    )
+    p.add_argument(
+        "--log-events", type=_positive, help="events through the event log per run (200k)"
+    )
+    p.add_argument("--log-contacts", type=_positive, help="contacts of those events (20k)")
+    p.add_argument(
+        "--log-every-events",
+        type=_positive,
+        help="events of the fsync-every-event run, which is slow (20k)",
+    )
+    p.add_argument(
+        "--state-dir",
+        metavar="DIR",
+        help="where the durability workload writes its files (default: the temporary "
+        "folder; fsync costs what the disk under it costs)",
+    )
     p.add_argument("--repeat", type=_positive, help="repeats; the best is reported (3)")
     p.add_argument(
         "--dense-repeat",
@@ -179,6 +213,11 @@ def parse_args(argv: Sequence[str] | None) -> dict[str, Any]:
         "time_contacts": args.time_contacts,
         "time_events_per_contact": args.time_events,
         "ticks": args.ticks,
+        "durability_contacts": args.durability_contacts,
+        "log_events": args.log_events,
+        "log_contacts": args.log_contacts,
+        "log_every_events": args.log_every_events,
+        "state_dir": args.state_dir,
         "repeat": args.repeat,
         "dense_repeat": args.dense_repeat,
     }
@@ -243,6 +282,19 @@ def run(config: dict[str, Any]) -> dict[str, Any]:
             ticks=config["ticks"],
             seed=config["seed"],
             zipf=config["zipf"],
+            progress=progress,
+        )
+    if "durability" in only:
+        progress("durability")
+        results["durability"] = workloads.durability(
+            contacts=config["durability_contacts"],
+            log_contacts=config["log_contacts"],
+            log_events=config["log_events"],
+            every_events=config["log_every_events"],
+            repeat=config["repeat"],
+            seed=config["seed"],
+            zipf=config["zipf"],
+            folder=config["state_dir"],
             progress=progress,
         )
     report["targets"] = targets(results, config)

@@ -86,6 +86,20 @@ MEMORY_RULES: Final = (
     + "\n"
 )
 
+#: The durability workload: ``examples/engagement.rules`` cut down to what the memory
+#: state carries (one score, two fields; tags come from ``contact.updated``) plus what a
+#: snapshot must also keep: a decaying, clamped score (pending wake-ups), recency
+#: classes, a segment and a ``when`` rule (their marks). Its only outside action
+#: (``notify``) goes to the outbox, which the workload drains before it snapshots.
+DURABILITY_RULES: Final = (
+    "fields {\n    city: text\n    plan: text\n}\n\n"
+    + _score_block("score", POINTS, ["decay half-life 30 days", "clamp 0 to 100"])
+    + "\n\nvaluation {\n    new within 15 days\n    frequent within 45 days\n"
+    "    dormant within 120 days\n}\n\n"
+    'segment sales_ready = score >= 50 and plan == "enterprise"\n\n'
+    'rule "Hot lead"\n    when score >= 80\n    then notify sales\n'
+)
+
 #: Points of the two decaying scores of the time workload.
 ENGAGEMENT_POINTS: Final[dict[str, float]] = {
     "email.open": 1.0,

@@ -1,4 +1,4 @@
-"""The timed workloads of ``engage bench``: throughput, check time, and the clock.
+"""The timed workloads of ``engage bench``: throughput, check time, the clock, durability.
 
 Each workload returns a plain, JSON-ready dict. Every engine figure sits beside the
 figure of a hand-written baseline measured in the same run (:mod:`engage.bench.baselines`),
@@ -18,12 +18,13 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from functools import partial
-from typing import Any
+from typing import Any, Final
 
 import engage
 from engage.bench.baselines import RescanBaseline, threshold_loop
-from engage.bench.generator import DAY, activity_events, type_counts
+from engage.bench.generator import DAY, activity_events, profile_updates, type_counts
 from engage.bench.rulesets import (
+    DURABILITY_RULES,
     POINTS,
     big_rules_file,
     threshold_rules,
@@ -32,6 +33,9 @@ from engage.bench.rulesets import (
     time_rules,
 )
 from engage.bench.timing import Frozen, timed
+from engage.storage import eventlog
+from engage.storage.eventlog import FsyncPolicy
+from engage.storage.statedir import StateDir
 
 Progress = Callable[[str], None]
 Row = dict[str, Any]
@@ -421,3 +425,278 @@ def _fit(xs: Sequence[float], ys: Sequence[float]) -> dict[str, float | None]:
     intercept = mean_y - slope * mean_x
     r2 = (sxy * sxy) / (sxx * syy) if syy else 1.0
     return {"intercept": intercept, "slope": slope, "r2": r2}
+
+
+# -- durability: snapshot, restore, and the event log ----------------------------------------
+
+#: The log runs of the durability workload: (label, fsync policy or None for no log).
+#: ``every`` is the CLI's name of the Python policy ``"always"`` (an fsync per frame).
+LOG_RUNS: Final[tuple[tuple[str, FsyncPolicy | None], ...]] = (
+    ("none", None),
+    ("never", "never"),
+    ("interval", "interval"),
+)
+EVERY_RUNS: Final[tuple[tuple[str, FsyncPolicy | None], ...]] = (
+    ("none", None),
+    ("every", "always"),
+)
+
+
+def durability(
+    *,
+    contacts: int,
+    log_contacts: int,
+    log_events: int,
+    every_events: int,
+    repeat: int,
+    seed: int,
+    zipf: float,
+    interval_ms: float = 100.0,
+    folder: str | None = None,
+    progress: Progress = _quiet,
+) -> dict[str, Any]:
+    """Snapshot and restore of ``contacts`` contacts; the event log's cost per fsync policy.
+
+    Files are written in a temporary folder under ``folder`` (default: the system's
+    temporary folder); the report names its file system, since fsync costs what the
+    disk under it costs.
+    """
+    rules = engage.compile(DURABILITY_RULES, name="durability.rules")
+    with tempfile.TemporaryDirectory(prefix="engage-bench-", dir=folder) as work:
+        snap = _snapshot_restore(rules, contacts, work, repeat=repeat, progress=progress)
+        log = _log_cost(
+            rules,
+            work,
+            contacts=log_contacts,
+            events=log_events,
+            every_events=every_events,
+            repeat=repeat,
+            seed=seed,
+            zipf=zipf,
+            interval_ms=interval_ms,
+            progress=progress,
+        )
+        filesystem = _filesystem(work)
+    return {"filesystem": filesystem, "snapshot": snap, "log": log}
+
+
+def _snapshot_restore(
+    rules: engage.Rules, contacts: int, folder: str, *, repeat: int, progress: Progress
+) -> Row:
+    """Build the memory workload's state, then time ``snapshot`` and ``restore``.
+
+    Every repeat writes the same path (the snapshot replaces it atomically) and restores
+    a fresh engine from it; the last restored engine is checked against the original,
+    contact by contact (``dump()``), outside the timed sections.
+    """
+    engine = engage.Engine(rules)
+    progress(f"  durability: building {contacts:,} contacts")
+    build_seconds, _ = timed(partial(engine.ingest_many, profile_updates(contacts)))
+    engine.drain_outbox()  # a host drains it: the snapshot then holds the contacts' state
+    if len(engine) != contacts or engine.rejected or engine.problems:
+        raise AssertionError(
+            f"durability: {len(engine)} contacts of {contacts}, "
+            f"rejected {engine.rejected[:3]}, problems {engine.problems[:3]}"
+        )
+    path = os.path.join(folder, "state.engsnap")
+    snapshot_times: list[float] = []
+    restore_times: list[float] = []
+    size = 0
+    restored: engage.Engine | None = None
+    for attempt in range(repeat):
+        seconds, size = timed(partial(engine.snapshot, path))
+        snapshot_times.append(seconds)
+        restored = None  # one restored engine alive at a time
+        restore_seconds, restored = timed(partial(engage.Engine.restore, path, rules))
+        restore_times.append(restore_seconds)
+        progress(
+            f"  durability: repeat {attempt + 1}/{repeat} snapshot {seconds:.2f}s "
+            f"restore {restore_seconds:.2f}s ({size:,} bytes)"
+        )
+    assert restored is not None
+    _verify_restored(engine, restored)
+    on_disk = os.path.getsize(path)
+    if on_disk != size:
+        raise AssertionError(f"snapshot returned {size:,} bytes, the file has {on_disk:,}")
+    pending = engine.summary()["pending_timers"]
+    del engine, restored
+    gc.collect()
+    best_snapshot = min(snapshot_times)
+    best_restore = min(restore_times)
+    return {
+        "contacts": contacts,
+        "build_seconds": build_seconds,
+        "pending_timers": pending,
+        "snapshot_seconds": best_snapshot,
+        "restore_seconds": best_restore,
+        "snapshot_contacts_per_second": contacts / best_snapshot,
+        "restore_contacts_per_second": contacts / best_restore,
+        "bytes": size,
+        "bytes_per_contact": size / contacts,
+        "verified": True,
+        "snapshot_repeats": snapshot_times,
+        "restore_repeats": restore_times,
+    }
+
+
+def _verify_restored(original: engage.Engine, restored: engage.Engine) -> None:
+    """The restored engine holds what the original held, or :class:`AssertionError`."""
+    if len(restored) != len(original):
+        raise AssertionError(
+            f"restored engine has {len(restored)} contacts, the original {len(original)}"
+        )
+    if restored.now != original.now or restored.position != original.position:
+        raise AssertionError(
+            f"restored clock/position {restored.now}/{restored.position}, "
+            f"original {original.now}/{original.position}"
+        )
+    _same_dump(original, restored, "restored")
+
+
+def _same_dump(want: engage.Engine, got: engage.Engine, what: str) -> None:
+    """``got.dump() == want.dump()``, compared contact by contact (no 1M-item lists)."""
+    for index, (a, b) in enumerate(zip(want.dump(), got.dump(), strict=True)):
+        if a != b:
+            raise AssertionError(f"{what} engine differs at contact #{index}: {b} != {a}")
+
+
+def _log_cost(
+    rules: engage.Rules,
+    folder: str,
+    *,
+    contacts: int,
+    events: int,
+    every_events: int,
+    repeat: int,
+    seed: int,
+    zipf: float,
+    interval_ms: float,
+    progress: Progress,
+) -> dict[str, Any]:
+    """``ingest_many`` of one event stream without a log and with one per fsync policy.
+
+    Two groups, each with its own no-log run on exactly its events: ``never`` and
+    ``interval`` on the whole stream; ``every`` (an fsync per event: slow) on its first
+    ``every_events`` events. Runs are interleaved within each repeat; the best is kept.
+    Each run starts from a fresh engine (and a fresh, empty state folder).
+    """
+    progress(f"  durability: generating {events:,} events for {contacts:,} contacts")
+    stream = activity_events(contacts, events, seed=seed, zipf=zipf, ids=True)
+    every_events = min(every_events, events)
+    groups = ((stream, LOG_RUNS), (stream[:every_events], EVERY_RUNS))
+    times: dict[tuple[str, int], list[float]] = {}
+    facts: dict[tuple[str, int], dict[str, Any]] = {}
+    for attempt in range(repeat):
+        for group, (chunk, runs) in enumerate(groups):
+            reference: engage.Engine | None = None
+            for label, policy in runs:
+                key = (label, group)
+                seconds, engine, fact = _log_run(
+                    rules, chunk, policy, folder, f"{label}-{group}-{attempt}", interval_ms
+                )
+                times.setdefault(key, []).append(seconds)
+                if attempt == 0:
+                    if reference is None:
+                        reference = engine
+                    else:
+                        _same_dump(reference, engine, f"logged ({label})")
+                    facts[key] = fact
+                progress(
+                    f"  durability: log {label} {len(chunk):,} events "
+                    f"repeat {attempt + 1}/{repeat} {seconds:.3f}s"
+                )
+                del engine
+    rows: list[Row] = []
+    for group, (chunk, runs) in enumerate(groups):
+        count = len(chunk)
+        plain = min(times[("none", group)])
+        for label, policy in runs:
+            best = min(times[(label, group)])
+            rows.append(
+                {
+                    "policy": label,
+                    "fsync": policy,
+                    "events": count,
+                    "seconds": best,
+                    "events_per_second": count / best,
+                    "ratio": plain / best,
+                    "log_us_per_event": (best - plain) / count * 1e6 if policy else None,
+                    **facts[(label, group)],
+                    "verified": True,
+                    "repeats": times[(label, group)],
+                }
+            )
+    return {
+        "contacts": contacts,
+        "events": events,
+        "every_events": every_events,
+        "interval_ms": interval_ms,
+        "rows": rows,
+    }
+
+
+def _log_run(
+    rules: engage.Rules,
+    events: Sequence[dict[str, Any]],
+    policy: FsyncPolicy | None,
+    folder: str,
+    name: str,
+    interval_ms: float,
+) -> tuple[float, engage.Engine, dict[str, Any]]:
+    """One timed ``ingest_many``: returns (seconds, the engine, facts about its log).
+
+    With a policy, the engine comes from a fresh state folder (:class:`StateDir`), which
+    attaches the log; the folder is closed without a checkpoint after the timed section
+    (the final flush is not timed) and its log is read back: one intact frame per event.
+    """
+    if policy is None:
+        engine = engage.Engine(rules)
+        seconds, _ = timed(partial(engine.ingest_many, events))
+        _check_ingested(engine, events)
+        return seconds, engine, {"log_bytes": None, "frames": None}
+    path = os.path.join(folder, name)
+    state = StateDir(path, rules, fsync=policy, interval_ms=interval_ms)
+    engine = state.open()
+    log = engine._log  # to read back what it wrote
+    assert log is not None
+    seconds, _ = timed(partial(engine.ingest_many, events))
+    state.close(checkpoint=False)
+    _check_ingested(engine, events)
+    problems: list[eventlog.LogCorruption] = []
+    frames = sum(1 for frame in eventlog.read(log.path, problems) if "e" in frame)
+    if problems or frames != len(events) or log.frames_written < len(events):
+        raise AssertionError(
+            f"log ({policy}): {frames} event frames read back of {len(events)} events "
+            f"({log.frames_written} written), problems {problems[:1]}"
+        )
+    size = os.path.getsize(log.path)
+    shutil.rmtree(path)
+    return seconds, engine, {"log_bytes": size, "frames": frames}
+
+
+def _check_ingested(engine: engage.Engine, events: Sequence[dict[str, Any]]) -> None:
+    if engine.rejected or engine.problems or engine.stats.duplicates:
+        raise AssertionError(
+            f"durability: rejected {engine.rejected[:3]}, problems {engine.problems[:3]}, "
+            f"duplicates {engine.stats.duplicates}"
+        )
+    engine.drain_outbox()
+
+
+def _filesystem(path: str) -> str | None:
+    """The type of the file system that holds ``path`` (Linux ``/proc/mounts``), or None."""
+    try:
+        with open("/proc/mounts", encoding="utf-8") as handle:
+            mounts = [line.split() for line in handle]
+    except OSError:
+        return None
+    real = os.path.realpath(path)
+    best: tuple[int, str] | None = None
+    for fields in mounts:
+        if len(fields) < 3:
+            continue
+        point = fields[1].replace("\\040", " ")
+        inside = real == point or real.startswith(point.rstrip("/") + "/")
+        if inside and (best is None or len(point) > best[0]):
+            best = (len(point), fields[2])
+    return None if best is None else best[1]

@@ -458,7 +458,11 @@ class _Compiler:
                 if found:
                     spec.time_sensitive = True
                     atoms.extend(found)
-                    if spec.mode != "each":
+                    # A rule that time changes only through the recency class is
+                    # re-evaluated through its dependency on the class, which the
+                    # cascade recomputes at every wake: no need to evaluate it then.
+                    only_valuation = all(atom.kind == "valuation" for atom in found)
+                    if spec.mode != "each" and not (only_valuation and id(spec) not in indexed):
                         time_rules.append(spec)
             rearm = checked.decl.mode.rearm
             if rearm is not None:

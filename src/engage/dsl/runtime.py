@@ -103,7 +103,8 @@ def endswith(value: Any, part: Any) -> bool:
 
 def matches(value: Any, pattern: Any) -> bool:
     """``pattern`` is a compiled RE2 pattern (from the rules, never from event data)."""
-    return value.__class__ is str and pattern.search(value) is not None
+    # "" is empty, and text operators on an empty value are false (semantics, 1).
+    return value.__class__ is str and value != "" and pattern.search(value) is not None
 
 
 def _numeric(a: Any, b: Any) -> bool:

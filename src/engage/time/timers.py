@@ -39,9 +39,21 @@ class TimerIndex:
     def push(self, moment: float, contact_id: str) -> None:
         heapq.heappush(self._heap, (moment, contact_id))
 
-    def next_moment(self) -> float | None:
-        """The earliest pending moment (possibly stale), or None."""
-        return self._heap[0][0] if self._heap else None
+    def next_moment(self, contacts: Mapping[str, Contact] | None = None) -> float | None:
+        """The earliest pending moment, or None.
+
+        With ``contacts``, stale entries at the head (a contact whose wake-up moved or
+        who was deleted) are dropped first, so the answer is a moment that will fire.
+        """
+        heap = self._heap
+        if contacts is not None:
+            while heap:
+                moment, contact_id = heap[0]
+                contact = contacts.get(contact_id)
+                if contact is not None and contact.wake == moment:
+                    break
+                heapq.heappop(heap)
+        return heap[0][0] if heap else None
 
     def pop_due(self, until: float, contacts: Mapping[str, Contact]) -> Iterator[Contact]:
         """Contacts whose wake-up is at or before ``until``, in (moment, id) order.

@@ -134,6 +134,10 @@ class Cascade:
             return contact.created
         if kind == "discard":
             return is_discarded(contact)
+        if kind == "valuation":
+            return class_of(
+                self.program.classes, contact.last_activity, is_discarded(contact), self.writer.now
+            )
         if kind == "segment":
             return contact.segs & (1 << key[1]) != 0
         if kind == "flow":
@@ -194,6 +198,8 @@ class Cascade:
         self._origin = (event_id, event.type if event else None, now if wake else None)
         out: list[Action] = []
         first = True
+        #: Every rule that fired in this cascade, in first-firing order (a cycle names them).
+        cascade_rules: dict[str, None] = {}
         while True:
             changes = writer.changes
             writer.changes = {}
@@ -222,6 +228,7 @@ class Cascade:
             fired.sort(key=_firing_order)
             run_actions = self.executor.run
             for _, _, rule, context, cause in fired:
+                cascade_rules[rule.name] = None
                 out.extend(run_actions(rule, contact, context, now, event_id, cause))
             if not writer.changes:
                 break
@@ -232,7 +239,7 @@ class Cascade:
                 break
             rounds += 1
             if rounds >= MAX_ROUNDS:
-                names = tuple(dict.fromkeys(rule.name for _, _, rule, _, _ in fired))
+                names = tuple(cascade_rules)
                 self.problems.append(
                     Problem(
                         "rule cycle",
