@@ -262,3 +262,26 @@ on survey then set nps = event.answer, tag "Answered"
     actions = engine.ingest({"contact": "a", "type": "survey", "at": 1, "data": {"answer": 10}})
     assert actions[0].status == "ok"
     assert engine.contact("a").fields == {"nps": 10}  # type: ignore[union-attr]
+
+
+def test_retry_calls_only_the_handlers_that_did_not_take_the_action() -> None:
+    engine = Engine(engage.compile(NOTIFY))
+    calls: list[str] = []
+    state = {"fail": True}
+
+    def first(action: Any) -> None:
+        calls.append("first")
+
+    def second(action: Any) -> None:
+        calls.append("second")
+        if state["fail"]:
+            raise RuntimeError("down")
+
+    engine.on("notify", first)
+    engine.on("notify", second)
+    engine.ingest({"contact": "c", "type": "email.open", "at": 1})
+    assert calls == ["first", "second"]
+    assert len(engine.failed) == 1
+    state["fail"] = False
+    assert engine.retry_failed() == []
+    assert calls == ["first", "second", "second"]

@@ -107,7 +107,6 @@ class Engine:
     Args:
         rules: compiled rules (:func:`engage.load` / :func:`engage.compile`).
         dedupe_window: how many recent event ids to remember for idempotency.
-        position_offset: added to positions reported for rejected records.
     """
 
     def __init__(self, rules: Rules, *, dedupe_window: int = DEFAULT_CAPACITY) -> None:
@@ -123,6 +122,8 @@ class Engine:
         self._handlers: dict[str, list[Handler]] = defaultdict(list)
         self.outbox: list[Action] = []
         self.failed: list[Action] = []
+        #: For a failed action, the handlers still to call (by the action's identity).
+        self._retry_handlers: dict[int, tuple[Handler, ...]] = {}
         self.rejected: list[Rejected] = []
         self.stats = Stats()
         self._dedupe = DedupeWindow(dedupe_window)
@@ -209,13 +210,20 @@ class Engine:
         return drained
 
     def retry_failed(self) -> list[Action]:
-        """Call the handlers again for failed actions; returns those that failed again."""
+        """Call the handlers again for failed actions; returns those that failed again.
+
+        Only the handler that raised and those after it are called: a handler that
+        already took the action does not get it twice. (After a restore, where that is
+        not known, every handler of the verb is called.)
+        """
         pending = self.failed
+        remaining = self._retry_handlers
         self.failed = []
+        self._retry_handlers = {}
         for action in pending:
             action.status = "ok"
             action.error = None
-            self._call_handlers(action)
+            self._call_handlers(action, remaining.get(id(action)))
         return list(self.failed)
 
     def _dispatch(self, actions: list[Action]) -> None:
@@ -227,14 +235,17 @@ class Engine:
             if handlers:
                 self._call_handlers(action)
 
-    def _call_handlers(self, action: Action) -> None:
-        for handler in (*self._handlers.get(action.action, ()), *self._handlers.get("*", ())):
+    def _call_handlers(self, action: Action, handlers: tuple[Handler, ...] | None = None) -> None:
+        if handlers is None:
+            handlers = (*self._handlers.get(action.action, ()), *self._handlers.get("*", ()))
+        for position, handler in enumerate(handlers):
             try:
                 handler(action)
             except Exception as exc:  # a host bug must not stop the stream
                 action.status = "failed"
                 action.error = f"{type(exc).__name__}: {exc}"
                 self.failed.append(action)
+                self._retry_handlers[id(action)] = handlers[position:]
                 return
 
     # -- events -------------------------------------------------------------------------

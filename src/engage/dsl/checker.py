@@ -434,13 +434,7 @@ class _Checker:
     # -- conditions and expressions -------------------------------------------
 
     def _condition(self, expr: ast.Expr, context: str, event_type: str | None) -> None:
-        kind = self._expr(expr, context, event_type)
-        if kind not in ("bool", "any"):
-            hint = ""
-            if isinstance(expr, ast.Name):
-                hint = f"; did you mean `{expr.name} is not empty`?"
-            self.report(expr.span, f"a condition must be true or false, not a {kind}{hint}")
-        else:
+        if self._condition_part(expr, context, event_type):
             self._never_holds(expr)
 
     def _expr(self, expr: ast.Expr, context: str, event_type: str | None) -> ValueType:
@@ -575,13 +569,16 @@ class _Checker:
                 self._condition_part(operand, context, event_type)
                 return "bool"
 
-    def _condition_part(self, expr: ast.Expr, context: str, event_type: str | None) -> None:
+    def _condition_part(self, expr: ast.Expr, context: str, event_type: str | None) -> bool:
+        """Check a condition (or an operand of and/or/not); False when it is not one."""
         kind = self._expr(expr, context, event_type)
-        if kind not in ("bool", "any"):
-            hint = ""
-            if isinstance(expr, ast.Name):
-                hint = f"; did you mean `{expr.name} is not empty`?"
-            self.report(expr.span, f"a condition must be true or false, not a {kind}{hint}")
+        if kind in ("bool", "any"):
+            return True
+        hint = ""
+        if isinstance(expr, ast.Name):
+            hint = f"; did you mean `{expr.name} is not empty`?"
+        self.report(expr.span, f"a condition must be true or false, not a {kind}{hint}")
+        return False
 
     def _operand(self, expr: ast.Expr, context: str, event_type: str | None) -> ValueType:
         """Check the subject of a predicate; a decaying score is allowed bare here."""
