@@ -285,3 +285,18 @@ def test_retry_calls_only_the_handlers_that_did_not_take_the_action() -> None:
     state["fail"] = False
     assert engine.retry_failed() == []
     assert calls == ["first", "second", "second"]
+
+
+@pytest.mark.parametrize("mode", ["ingest", "ingest_many"])
+def test_contact_limit_refuses_new_contacts_as_bad_records(mode: str) -> None:
+    engine = Engine(engage.compile("score { on t +1 }\n"), max_contacts=2)
+    records = [{"contact": name, "type": "t", "at": n} for n, name in enumerate("abcab", 1)]
+    if mode == "ingest":
+        for record in records:
+            engine.ingest(record)
+    else:
+        engine.ingest_many(records)
+    assert engine.contact_ids() == ["a", "b"]
+    assert engine.stats.rejected == 1
+    assert "contact limit" in engine.rejected[0].reason
+    assert engine.contact("a").scores == {"score": 2}  # type: ignore[union-attr]

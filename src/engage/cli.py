@@ -83,6 +83,12 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="with --state and changed rules: fire new rules for contacts that already match",
     )
+    run.add_argument(
+        "--max-contacts",
+        type=int,
+        metavar="N",
+        help="refuse, as bad records, events that would create more than N contacts",
+    )
     run.add_argument("--quiet", "-q", action="store_true", help="no summary, no progress bar")
 
     bench = commands.add_parser(
@@ -238,6 +244,7 @@ def run(args: argparse.Namespace) -> int:
             since_checkpoint[0] = 0
             state.checkpoint()
 
+    engine.max_contacts = args.max_contacts
     counted_before = (engine.stats.events, engine.stats.duplicates)
     replay = Replay(
         engine,

@@ -107,10 +107,20 @@ class Engine:
     Args:
         rules: compiled rules (:func:`engage.load` / :func:`engage.compile`).
         dedupe_window: how many recent event ids to remember for idempotency.
+        max_contacts: refuse (as bad records) events that would create a contact past
+            this many; None for no limit. A guard against a feed that floods the engine
+            with made-up contact ids; settable later as :attr:`max_contacts`.
     """
 
-    def __init__(self, rules: Rules, *, dedupe_window: int = DEFAULT_CAPACITY) -> None:
+    def __init__(
+        self,
+        rules: Rules,
+        *,
+        dedupe_window: int = DEFAULT_CAPACITY,
+        max_contacts: int | None = None,
+    ) -> None:
         self.rules = rules
+        self.max_contacts = max_contacts
         program = self._program = rules.program_for_engine()
         self._contacts: dict[str, Contact] = {}
         self._now = -math.inf
@@ -286,6 +296,7 @@ class Engine:
         score_count = len(self._program.scores)
         ingest_one = self._ingest_one
         crossed = self._crossed
+        max_contacts = self.max_contacts
         position = self._position
         events_seen = 0
         late = 0
@@ -333,7 +344,10 @@ class Engine:
                 now = self._now
                 continue
             contact = get_contact(contact_id)
-            if contact is None and plan.creation_needs_rules:
+            if contact is None and (
+                plan.creation_needs_rules
+                or (max_contacts is not None and len(contacts) >= max_contacts)
+            ):
                 self._now = now
                 ingest_one(event, out, position)
                 now = self._now
@@ -436,6 +450,15 @@ class Engine:
                 self._reject(record, "missing 'at' and the engine clock is not set yet", position)
                 return
             moment = self._now
+        limit = self.max_contacts
+        if (
+            limit is not None
+            and event.contact not in self._contacts
+            and len(self._contacts) >= limit
+            and event.type != DELETED
+        ):
+            self._reject(record, f"contact limit reached ({limit:,} contacts)", position)
+            return
         if event.id is not None and not self._dedupe.add(event.id):
             self.stats.duplicates += 1
             return
@@ -687,7 +710,7 @@ class Engine:
         data = in_memory(self)
         log = self._log
         handlers = self._handlers
-        fresh = Engine(rules, dedupe_window=self._dedupe.capacity)
+        fresh = Engine(rules, dedupe_window=self._dedupe.capacity, max_contacts=self.max_contacts)
         fresh._handlers = handlers
         report = install(fresh, data, backfill=backfill)
         self.__dict__.update(fresh.__dict__)
