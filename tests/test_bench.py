@@ -149,7 +149,7 @@ def test_quick_run_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     md = tmp_path / "bench.md"
     assert main(["--quick", "--json", str(out), "--markdown", str(md)]) == 0
     report = json.loads(out.read_text(encoding="utf-8"))
-    assert set(report["results"]) == {"throughput", "memory", "check", "time"}
+    assert set(report["results"]) == {"throughput", "memory", "check", "time", "durability"}
     assert report["machine"]["python"]
     rows = report["results"]["throughput"]["rules_sweep"]
     assert rows and all(row["verified"] for row in rows)
@@ -158,6 +158,44 @@ def test_quick_run_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     printed = capsys.readouterr().out
     assert "# engage bench" in printed
     assert md.read_text(encoding="utf-8") == printed
+
+
+def test_quick_durability(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "bench.json"
+    folder = tmp_path / "state"
+    folder.mkdir()
+    argv = ["--quick", "--only", "durability", "--json", str(out), "--state-dir", str(folder)]
+    assert main(argv) == 0
+    report = json.loads(out.read_text(encoding="utf-8"))
+    assert set(report["results"]) == {"durability"}
+    durability = report["results"]["durability"]
+    snap = durability["snapshot"]
+    assert snap["verified"]  # the restored engine's dump() equalled the original's
+    assert snap["contacts"] == 2000
+    assert snap["snapshot_seconds"] > 0 and snap["restore_seconds"] > 0
+    assert snap["bytes"] > 0 and snap["bytes_per_contact"] == snap["bytes"] / 2000
+    log = durability["log"]
+    rows = {(row["policy"], row["events"]): row for row in log["rows"]}
+    assert set(rows) == {
+        ("none", 2000),
+        ("never", 2000),
+        ("interval", 2000),
+        ("none", 300),
+        ("every", 300),
+    }
+    for (policy, events), row in rows.items():
+        assert row["verified"] and row["events_per_second"] > 0
+        if policy == "none":
+            assert row["ratio"] == 1.0 and row["frames"] is None
+        else:
+            assert row["frames"] == events and row["log_bytes"] > 0
+            assert row["ratio"] > 0
+    assert rows[("every", 300)]["fsync"] == "always"
+    assert not list(folder.iterdir())  # the workload cleans up after itself
+    goals = {goal["target"]: goal for goal in report["targets"]}
+    assert goals["durability: restored engine's dump() equals the original's"]["met"]
+    printed = capsys.readouterr().out
+    assert "## Durability: snapshot, restore, and the event log" in printed
 
 
 def test_only_and_sizes_flags() -> None:
@@ -169,3 +207,7 @@ def test_only_and_sizes_flags() -> None:
     assert config["repeat"] == 2
     with pytest.raises(SystemExit):
         parse_args(["--only", "speed"])
+    config = parse_args(["--only", "durability", "--log-every-events", "50"])
+    assert config["only"] == ["durability"]
+    assert config["log_every_events"] == 50
+    assert config["durability_contacts"] == 1_000_000
