@@ -74,6 +74,8 @@ class Cascade:
     """Runs the rounds for one contact at a time."""
 
     __slots__ = (
+        "_creation_rules",
+        "_creation_segments",
         "_origin",
         "_watch_tags",
         "_watched",
@@ -97,6 +99,7 @@ class Cascade:
         self.members = members
         self.problems = problems
         self._watched, self._watch_tags = _watched_keys(program)
+        self._creation_rules, self._creation_segments = _creation_units(program)
         #: What started the current run: (event id, event type, timer moment).
         self._origin: tuple[str | None, str | None, float | None] = (None, None, None)
 
@@ -191,7 +194,7 @@ class Cascade:
         evaluate in the first round as if they came from false (a backfill).
         """
         if creating:
-            forced = self.program.empty_true_rules
+            forced = self._creation_rules
         writer = self.writer
         program = self.program
         now = writer.now
@@ -343,7 +346,7 @@ class Cascade:
             for segment in deps.get(key, ()):
                 pending.add(segment.index)
         if creating:
-            pending.update(s.index for s in program.empty_true_segments)
+            pending.update(self._creation_segments)
         if at_wake:
             pending.update(s.index for s in program.time_segments)
         if not pending:
@@ -530,6 +533,23 @@ class Cascade:
                     rule, event_type=event_type, condition=rule.cond_text, reads=reads
                 )
                 fired.append((rule.rank, len(fired), rule, made, cause))
+
+
+def _creation_units(program: Program) -> tuple[tuple[RuleSpec, ...], frozenset[int]]:
+    """What a contact's first evaluation must look at, beyond the changed inputs.
+
+    A new contact's stored state says "in no segment", yet a segment that holds on an
+    empty contact (``segment s = fit is empty``) is, for the rules, where an empty
+    contact starts. If the first event keeps the contact out of it, membership never
+    "changes", so the rules and segments that read it (``not in segment s``) must be
+    evaluated at creation too, with the rules that hold on an empty contact.
+    """
+    rules: dict[RuleSpec, None] = dict.fromkeys(program.empty_true_rules)
+    segments = {segment.index for segment in program.empty_true_segments}
+    for segment in program.empty_true_segments:
+        rules.update(dict.fromkeys(program.rule_deps.get(segment.key, ())))
+        segments.update(s.index for s in program.segment_deps.get(segment.key, ()))
+    return tuple(rules), frozenset(segments)
 
 
 def _watched_keys(program: Program) -> tuple[frozenset[Key], bool]:

@@ -1,0 +1,47 @@
+"""The engine against the naive oracle, with time: decay, recency classes (valuation),
+``within`` / ``older than``, ``had`` / ``count`` windows, segments over them, late
+events and random clock moves (``engine.advance``) between events.
+
+The oracle finds the moments at which time alone changes something by listing every
+candidate moment of every contact and stepping through them in order; the engine uses
+its timer index. Actions (including those at timer moments, which carry no event id)
+and the final state must agree.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hypothesis import HealthCheck, assume, given, settings
+
+import engage
+from oracle import CycleError, assert_same_dump, run_engine, run_oracle
+from strategies import operations, rules_text
+
+SETTINGS = settings(
+    max_examples=100,
+    deadline=None,
+    suppress_health_check=[
+        HealthCheck.too_slow,
+        HealthCheck.filter_too_much,
+        HealthCheck.data_too_large,
+    ],
+)
+
+
+@SETTINGS
+@given(rules_text(time=True), operations(time=True))
+def test_engine_matches_oracle_over_time(text: str, ops: list[tuple[str, Any]]) -> None:
+    try:
+        oracle = run_oracle(text, ops)
+    except CycleError:
+        assume(False)
+        raise
+    rules = engage.compile(text, name="t.rules")
+    for batch in (False, True):
+        engine = engage.Engine(rules)
+        got = run_engine(engine, ops, batch=batch)
+        mode = "ingest_many" if batch else "ingest"
+        assert got == oracle.actions, f"actions differ ({mode})"
+        assert_same_dump(list(engine.dump()), oracle.dump())
+        assert not engine.problems, engine.problems
