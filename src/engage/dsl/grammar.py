@@ -43,6 +43,11 @@ def lark_parser() -> lark.Lark:
         lexer="contextual",
         keep_all_tokens=True,  # the builder reads positions from them, then drops them
         maybe_placeholders=True,
+        # Building the LALR tables takes about half a second; lark keeps them in the
+        # temporary folder, keyed by a hash of the grammar and options and of lark's
+        # version, so a second `engage check` starts at once. If the folder is not
+        # writable, lark builds the tables each time and says nothing.
+        cache=True,
     )
 
 
