@@ -12,11 +12,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, given, settings
 
-import engage
-from oracle import CycleError, assert_same_dump, run_engine, run_oracle
 from strategies import operations, rules_text
+from test_oracle_core import check_against_oracle
 
 SETTINGS = settings(
     max_examples=100,
@@ -32,16 +31,4 @@ SETTINGS = settings(
 @SETTINGS
 @given(rules_text(time=True), operations(time=True))
 def test_engine_matches_oracle_over_time(text: str, ops: list[tuple[str, Any]]) -> None:
-    try:
-        oracle = run_oracle(text, ops)
-    except CycleError:
-        assume(False)
-        raise
-    rules = engage.compile(text, name="t.rules")
-    for batch in (False, True):
-        engine = engage.Engine(rules)
-        got = run_engine(engine, ops, batch=batch)
-        mode = "ingest_many" if batch else "ingest"
-        assert got == oracle.actions, f"actions differ ({mode})"
-        assert_same_dump(list(engine.dump()), oracle.dump())
-        assert not engine.problems, engine.problems
+    check_against_oracle(text, ops)
