@@ -12,20 +12,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 
 from strategies import operations, rules_text
-from test_oracle_core import check_against_oracle
-
-SETTINGS = settings(
-    max_examples=100,
-    deadline=None,
-    suppress_health_check=[
-        HealthCheck.too_slow,
-        HealthCheck.filter_too_much,
-        HealthCheck.data_too_large,
-    ],
-)
+from test_oracle_core import SETTINGS, check_against_oracle
 
 
 @SETTINGS

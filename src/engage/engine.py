@@ -341,18 +341,15 @@ class Engine:
                 continue
             contact_id = event.get("contact")
             event_type = event.get("type")
-            if event_type.__class__ is not str:
-                self._now = now
-                ingest_one(event, out, position)
-                now = self._now
-                continue
-            plan = get_plan(event_type)
-            if plan is None and event_type not in slow_types:
-                plan = activity_only
+            plan = None  # not a text (perhaps not even hashable): the full path says why
+            if event_type.__class__ is str:
+                plan = get_plan(event_type)
+                if plan is None and event_type not in slow_types:
+                    plan = activity_only
             at = event.get("at")
             if (
                 plan is None
-                or len(event_type) > MAX_TYPE_LENGTH
+                or len(event_type) > MAX_TYPE_LENGTH  # type: ignore[arg-type]
                 or contact_id.__class__ is not str
                 or not 0 < len(contact_id) <= MAX_ID_LENGTH
                 or (at.__class__ is not float and at.__class__ is not int)

@@ -98,7 +98,6 @@ class EventSource:
         self.size = size
         self.bytes_read = 0
         self._handle = handle
-        self._counted = handle
 
     @property
     def name(self) -> str:

@@ -276,21 +276,7 @@ class Cascade:
         now = writer.now
         self._origin = (event_id, None, None)
         fired: list[tuple[int, int, RuleSpec, Any, Cause]] = []
-        should_fire = modes.should_fire
-        for rule in self.program.thresholds[index].candidates(old, new):
-            predicate = rule.threshold[1]  # type: ignore[index]
-            holds = predicate(new)
-            before = predicate(old)
-            if holds != before and should_fire(rule, contact, before, holds, now):
-                name = self.program.scores[index].name
-                cause = Cause(
-                    rule.name,
-                    event=event_id,
-                    condition=rule.cond_text,
-                    reads={name: [self.display(contact, key, old), new]},
-                    crossed=rule.cond_text,
-                )
-                fired.append((rule.rank, len(fired), rule, None, cause))
+        self._threshold_firings(contact, key, old, False, fired, None)
         if not fired:
             return []
         if len(fired) > 1:
@@ -305,6 +291,44 @@ class Cascade:
             else:
                 writer.changes = {}
         return out
+
+    def _threshold_firings(
+        self,
+        contact: Contact,
+        key: Key,
+        old: Any,
+        creating: bool,
+        fired: list[tuple[int, int, RuleSpec, Any, Cause]],
+        handled: set[int] | None,
+    ) -> None:
+        """The threshold rules of score ``key`` that its change from ``old`` fires.
+
+        Only the candidates of the sorted threshold index are looked at; ``handled``
+        collects their ranks (the first round must not evaluate them again).
+        """
+        index = key[1]
+        new = contact.scores[index]
+        now = self.writer.now
+        should_fire = modes.should_fire
+        for rule in self.program.thresholds[index].candidates(old, new):
+            if handled is not None:
+                handled.add(rule.rank)
+            assert rule.threshold is not None
+            predicate = rule.threshold[1]
+            holds = predicate(new)
+            before = False if creating else predicate(old)
+            if holds != before and should_fire(rule, contact, before, holds, now):
+                event_id, event_type, timer = self._origin
+                cause = Cause(
+                    rule.name,
+                    event=event_id,
+                    event_type=event_type,
+                    timer=timer,
+                    condition=rule.cond_text,
+                    reads={self.program.scores[index].name: [self.display(contact, key, old), new]},
+                    crossed=rule.cond_text,
+                )
+                fired.append((rule.rank, len(fired), rule, None, cause))
 
     def _any_watched(self, changes: dict[Key, Any]) -> bool:
         watched = self._watched
@@ -408,22 +432,7 @@ class Cascade:
             index = thresholds.get(key[1])
             if index is None:
                 continue
-            new = contact.scores[key[1]]
-            for rule in index.candidates(old, new):
-                handled.add(rule.rank)
-                assert rule.threshold is not None
-                predicate = rule.threshold[1]
-                holds = predicate(new)
-                before = False if creating else predicate(old)
-                if holds != before and should_fire(rule, contact, before, holds, now):
-                    name = program.scores[key[1]].name
-                    cause = self._cause(
-                        rule,
-                        condition=rule.cond_text,
-                        reads={name: [self.display(contact, key, old), new]},
-                        crossed=rule.cond_text,
-                    )
-                    fired.append((rule.rank, len(fired), rule, None, cause))
+            self._threshold_firings(contact, key, old, creating, fired, handled)
         # Rules through the dependency map (and, at a contact's birth or a wake, the
         # rules that hold on an empty contact or that time alone can change).
         candidates: dict[RuleSpec, None] = {}
