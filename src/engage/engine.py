@@ -15,18 +15,17 @@ anything else needs attention. Both paths produce the same state and actions.
 
 from __future__ import annotations
 
-import gc
 import math
 import os
 import traceback
 from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
 from engage.actions import STATE_VERBS, Action
+from engage.collector import gc_paused
 from engage.dsl.symbols import NON_ACTIVITY_TYPES
 from engage.errors import EventError
 from engage.events import (
@@ -58,18 +57,6 @@ from engage.timeutil import MAX_TIME, MIN_TIME, coerce_time, format_time
 from engage.triggers.cascade import Cascade, Problem
 
 Handler = Callable[[Action], Any]
-
-
-@contextmanager
-def gc_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector for a bulk build of long-lived objects."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 class Rejected:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 
+from engage.collector import gc_paused
 from engage.dsl import ast
 from engage.dsl.checker import CheckedProgram, check
 from engage.dsl.compiler import compile_program
@@ -80,9 +81,10 @@ def parse_all(sources: Sequence[tuple[str, str]]) -> list[ast.RulesFile]:
 
 def compile_sources(sources: Sequence[tuple[str, str]]) -> Rules:
     """Parse, check and compile ``(name, text)`` sources together."""
-    files = parse_all(sources)
-    checked = check(files)
-    return Rules(files, compile_program(checked), checked)
+    with gc_paused():
+        files = parse_all(sources)
+        checked = check(files)
+        return Rules(files, compile_program(checked), checked)
 
 
 def compile_rules(text: str, name: str = "<rules>") -> Rules:

@@ -146,10 +146,16 @@ def targets(results: dict[str, Any], config: dict[str, Any]) -> list[dict[str, A
         )
     chk = results.get("check")
     if chk and chk["rules"] == 1000:
-        value = max(v for v in (chk["warm_seconds"], chk["cold_compile_seconds"]) if v is not None)
+        value = chk.get("cli_median_seconds")
+        label = "`engage check` of 1,000 rules (seconds, wall, median)"
+        if value is None:
+            value = max(
+                v for v in (chk["warm_seconds"], chk["cold_compile_seconds"]) if v is not None
+            )
+            label = "parse + check + compile of 1,000 rules (seconds, cold)"
         out.append(
             {
-                "target": "parse + check + compile of 1,000 rules (seconds, cold)",
+                "target": label,
                 "want": "< 1",
                 "value": value,
                 "met": value < 1.0,
@@ -344,8 +350,11 @@ def _check_md(c: dict[str, Any]) -> list[str]:
         f"| `engage.compile`, warm (best of {len(c['warm_repeats'])}) | {c['warm_seconds']:.3f} |",
         "| `engage.compile`, fresh interpreter (grammar built) "
         f"| {_n(c['cold_compile_seconds'], 3)} |",
-        f"| `import engage`, fresh interpreter | {_n(c['cold_import_seconds'], 3)} |",
-        f"| `engage check FILE`, wall (best of 3) | {_n(c['cli_seconds'], 3)} |",
+        "| import of the rules compiler (`engage.rules`), fresh interpreter "
+        f"| {_n(c['cold_import_seconds'], 3)} |",
+        f"| `engage check FILE`, wall, best of {len(c.get('cli_runs') or ())} "
+        f"| {_n(c['cli_seconds'], 3)} |",
+        f"| `engage check FILE`, wall, median | {_n(c.get('cli_median_seconds'), 3)} |",
         "",
     ]
 

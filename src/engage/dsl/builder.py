@@ -48,6 +48,10 @@ _VALUE_TOKENS: Final = frozenset(
 _KEYWORD_RULES: Final = frozenset({"unit", "text_op", "channel", "scope", "segment_edge"})
 
 
+#: What a Lark tree node holds: subtrees, tokens, and None for absent optional parts.
+_Children: TypeAlias = list[Tree[Token] | Token | None]
+
+
 def span_of(meta: Meta) -> Span:
     return _NO_SPAN if meta is None else meta
 
@@ -77,11 +81,11 @@ class TreeBuilder:
 
     def _visit(self, tree: Tree[Token]) -> tuple[Any, Meta]:
         children: list[Any] = []
-        first: Span | None = None
-        last: Span | None = None
+        first: Span | Token | None = None
+        last: Span | Token | None = None
         keep_all = tree.data in _KEYWORD_RULES
         # Absent optional parts (``[...]``) are None children.
-        for child in cast(list[Tree[Token] | Token | None], tree.children):
+        for child in cast(_Children, tree.children):
             if child is None:
                 children.append(None)
                 continue
@@ -90,16 +94,21 @@ class TreeBuilder:
                 children.append(value)
                 if where is None:
                     continue
+                if first is None:
+                    first = where
+                last = where
             else:
-                where = token_span(child)
                 if keep_all or child.type in _VALUE_TOKENS:
                     children.append(child)
-            if first is None:
-                first = where
-            last = where
+                if first is None:
+                    first = child
+                last = child
         meta = None
         if first is not None and last is not None:
-            meta = Span(first.line, first.column, last.end_line, last.end_column)
+            # Spans and tokens both carry these four positions; a token's may be None.
+            meta = Span(
+                first.line or 0, first.column or 0, last.end_line or 0, last.end_column or 0
+            )
         method = self._methods.get(tree.data)
         if method is None:
             method = self._methods[tree.data] = getattr(self, str(tree.data))

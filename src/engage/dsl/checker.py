@@ -16,6 +16,7 @@ from collections.abc import Iterator, Sequence
 import attrs
 
 from engage.dsl import ast
+from engage.dsl.loops import rule_loops
 from engage.dsl.patterns import PatternError, check_pattern
 from engage.dsl.symbols import (
     BUILTIN_CLASSES,
@@ -30,6 +31,7 @@ from engage.dsl.symbols import (
     arith_type,
     comparable,
 )
+from engage.dsl.walk import walk
 from engage.errors import NO_SPAN, Diagnostic, RulesCheckError, Span, did_you_mean
 
 #: A file position that orders rules: (file index, line, column).
@@ -67,6 +69,9 @@ class CheckedProgram:
     rules: tuple[CheckedRule, ...]  # in written order
     warnings: tuple[Diagnostic, ...]
 
+
+#: Rule names a loop warning spells out before it shortens the cycle with "...".
+_LOOP_NAMES_SHOWN = 8
 
 _EVENT_CONTEXT = "event"  # conditions that may read event.* attributes
 _STATE_CONTEXT = "state"  # conditions on the contact's state alone
@@ -127,7 +132,7 @@ class _Checker:
         rules = self._check_rules()
         self._check_scores()
         self._check_event_types()
-        self._warn_cycles(rules)
+        self._warn_cycles(rules, segments)
         errors = [d for d in self.diagnostics if d.severity == "error"]
         if errors:
             raise RulesCheckError(self.diagnostics)
@@ -687,32 +692,31 @@ class _Checker:
                             severity="warning",
                         )
 
-    def _warn_cycles(self, rules: Sequence[CheckedRule]) -> None:
-        """Warn when rules' state actions can feed each other's conditions."""
-        writes: dict[str, set[str]] = {}
-        reads: dict[str, set[str]] = {}
-        for rule in rules:
-            writes[rule.name] = _written_keys(rule.decl)
-            reads[rule.name] = _read_keys(rule.decl)
-        readers: dict[str, list[str]] = {}
-        for name, keys in reads.items():
-            for key in keys:
-                readers.setdefault(key, []).append(name)
-        graph = {a: sorted({b for key in writes[a] for b in readers.get(key, ())}) for a in writes}
-        seen: set[frozenset[str]] = set()
-        for start in graph:
-            cycle = _find_cycle(graph, start)
-            if cycle and frozenset(cycle) not in seen:
-                seen.add(frozenset(cycle))
-                first = next(r for r in rules if r.name == cycle[0])
-                self._use_file(self._file_of(first.decl))
-                self.report(
-                    first.decl.span,
+    def _warn_cycles(
+        self, rules: Sequence[CheckedRule], segments: Sequence[CheckedSegment]
+    ) -> None:
+        """Warn once per group of rules whose state actions can keep feeding each other."""
+        by_name = {rule.name: rule for rule in rules}
+        conditions = {segment.name: segment.decl.condition for segment in segments}
+        for cycle in rule_loops([(rule.name, rule.decl) for rule in rules], conditions):
+            first = by_name[cycle[0]]
+            self._use_file(self._file_of(first.decl))
+            if len(cycle) == 1:
+                message = f"rule {cycle[0]!r} can keep re-triggering itself"
+            else:
+                shown = [repr(n) for n in [*cycle, cycle[0]]]
+                if len(shown) > _LOOP_NAMES_SHOWN:
+                    shown[_LOOP_NAMES_SHOWN - 2 : -2] = ["..."]
+                message = (
                     "these rules can trigger each other in a loop: "
-                    + " -> ".join(repr(n) for n in [*cycle, cycle[0]])
-                    + " (a run stops such a loop after 32 rounds)",
-                    severity="warning",
+                    + " -> ".join(shown)
+                    + (f" ({len(cycle)} rules)" if len(cycle) > 2 else "")
                 )
+            self.report(
+                first.decl.span,
+                message + " (a run stops such a loop after 32 rounds)",
+                severity="warning",
+            )
 
 
 def _changes_with_time(expr: ast.Expr, symbols: Symbols) -> bool:
@@ -726,47 +730,6 @@ def _changes_with_time(expr: ast.Expr, symbols: Symbols) -> bool:
 
 def _assignable_from(target: ValueType, value: ValueType) -> bool:
     return value in (target, "any") or (target == "list" and value == "list")
-
-
-def walk(expr: ast.Expr) -> Iterator[ast.Expr]:
-    """Every node of an expression tree, parents before children."""
-    stack: list[ast.Expr] = [expr]
-    while stack:
-        node = stack.pop()
-        yield node
-        stack.extend(reversed(list(children(node))))
-
-
-def children(node: ast.Expr) -> Iterator[ast.Expr]:
-    """The direct sub-expressions of a node."""
-    match node:
-        case ast.Arith(left=left, right=right) | ast.Compare(left=left, right=right):
-            yield left
-            yield right
-        case (
-            ast.Neg(operand=operand)
-            | ast.Not(operand=operand)
-            | ast.IsEmpty(operand=operand)
-            | ast.Within(operand=operand)
-        ):
-            yield operand
-        case ast.Between(operand=operand, low=low, high=high):
-            yield operand
-            yield low
-            yield high
-        case ast.InList(operand=operand, items=items):
-            yield operand
-            yield from items.items
-        case ast.TextMatch(operand=operand, pattern=pattern):
-            yield operand
-            yield pattern
-        case ast.And(items=items) | ast.Or(items=items) | ast.ListLit(items=items):
-            yield from items
-        case ast.Had(where=where) | ast.Count(where=where):
-            if where is not None:
-                yield where
-        case _:
-            return
 
 
 def _constant(expr: ast.Expr) -> float | None:
@@ -833,67 +796,6 @@ def _event_type_uses(
         for node in walk(expr):
             if isinstance(node, ast.Had | ast.Count):
                 yield node, node.event_type
-
-
-def _read_keys(rule: ast.RuleDecl) -> set[str]:
-    exprs: list[ast.Expr] = []
-    trigger = rule.trigger
-    if isinstance(trigger, ast.WhenTrigger):
-        exprs.append(trigger.condition)
-    elif trigger.where is not None:
-        exprs.append(trigger.where)
-    keys: set[str] = set()
-    if isinstance(trigger, ast.OnScoreChange):
-        keys.add(f"score:{trigger.score}")
-    if isinstance(trigger, ast.OnTagAdded):
-        keys.add(f"tag:{trigger.tag}" if trigger.tag else "tags")
-    for expr in exprs:
-        for node in walk(expr):
-            match node:
-                case ast.Name(name=name):
-                    keys.add(f"score:{name}")
-                    keys.add(f"field:{name}")
-                case ast.Tagged(tag=tag):
-                    keys.add(f"tag:{tag}")
-                case ast.InGroup(group=group):
-                    keys.add(f"group:{group}")
-                case _:
-                    pass
-    return keys
-
-
-def _written_keys(rule: ast.RuleDecl) -> set[str]:
-    keys: set[str] = set()
-    for action in rule.actions:
-        match action:
-            case ast.TagAction(verb="tag", tag=tag):
-                keys.update({f"tag:{tag}", "tags", "field:tags"})
-            case ast.TagAction(tag=tag):
-                keys.update({f"tag:{tag}", "field:tags"})
-            case ast.GroupAction(group=group):
-                keys.update({f"group:{group}", "field:groups"})
-            case ast.SetAction(field=field) | ast.ClearAction(field=field):
-                keys.update({f"field:{field}", f"score:{field}"})
-            case ast.ScoreAction(score=score):
-                keys.add(f"score:{score}")
-            case _:
-                pass
-    return keys
-
-
-def _find_cycle(graph: dict[str, list[str]], start: str) -> list[str] | None:
-    """A cycle through ``start`` in the rule graph, as a list of names, or None."""
-    stack: list[tuple[str, list[str]]] = [(start, [start])]
-    visited: set[str] = set()
-    while stack:
-        node, path = stack.pop()
-        for nxt in graph.get(node, ()):
-            if nxt == start:
-                return path
-            if nxt not in visited:
-                visited.add(nxt)
-                stack.append((nxt, [*path, nxt]))
-    return None
 
 
 def check_condition(

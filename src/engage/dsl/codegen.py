@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import itertools
 import linecache
+import re
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -31,6 +32,41 @@ _TEXT_HELPERS = {
 }
 
 _program_ids = itertools.count(1)
+
+#: What varies between functions of one shape: Python literals as ``repr()`` writes them
+#: (strings, numbers), the ``_K`` constants of the module, and walrus temporaries.
+_LITERAL = re.compile(
+    r"""'(?:[^'\\\n]|\\.)*'|"(?:[^"\\\n]|\\.)*"|(?<![\w.])(?:\d+(?:\.\d+)?(?:e[+-]?\d+)?|_K\d+)\b"""
+)
+_TEMP = re.compile(r"\b_t\d+\b")
+_ARGUMENT = "_a"
+#: Marks a literal's place in a shape until it is numbered (never in generated source).
+_PLACE = "\x00"
+_SHAPE_FUNCTION = "_rule_condition"
+
+
+def _parametrize(body: str) -> tuple[str, list[str]]:
+    """``body`` with each literal replaced by a placeholder, and the literals in order.
+
+    :func:`_numbered` turns the placeholders into numbered arguments.
+    Temporaries are renumbered from 1 in each body, so equal shapes compare equal.
+    """
+    arguments: list[str] = []
+
+    def take(found: re.Match[str]) -> str:
+        arguments.append(found.group())
+        return _PLACE
+
+    temps: dict[str, str] = {}
+    body = _TEMP.sub(lambda f: temps.setdefault(f.group(), f"_t{len(temps) + 1}"), body)
+    return _LITERAL.sub(take, body), arguments
+
+
+def _numbered(shape: str) -> str:
+    pieces = shape.split(_PLACE)
+    return pieces[0] + "".join(
+        f"{_ARGUMENT}{number}{piece}" for number, piece in enumerate(pieces[1:])
+    )
 
 
 class Hooks(Protocol):
@@ -62,8 +98,8 @@ class CodeGenerator:
     def __init__(self, symbols: Symbols, hooks: Hooks, decay_readers: dict[int, Any]) -> None:
         self.symbols = symbols
         self.hooks = hooks
-        self._sources: list[str] = []
-        self._names: list[str] = []
+        #: Queued functions: (name, parameters, body source).
+        self._functions: list[tuple[str, str, str]] = []
         self._temps = itertools.count(1)
         self.namespace: dict[str, Any] = {
             "_eq": runtime.eq,
@@ -116,31 +152,54 @@ class CodeGenerator:
 
     def add_score_predicate(self, expr: ast.Expr, score: str) -> str:
         """Queue ``def f(v): ...``: a condition on one score, with ``v`` its value."""
-        body = self.condition(expr, score_variable=score)
-        name = f"_p{len(self._names) + 1}"
-        self._sources.append(f"def {name}(v):\n    return {body}\n")
-        self._names.append(name)
+        name = f"_p{len(self._functions) + 1}"
+        self._functions.append((name, "v", self.condition(expr, score_variable=score)))
         return name
 
     def _add(self, body: str) -> str:
-        name = f"_f{len(self._names) + 1}"
-        self._sources.append(f"def {name}(c, ev, now):\n    return {body}\n")
-        self._names.append(name)
+        name = f"_f{len(self._functions) + 1}"
+        self._functions.append((name, "c, ev, now", body))
         return name
 
     def build(self) -> dict[str, Callable[..., Any]]:
-        """Compile every queued function; returns them by name."""
-        source = "\n".join(self._sources)
+        """Compile every queued function; returns them by name.
+
+        Rules of one file tend to share a handful of shapes (``score >= K``,
+        ``tagged T and fit >= K``...) that differ in their literals only. Each shape is
+        compiled once, as a factory whose parameters are the literals, and each function
+        is that factory called with its own: compiling is most of the cost of a program
+        with many rules, and this makes it grow with the shapes, not the rules.
+        """
+        shapes: dict[tuple[str, str], int] = {}
+        calls: list[str] = []
+        for name, parameters, body in self._functions:
+            shape, arguments = _parametrize(body)
+            number = shapes.setdefault((parameters, shape), len(shapes))
+            calls.append(f"{name} = _shape{number}({''.join(a + ', ' for a in arguments)})")
+        factories = []
+        for (parameters, shape), number in shapes.items():
+            names = "".join(f"{_ARGUMENT}{i}, " for i in range(shape.count(_PLACE)))
+            factories.append(
+                f"def _shape{number}({names}):\n"
+                f"    def {_SHAPE_FUNCTION}({parameters}):\n"
+                f"        return {_numbered(shape)}\n"
+                f"    return {_SHAPE_FUNCTION}\n"
+            )
+        source = "\n".join(factories) + "\n" + "\n".join(calls) + "\n"
         filename = f"<engage-rules-{next(_program_ids)}>"
         lines = source.splitlines(keepends=True)
         linecache.cache[filename] = (len(source), None, lines, filename)
         code = compile(source, filename, "exec")
         exec(code, self.namespace)  # the source is ours: literals enter only via repr()
-        return {name: self.namespace[name] for name in self._names}
+        return {name: self.namespace[name] for name, _, _ in self._functions}
 
     @property
     def source(self) -> str:
-        return "\n".join(self._sources)
+        """Every queued function, written out in full (for reading, not compiled)."""
+        return "\n".join(
+            f"def {name}({parameters}):\n    return {body}\n"
+            for name, parameters, body in self._functions
+        )
 
     # -- expressions ----------------------------------------------------------
 

@@ -23,8 +23,9 @@ from typing import Any
 
 from engage.actions import ActionSpec, Computed
 from engage.dsl import ast
-from engage.dsl.checker import CheckedProgram, CheckedRule, children
+from engage.dsl.checker import CheckedProgram, CheckedRule
 from engage.dsl.codegen import CodeGenerator, literal_value
+from engage.dsl.walk import children
 from engage.program import (
     EventPlan,
     FieldSpec,
@@ -586,15 +587,18 @@ def _trigger_kind(trigger: ast.Trigger) -> str:
     raise TypeError(trigger)  # pragma: no cover
 
 
+_HISTORY_NODES = (ast.Had, ast.Count)
+
+
 def _walk_state(expr: ast.Expr) -> Iterable[ast.Expr]:
     """Nodes of a condition that read contact state: not inside ``had``/``count`` filters."""
     stack = [expr]
     while stack:
         node = stack.pop()
         yield node
-        if isinstance(node, ast.Had | ast.Count):
+        if isinstance(node, _HISTORY_NODES):
             continue  # their filters read the recorded event, at its own time
-        stack.extend(reversed(list(children(node))))
+        stack.extend(reversed(children(node)))
 
 
 def _score_constants(node: ast.Expr) -> list[tuple[str, list[float]]]:
