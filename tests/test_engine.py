@@ -757,3 +757,33 @@ def test_engine_explain_says_why_a_rule_did_not_fire() -> None:
     assert report["holds"] is False
     engine.ingest(ev("jhon", "stage.reached", at(1)))
     assert engine.explain("jhon", "Hot lead")["holds"] is True
+
+
+def test_consent_is_opt_out_unanswered_channels_are_allowed() -> None:
+    engine = make(
+        """
+score { on email.open +1 }
+rule "reachable" when consent.email then tag "reachable"
+rule "refused" when not consent.email then tag "refused"
+rule "sms refused" when consent.sms == false then tag "no sms"
+"""
+    )
+    # Never answered: allowed, as the language draft's opt-out model says.
+    assert rules_of(engine.ingest(ev("a", "email.open", at(0)))) == ["reachable"]
+    # Refusing turns consent.email false: the edge fires "refused" once.
+    actions = engine.ingest(update("a", at(1), consent={"email": False}))
+    assert rules_of(actions) == ["refused"]
+    # A contact whose first event refuses never counted as reachable.
+    assert rules_of(engine.ingest(update("b", at(2), consent={"email": False, "sms": False}))) == [
+        "refused",
+        "sms refused",
+    ]
+    assert engine.contact("a").tags == ["reachable", "refused"]  # type: ignore[union-attr]
+    assert engine.contact("b").consent == {"email": False, "sms": False}  # type: ignore[union-attr]
+
+
+def test_consent_is_empty_is_warned_as_never_holding() -> None:
+    rules = engage.compile('when consent.email is empty then tag "x"', name="t.rules")
+    (warning,) = rules.warnings
+    assert "consent.email is never empty" in warning.message
+    assert "always false" in warning.message

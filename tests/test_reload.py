@@ -157,3 +157,48 @@ def test_restore_into_new_rules_reports_like_reload(tmp_path: Path) -> None:
     assert report.removed_fields == ["nps"]
     assert restored.contact("a").scores == {"score": 6}  # type: ignore[union-attr]
     assert restored.ingest(ev("a", "email.open", T0 + 2 * DAY)) == []
+
+
+MOVING = """
+score { on email.open +3 }
+on email.open then do welcome once
+when score >= 5 then do hot
+when score >= 5 then do hot
+"""
+
+
+def test_anonymous_rules_that_only_moved_keep_their_state(tmp_path: Path) -> None:
+    # Two lines above push every anonymous rule down: new names, same rules.
+    moved = compile_("# moved down\n\n" + MOVING)
+    for how in ("reload", "restore"):
+        engine = Engine(compile_(MOVING))
+        fired = engine.ingest(ev("a", "email.open", T0))
+        fired += engine.ingest(ev("a", "email.open", T0 + DAY))
+        assert [x.action for x in fired] == ["welcome", "hot", "hot"]
+        if how == "reload":
+            target = engine
+            report = engine.reload(moved)
+        else:
+            engine.snapshot(tmp_path / "s")
+            target = Engine.restore(tmp_path / "s", moved)
+            assert target.reload_report is not None
+            report = target.reload_report
+        assert report.moved_rules == [
+            ("r.rules:3", "r.rules:5"),
+            ("r.rules:4", "r.rules:6"),
+            ("r.rules:5", "r.rules:7"),
+        ]
+        assert report.new_rules == [] and report.removed_rules == []
+        assert report.changed_rules == []
+        assert "rules that moved (their state is kept)" in "\n".join(report.messages())
+        # `once` is still spent and both threshold rules are still true: nothing fires.
+        assert target.ingest(ev("a", "email.open", T0 + 2 * DAY)) == []
+
+
+def test_a_moved_rule_whose_text_changed_is_new_not_moved() -> None:
+    engine = Engine(compile_(MOVING))
+    engine.ingest(ev("a", "email.open", T0))
+    report = engine.reload(compile_("\n" + MOVING.replace("do welcome", "do hello")))
+    assert ("r.rules:3", "r.rules:4") not in report.moved_rules
+    assert "r.rules:3" in report.new_rules or "r.rules:4" in report.new_rules
+    assert [x.action for x in engine.ingest(ev("a", "email.open", T0 + DAY))][:1] == ["hello"]

@@ -363,9 +363,10 @@ class Engine:
                 log.append({"n": self._log_seq, "p": position, "e": event})
             events_seen += 1
             moment = float(at)
+            in_order = moment >= now
             if moment > now:
                 now = moment
-            elif moment < now:
+            elif not in_order:
                 late += 1
             if contact is None:
                 contact = Contact(contact_id, moment, score_count)
@@ -377,9 +378,15 @@ class Engine:
             else:
                 if indexes.dirty is not None and contact not in indexes.dirty:
                     indexes.mark(contact)
-                last = contact.last_activity
-                if last is None or last < moment:
+                if in_order:
+                    # No activity is later than the clock, so an event at or after the
+                    # clock is the latest; not reading the old value spares a memory
+                    # access per event, which counts with a million contacts.
                     contact.last_activity = moment
+                else:
+                    last = contact.last_activity
+                    if last is None or last < moment:
+                        contact.last_activity = moment
             scores = contact.scores
             single = plan.single
             if single is not None:

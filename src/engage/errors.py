@@ -61,6 +61,16 @@ class Diagnostic:
         return f"{head}\n    {text}\n    {caret}"
 
 
+def source_lines(text: str) -> list[str]:
+    """The lines of a rules text as the parser counts them: split at ``\n`` only.
+
+    ``str.splitlines`` also breaks at form feeds, vertical tabs and Unicode line
+    separators, which the grammar takes as blanks; a message would then show the wrong
+    line under its caret. A ``\r`` before the ``\n`` (Windows files) is dropped.
+    """
+    return [line.removesuffix("\r") for line in text.split("\n")]
+
+
 def did_you_mean(name: str, candidates: Iterable[str]) -> str | None:
     """The closest known name to a misspelt one, if any is close enough to help."""
     matches = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)

@@ -123,6 +123,7 @@ class RuleSpec:
         "bit",
         "cond",
         "cond_text",
+        "content",
         "cooldown",
         "event_type",
         "file",
@@ -159,6 +160,9 @@ class RuleSpec:
         self.tag: str | None = None
         self.cond: Predicate | None = None
         self.cond_text = ""
+        #: An anonymous rule's whole text, blanks collapsed: what identifies it when its
+        #: ``FILE:LINE`` name changes because lines moved (empty for named rules).
+        self.content = ""
         self.mode = "edge"
         self.rearm: Predicate | None = None
         self.rearm_reads: tuple[Key, ...] = ()

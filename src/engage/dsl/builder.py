@@ -247,6 +247,8 @@ class TreeBuilder:
     def where(self, meta: Meta, children: list[Any]) -> ast.Expr:
         return cast(ast.Expr, children[0])
 
+    filter = where  # the filter of `had`/`count` (see the grammar)
+
     def or_cond(self, meta: Meta, children: list[Any]) -> ast.Or:
         items: list[ast.Expr] = []
         for child in children:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Iterator, Sequence
+from typing import Final
 
 import attrs
 
@@ -32,7 +33,14 @@ from engage.dsl.symbols import (
     comparable,
 )
 from engage.dsl.walk import walk
-from engage.errors import NO_SPAN, Diagnostic, RulesCheckError, Span, did_you_mean
+from engage.errors import (
+    NO_SPAN,
+    Diagnostic,
+    RulesCheckError,
+    Span,
+    did_you_mean,
+    source_lines,
+)
 
 #: A file position that orders rules: (file index, line, column).
 Position = tuple[int, int, int]
@@ -96,7 +104,7 @@ class _Checker:
             return
         self._lines_of = rules_file
         self._file = rules_file.path
-        self._source_lines = rules_file.source.splitlines()
+        self._source_lines = source_lines(rules_file.source)
 
     def report(
         self,
@@ -133,6 +141,7 @@ class _Checker:
         self._check_scores()
         self._check_event_types()
         self._warn_cycles(rules, segments)
+        self.diagnostics = _without_repeats(self.diagnostics)
         errors = [d for d in self.diagnostics if d.severity == "error"]
         if errors:
             raise RulesCheckError(self.diagnostics)
@@ -176,6 +185,8 @@ class _Checker:
             self.report(field.span, f"field {name!r} is declared twice")
         elif name in BUILTINS or name == "now":
             self.report(field.span, f"{name!r} is a built-in name and cannot be a field")
+        elif name in OPERAND_KEYWORDS:
+            self.report(field.span, _operand_keyword_message(name, "field"))
         elif name in self.symbols.scores:
             self.report(field.span, f"{name!r} is already a score")
         else:
@@ -190,6 +201,9 @@ class _Checker:
             return
         if name in BUILTINS or name == "now":
             self.report(block.span, f"{name!r} is a built-in name and cannot be a score")
+            return
+        if name in OPERAND_KEYWORDS:
+            self.report(block.span, _operand_keyword_message(name, "score"))
             return
         if name in self.symbols.fields:
             self.report(block.span, f"{name!r} is already a field")
@@ -206,6 +220,9 @@ class _Checker:
             if any(cls.name == name for name, _ in classes):
                 self.report(cls.span, f"class {cls.name!r} is declared twice")
                 continue
+            if cls.window.seconds <= 0:
+                self._positive_duration(cls.window)
+                continue
             if cls.window.seconds <= previous:
                 self.report(
                     cls.window.span,
@@ -219,9 +236,16 @@ class _Checker:
         self.symbols.classes = tuple(classes)
 
     def _check_scores(self) -> None:
-        for score in self.symbols.scores.values():
-            self._use_file(self._file_of(score.decl))
-            block = score.decl
+        # Every block, declared or refused for its name: the problems inside a refused
+        # block are reported now, not after its name is fixed.
+        blocks = [
+            (rules_file, decl)
+            for rules_file in self.files
+            for decl in rules_file.decls
+            if isinstance(decl, ast.ScoreBlock)
+        ]
+        for rules_file, block in blocks:
+            self._use_file(rules_file)
             if block.decay is not None:
                 self._positive_duration(block.decay.half_life)
             if block.clamp is not None and block.clamp.low > block.clamp.high:
@@ -254,8 +278,10 @@ class _Checker:
         for rules_file in self.files:
             self._use_file(rules_file)
             for decl in rules_file.decls:
-                if isinstance(decl, ast.SegmentDecl) and decl.name not in checked:
+                if isinstance(decl, ast.SegmentDecl):
                     self._condition(decl.condition, _STATE_CONTEXT, None)
+                    if decl.name in checked:
+                        continue  # declared twice: reported, its condition checked too
                     reads = frozenset(
                         node.segment
                         for node in walk(decl.condition)
@@ -265,37 +291,50 @@ class _Checker:
         return self._order_segments(checked)
 
     def _order_segments(self, checked: dict[str, CheckedSegment]) -> tuple[CheckedSegment, ...]:
-        """Segments in dependency order; a cycle among segments is an error."""
+        """Segments in dependency order; a cycle among segments is an error.
+
+        A depth-first walk with an explicit stack: segments may read segments in chains
+        of any length without reaching Python's recursion limit.
+        """
         ordered: list[CheckedSegment] = []
         state: dict[str, int] = {}  # 1 visiting, 2 done
-
-        def visit(name: str, chain: list[str]) -> None:
-            if state.get(name) == 2 or name not in checked:
-                return
-            if state.get(name) == 1:
-                cycle = [*chain[chain.index(name) :], name]
-                segment = checked[name]
-                self._use_file(self._file_of(segment.decl))
-                self.report(
-                    segment.decl.span,
-                    "segments depend on each other in a cycle: " + " -> ".join(cycle),
-                )
-                return
-            state[name] = 1
-            for dep in sorted(checked[name].reads):
-                visit(dep, [*chain, name])
-            state[name] = 2
-            ordered.append(checked[name])
-
-        for name in checked:
-            visit(name, [])
+        for root, first in checked.items():
+            if root in state:
+                continue
+            chain: list[str] = []
+            stack: list[tuple[str, list[str]]] = [(root, sorted(first.reads))]
+            state[root] = 1
+            chain.append(root)
+            while stack:
+                name, pending = stack[-1]
+                if not pending:
+                    stack.pop()
+                    chain.pop()
+                    state[name] = 2
+                    ordered.append(checked[name])
+                    continue
+                dep = pending.pop(0)
+                if dep not in checked or state.get(dep) == 2:
+                    continue
+                if state.get(dep) == 1:
+                    cycle = [*chain[chain.index(dep) :], dep]
+                    segment = checked[dep]
+                    self._use_file(self._file_of(segment.decl))
+                    self.report(
+                        segment.decl.span,
+                        "segments depend on each other in a cycle: " + " -> ".join(cycle),
+                    )
+                    continue
+                state[dep] = 1
+                chain.append(dep)
+                stack.append((dep, sorted(checked[dep].reads)))
         return tuple(ordered)
 
     # -- rules ----------------------------------------------------------------
 
     def _check_rules(self) -> tuple[CheckedRule, ...]:
         rules: list[CheckedRule] = []
-        names: dict[str, Span] = {}
+        names: dict[str, tuple[str, Span]] = {}
         for file_index, rules_file in enumerate(self.files):
             self._use_file(rules_file)
             base = os.path.basename(rules_file.path)
@@ -304,11 +343,20 @@ class _Checker:
                     continue
                 name = decl.name if decl.name is not None else f"{base}:{decl.span.line}"
                 if name in names:
-                    self.report(
-                        decl.name_span or decl.span,
-                        f"rule {name!r} is declared twice (first at line {names[name].line})",
-                    )
-                names.setdefault(name, decl.span)
+                    first_file, first = names[name]
+                    where = f"line {first.line}"
+                    if first_file != rules_file.path:
+                        where += f" of {first_file}"
+                    if decl.name is None:
+                        message = (
+                            f"two rules without a name start on line {decl.span.line}: "
+                            f"an anonymous rule is named after its line ({name!r}); put "
+                            'each rule on a line of its own, or name them with rule "NAME"'
+                        )
+                    else:
+                        message = f"rule {name!r} is declared twice (first at {where})"
+                    self.report(decl.name_span or decl.span, message)
+                names.setdefault(name, (rules_file.path, decl.span))
                 self._check_rule(decl)
                 position = (file_index, decl.span.line, decl.span.column)
                 rules.append(CheckedRule(name, decl, rules_file.path, position))
@@ -460,7 +508,10 @@ class _Checker:
                         suggestion=None if extra else did_you_mean(name, known),
                     )
                     return "any"
-                if sym.decaying(name):
+                if sym.decaying(name) and not self._allow_now:
+                    # An action reads the value at the moment it runs (`set n = score`);
+                    # a condition may only compare it with numbers (see
+                    # _decaying_meets_numbers), whose crossing moments the engine computes.
                     self.report(
                         span,
                         f"{name!r} decays over time: compare it directly with a number "
@@ -509,25 +560,28 @@ class _Checker:
                     return "any"
                 return sym.type_of(expr)
             case ast.Count(where=where, window=window, event_type=counted):
-                self.event_types.add(counted)
-                self._positive_duration(window)
-                if where is not None:
-                    self._condition(where, _EVENT_CONTEXT, counted)
+                self._history(where, window, counted)
                 return "number"
             case ast.Had(where=where, window=window, event_type=counted):
-                self.event_types.add(counted)
-                self._positive_duration(window)
-                if where is not None:
-                    self._condition(where, _EVENT_CONTEXT, counted)
+                self._history(where, window, counted)
                 return "bool"
             case ast.Compare(op=op, left=left, right=right, span=span):
                 self._compare(op, left, right, span, context, event_type)
                 return "bool"
-            case ast.IsEmpty(operand=operand):
+            case ast.IsEmpty(operand=operand, negated=negated, span=span):
                 self._operand(operand, context, event_type)
+                if isinstance(operand, ast.Consent):
+                    self.report(
+                        span,
+                        f"consent.{operand.channel} is never empty: it is the consent in "
+                        "force, true unless the contact refused; this condition is always "
+                        + ("true" if negated else "false"),
+                        severity="warning",
+                    )
                 return "bool"
             case ast.Between(operand=operand, low=low, high=high, span=span):
                 ot = self._operand(operand, context, event_type)
+                self._decaying_meets_numbers(operand, (low, high), span)
                 for bound in (low, high):
                     bt = self._expr(bound, context, event_type)
                     if not comparable(ot, bt):
@@ -535,12 +589,14 @@ class _Checker:
                 if ot in ("bool", "list"):
                     self.report(span, f"`between` needs numbers, times or text, not a {ot}")
                 return "bool"
-            case ast.InList(operand=operand, items=items):
+            case ast.InList(operand=operand, items=items, span=span):
                 ot = self._operand(operand, context, event_type)
+                self._decaying_meets_numbers(operand, items.items, span)
                 for item in items.items:
                     it = self._expr(item, context, event_type)
                     if not comparable(ot, it):
                         self.report(item.span, f"cannot compare a {ot} with a {it}")
+                    self._known_value(operand, item)
                 return "bool"
             case ast.TextMatch(op=op, operand=operand, pattern=pattern, span=span):
                 ot = self._operand(operand, context, event_type)
@@ -602,13 +658,8 @@ class _Checker:
     ) -> None:
         lt = self._operand(left, context, event_type)
         rt = self._operand(right, context, event_type)
-        for side, other in ((left, right), (right, left)):
-            if (
-                isinstance(side, ast.Name)
-                and self.symbols.decaying(side.name)
-                and not isinstance(other, ast.Number | ast.Neg)
-            ):
-                self.report(span, f"{side.name!r} decays over time: compare it with a number")
+        if not self._decaying_meets_numbers(left, (right,), span):
+            self._decaying_meets_numbers(right, (left,), span)
         if not comparable(lt, rt):
             self.report(span, f"cannot compare a {lt} with a {rt}")
             return
@@ -618,6 +669,37 @@ class _Checker:
             self.report(span, f"`{op}` does not order true/false values")
         self._known_value(left, right)
         self._known_value(right, left)
+
+    def _history(self, where: ast.Expr | None, window: ast.DurationLit, counted: str) -> None:
+        """``had``/``count``: the window, and the filter as a condition on the event.
+
+        The filter is a condition even inside an action value, so ``now`` is refused
+        there as in any condition.
+        """
+        self.event_types.add(counted)
+        self._positive_duration(window)
+        if where is not None:
+            allow_now, self._allow_now = self._allow_now, False
+            try:
+                self._condition(where, _EVENT_CONTEXT, counted)
+            finally:
+                self._allow_now = allow_now
+
+    def _decaying_meets_numbers(
+        self, subject: ast.Expr, others: Sequence[ast.Expr], span: Span
+    ) -> bool:
+        """A decaying score is compared with written numbers only; True if it reported.
+
+        Its value moves with the clock, and the engine works out the moment it crosses a
+        constant; against another value (``between 0 and fit``, ``> -fit``) there is no
+        such moment to compute.
+        """
+        if not (isinstance(subject, ast.Name) and self.symbols.decaying(subject.name)):
+            return False
+        if all(_constant(other) is not None for other in others):
+            return False
+        self.report(span, f"{subject.name!r} decays over time: compare it with a number")
+        return True
 
     def _known_value(self, side: ast.Expr, other: ast.Expr) -> None:
         """``valuation is "dormnt"`` and ``status == "x"`` name values we know."""
@@ -719,6 +801,41 @@ class _Checker:
             )
 
 
+#: Words that start an expression of their own (``count email.open within 7 days``,
+#: ``event.url``, ``consent.email``): the grammar reads them as that expression wherever
+#: a name could stand, so a field or score of that name could be declared but never read.
+OPERAND_KEYWORDS: Final = {
+    "count": "`count EVENT within D`",
+    "event": "`event.ATTRIBUTE`",
+    "consent": "`consent.CHANNEL`",
+}
+
+
+def _operand_keyword_message(name: str, kind: str) -> str:
+    return (
+        f"{name!r} cannot be a {kind} name: in a condition `{name}` starts "
+        f"{OPERAND_KEYWORDS[name]}, so the {kind} could never be read; "
+        f"choose another name, such as '{name}_total'"
+    )
+
+
+def _without_repeats(diagnostics: list[Diagnostic]) -> list[Diagnostic]:
+    """The diagnostics in order, each said once.
+
+    A node can be reached by two checks (a ``had`` filter is checked as part of its
+    condition and again on its own; both sides of ``score >= score``), and the same
+    message at the same place twice reads as two mistakes.
+    """
+    seen: set[tuple[str, int, int, str]] = set()
+    kept: list[Diagnostic] = []
+    for diagnostic in diagnostics:
+        key = (diagnostic.file, diagnostic.span.line, diagnostic.span.column, diagnostic.message)
+        if key not in seen:
+            seen.add(key)
+            kept.append(diagnostic)
+    return kept
+
+
 def _changes_with_time(expr: ast.Expr, symbols: Symbols) -> bool:
     for node in walk(expr):
         if isinstance(node, ast.Within | ast.Had | ast.Count):
@@ -766,8 +883,15 @@ def _bounds(expr: ast.Expr) -> Iterator[tuple[str, float, float]]:
             yield left.name, value, value
     elif isinstance(expr, ast.Between) and not expr.negated:
         low, high = _constant(expr.low), _constant(expr.high)
-        if isinstance(expr.operand, ast.Name) and low is not None and high is not None:
-            yield expr.operand.name, low, high
+        operand = expr.operand
+        # Reversed bounds (low above high) get their own warning, once.
+        if isinstance(operand, ast.Name) and _ordered_bounds(low, high):
+            assert low is not None and high is not None
+            yield operand.name, low, high
+
+
+def _ordered_bounds(low: float | None, high: float | None) -> bool:
+    return low is not None and high is not None and low <= high
 
 
 def _event_type_uses(
@@ -788,6 +912,16 @@ def _event_type_uses(
                 exprs.append(cond)
             if mode.rearm is not None:
                 exprs.append(mode.rearm)
+            for action in decl.actions:
+                match action:
+                    case ast.SetAction(value=value):
+                        exprs.append(value)
+                    case ast.ScoreAction(amount=amount):
+                        exprs.append(amount)
+                    case ast.DoAction(args=args):
+                        exprs.extend(args)
+                    case _:
+                        pass
         case ast.SegmentDecl(condition=condition):
             exprs.append(condition)
         case _:
@@ -805,7 +939,7 @@ def check_condition(
     checker = _Checker(())
     checker.symbols = symbols
     checker._file = name
-    checker._source_lines = source.splitlines()
+    checker._source_lines = source_lines(source)
     checker._condition(expr, _STATE_CONTEXT, None)
     return checker.diagnostics
 

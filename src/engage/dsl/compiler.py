@@ -26,6 +26,7 @@ from engage.dsl import ast
 from engage.dsl.checker import CheckedProgram, CheckedRule
 from engage.dsl.codegen import CodeGenerator, literal_value
 from engage.dsl.walk import children
+from engage.errors import source_lines
 from engage.program import (
     EventPlan,
     FieldSpec,
@@ -163,6 +164,8 @@ class _Compiler:
             spec.priority = decl.priority
             spec.file = checked.file
             spec.line = decl.span.line
+            if decl.name is None:
+                spec.content = " ".join(self._text(checked.file, decl).split())
             condition: ast.Expr | None
             match trigger:
                 case ast.WhenTrigger(condition=condition):
@@ -556,11 +559,11 @@ class _Compiler:
 
     # -- helpers ------------------------------------------------------------------
 
-    def _text(self, file: str, expr: ast.Expr) -> str:
-        """The source text of an expression, for explanations."""
+    def _text(self, file: str, expr: ast.Expr | ast.RuleDecl) -> str:
+        """The source text of an expression (for explanations) or of a whole rule."""
         lines = self._source_lines.get(file)
         if lines is None:
-            lines = self._source_lines[file] = self._sources.get(file, "").splitlines()
+            lines = self._source_lines[file] = source_lines(self._sources.get(file, ""))
         span = expr.span
         if not (0 < span.line <= len(lines)) or span.end_line < span.line:
             return ""

@@ -20,7 +20,14 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
 from engage.dsl import ast
 from engage.dsl.builder import TreeBuilder, tree_depth_exceeds
 from engage.dsl.grammar import describe_terminal, keyword_of, lark_parser
-from engage.errors import Diagnostic, LimitExceededError, RulesSyntaxError, Span, did_you_mean
+from engage.errors import (
+    Diagnostic,
+    LimitExceededError,
+    RulesSyntaxError,
+    Span,
+    did_you_mean,
+    source_lines,
+)
 
 #: The largest rules text accepted (characters).
 MAX_RULES_CHARS: Final = 5 * 1024 * 1024
@@ -84,7 +91,7 @@ class _FileParser:
     def __init__(self, text: str, path: str) -> None:
         self.text = text
         self.path = path
-        self.lines = text.splitlines() or [""]
+        self.lines = source_lines(text)
         self.diagnostics: list[Diagnostic] = []
         self.decls: list[ast.Decl] = []
 
@@ -169,7 +176,9 @@ class _FileParser:
             return self._diagnostic(span, message, suggestion)
         expected = set(exc.expected) if isinstance(exc, UnexpectedToken | UnexpectedEOF) else set()
         last = len(self.lines)
-        span = Span.point(last, len(self.lines[-1]) + 1)
+        if last > 1 and not self.lines[-1]:
+            last -= 1  # the text ends with a newline: point after the last written line
+        span = Span.point(last, len(self.lines[last - 1]) + 1)
         return self._diagnostic(
             span, f"the file ends too early; expected {_expected_words(expected)}", None
         )

@@ -152,12 +152,18 @@ def older_than(moment: Any, window: float, now: float) -> bool:
     return moment.__class__ is float and now - moment >= window
 
 
-def consent(contact: Contact, channel: str) -> Any:
+def consent(contact: Contact, channel: str) -> bool:
+    """``consent.CHANNEL``: the consent in force, true unless the contact refused.
+
+    The opt-out model of the language draft: a channel the contact never answered for
+    is allowed, so ``not consent.email`` means "refused", not "never asked". (An opt-in
+    policy, ``require consent email``, will make an unanswered channel false.)
+    """
     extra = contact.extra
     if extra is None:
-        return None
+        return True
     given = extra.get(CONSENT)
-    return None if given is None else given.get(channel)
+    return given is None or given.get(channel) is not False
 
 
 def event_attr(event: Any, path: tuple[str, ...]) -> Any:

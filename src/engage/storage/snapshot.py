@@ -66,7 +66,9 @@ def program_tables(engine: Engine) -> dict[str, Any]:
         "fields": [[f.name, f.type] for f in program.fields],
         "segments": [s.name for s in program.segments],
         "truth_bits": program.truth_table(),
-        "rules": [[r.name, r.kind, r.cond_text] for r in program.rules],
+        # The fourth item (an anonymous rule's text) came after format 1's first files;
+        # readers take it when present.
+        "rules": [[r.name, r.kind, r.cond_text, r.content] for r in program.rules],
         "atoms": [a.signature for a in program.history_atoms],
     }
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -48,6 +49,8 @@ class ReloadReport:
     new_rules: list[str] = attrs.Factory(list)
     changed_rules: list[str] = attrs.Factory(list)
     removed_rules: list[str] = attrs.Factory(list)
+    #: ``(old name, new name)`` of anonymous rules that only moved: their state is kept.
+    moved_rules: list[tuple[str, str]] = attrs.Factory(list)
     backfilled_actions: list[Action] = attrs.Factory(list)
 
     def messages(self) -> list[str]:
@@ -68,6 +71,11 @@ class ReloadReport:
             lines.append("rules with a changed condition: " + ", ".join(self.changed_rules))
         if self.removed_rules:
             lines.append("removed rules: " + ", ".join(self.removed_rules))
+        if self.moved_rules:
+            lines.append(
+                "rules that moved (their state is kept): "
+                + ", ".join(f"{old} -> {new}" for old, new in self.moved_rules)
+            )
         return lines
 
 
@@ -228,6 +236,38 @@ def _contact(record: list[Any], engine: Engine) -> Contact:
     return contact
 
 
+def rule_predecessors(
+    old_rules: Sequence[Sequence[Any]], new_rules: Sequence[Any]
+) -> dict[str, str]:
+    """For each new rule that existed before: new name -> old name.
+
+    A named rule is itself by name. An anonymous rule is named after its line
+    (``FILE:LINE``), so a line added above renames it; it is identified by its text
+    instead, in the same file, identical twins paired in line order, so that its
+    per-contact state (truth, ``once``, re-arm, cooldown) follows it and a reload does
+    not fire a ``once`` rule again. An anonymous rule edited in place, whose text
+    matches nothing, falls back to its name (a changed rule). Snapshots written before
+    rules carried their text identify every rule by name.
+    """
+    old_names = [entry[0] for entry in old_rules]
+    by_text: dict[tuple[str, str], list[str]] = {}
+    for entry in old_rules:
+        content = entry[3] if len(entry) > 3 else ""
+        if content:
+            by_text.setdefault((entry[0].rpartition(":")[0], content), []).append(entry[0])
+    found: dict[str, str] = {}
+    for rule in new_rules:
+        twins = by_text.get((rule.name.rpartition(":")[0], rule.content)) if rule.content else None
+        if twins:
+            found[rule.name] = twins.pop(0)
+    taken = set(found.values())
+    for rule in new_rules:
+        if rule.name not in found and rule.name in old_names and rule.name not in taken:
+            found[rule.name] = rule.name
+            taken.add(rule.name)
+    return found
+
+
 class _Mapper:
     """Maps contact records written under one program to another, by name."""
 
@@ -241,17 +281,22 @@ class _Mapper:
         self.old_refs = list(old["decay_refs"])
         self.old_fields = [(name, type_) for name, type_ in old["fields"]]
         self.old_bits = list(old["truth_bits"])
-        old_rules = {name: (kind, text) for name, kind, text in old["rules"]}
-        self.kept_rules: set[str] = set()
+        old_rules = {entry[0]: (entry[1], entry[2]) for entry in old["rules"]}
+        predecessors = rule_predecessors(old["rules"], program.rules)
+        #: Old rule name -> new name, for anonymous rules whose lines moved.
+        self.renamed = {old: new for new, old in predecessors.items() if old != new}
+        report.moved_rules = sorted(self.renamed.items())
+        #: Old names of the rules whose per-contact state carries over, with new names.
+        self.kept_rules: dict[str, str] = {}
         for rule in program.rules:
-            before = old_rules.get(rule.name)
-            if before is None:
+            old_name = predecessors.get(rule.name)
+            if old_name is None:
                 report.new_rules.append(rule.name)
-            elif before != (rule.kind, rule.cond_text):
+            elif old_rules[old_name] != (rule.kind, rule.cond_text):
                 report.changed_rules.append(rule.name)
             else:
-                self.kept_rules.add(rule.name)
-        report.removed_rules = sorted(set(old_rules) - set(program.rule_by_name))
+                self.kept_rules[old_name] = rule.name
+        report.removed_rules = sorted(set(old_rules) - set(predecessors.values()))
         report.removed_scores = [n for n, _ in self.old_scores if n not in program.score_by_name]
         report.removed_fields = [n for n, _ in self.old_fields if n not in program.field_by_name]
         report.retyped_fields = [
@@ -304,8 +349,7 @@ class _Mapper:
         contact.last_activity = last
         for bit, name in enumerate(self.old_bits):
             if truth >> bit & 1 and name in self.kept_rules:
-                rule = program.rule_by_name[name]
-                contact.truth |= rule.bit
+                contact.truth |= program.rule_by_name[self.kept_rules[name]].bit
         contact.extra = self._extra(extra)
         return contact
 
@@ -313,16 +357,19 @@ class _Mapper:
         if not extra:
             return None
         rules = self.program.rule_by_name
+        renamed = self.renamed
         extra = dict(extra)
         for key in (ONCE_FIRED, DISARMED):
             if key in extra:
-                kept = [name for name in extra[key] if name in rules]
+                names = (renamed.get(name, name) for name in extra[key])
+                kept = [name for name in names if name in rules]
                 if kept:
                     extra[key] = kept
                 else:
                     del extra[key]
         if LAST_FIRED in extra:
-            extra[LAST_FIRED] = {k: v for k, v in extra[LAST_FIRED].items() if k in rules}
+            moved = ((renamed.get(k, k), v) for k, v in extra[LAST_FIRED].items())
+            extra[LAST_FIRED] = {k: v for k, v in moved if k in rules}
         if WINDOWS in extra:
             extra[WINDOWS] = {
                 self.atom_ids[old]: times
