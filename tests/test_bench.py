@@ -31,7 +31,7 @@ from engage.bench.rulesets import (
     tier_tag,
     time_rules,
 )
-from engage.bench.workloads import clock, throughput_row
+from engage.bench.workloads import clock, engine_run, throughput_row
 
 DAY = 86_400.0
 
@@ -120,6 +120,23 @@ def test_engine_and_baseline_tag_the_same_contacts(layout: str) -> None:
     actions = engine.ingest_many(events)
     want = [(c, names[i]) for c, i in threshold_loop(events, POINTS, ks, names).crossings]
     assert [(a.contact, a.args[0]) for a in actions] == want
+
+
+def test_paired_rounds_give_the_growth_round_by_round() -> None:
+    small = activity_events(50, 500, seed=5)
+    big = activity_events(400, 4000, seed=5)
+    row = throughput_row(big, 400, 10, "spread", repeat=2, paired=engine_run(small, 10))
+    assert row["verified"]
+    repeats = len(row["engine_repeats"])
+    assert len(row["paired_small_ns_per_event"]) == len(row["paired_growth"]) == repeats
+    for seconds, small_ns, growth in zip(
+        row["engine_repeats"], row["paired_small_ns_per_event"], row["paired_growth"], strict=True
+    ):
+        assert growth == pytest.approx(seconds / len(big) * 1e9 / small_ns)
+    ordered = sorted(row["paired_growth"])
+    assert ordered[0] <= row["paired_growth_median"] <= ordered[-1]
+    # Without pairing there are no paired figures.
+    assert "paired_growth" not in throughput_row(small, 50, 10, "spread", repeat=1)
 
 
 def test_rescan_baseline_finds_the_engines_transitions() -> None:

@@ -57,25 +57,31 @@ def throughput_row(
     *,
     repeat: int,
     progress: Progress = _quiet,
+    paired: Callable[[], float] | None = None,
 ) -> Row:
     """One cell of the throughput table: engine vs baseline on the same events.
 
-    The rules are compiled outside the timed section; each engine repeat runs on a
-    fresh :class:`engage.Engine` (an engine that has seen the events would only take
-    the path of known contacts). The actions of the first repeat are checked against
-    the baseline's crossings: same (contact, tag) pairs, same order, tag verbs only.
+    With ``paired`` (a function timing one engine run of the sweep's smallest cell, in
+    ns per event), each engine repeat of this cell comes right after
+    :data:`PAIRED_RUNS` runs of it: the growth in per-event cost is then taken round by
+    round, between runs seconds apart, so that a machine that slows down or speeds up
+    over the minutes of a big cell does not bend it (the median round is reported,
+    beside the plain best-of).
     """
     ks = thresholds(rules, layout)
     names = [tier_tag(i) for i in range(rules)]
     compiled = engage.compile(threshold_rules(ks), name="throughput.rules")
     engine_times: list[float] = []
     baseline_times: list[float] = []
+    paired_ns: list[float] = []
     verified = False
     firings = 0
     attempt = 0
     while attempt < repeat or (
         sum(engine_times) < SHORT_CELL_SECONDS and attempt < SHORT_CELL_REPEATS
     ):
+        if paired is not None:
+            paired_ns.append(min(paired() for _ in range(PAIRED_RUNS)))
         engine = engage.Engine(compiled)
         seconds, actions = timed(partial(engine.ingest_many, events))
         engine_times.append(seconds)
@@ -111,8 +117,40 @@ def throughput_row(
         "verified": verified,
         "engine_repeats": engine_times,
         "baseline_repeats": baseline_times,
+        **_paired_figures(paired_ns, engine_times, count),
     }
 
+
+def engine_run(events: Sequence[dict[str, Any]], rules: int) -> Callable[[], float]:
+    """A function timing one engine run of ``events`` under ``rules`` spread thresholds
+    (ns per event, on a fresh engine): the reference side of paired rounds."""
+    compiled = engage.compile(threshold_rules(thresholds(rules, "spread")), name="ref.rules")
+
+    def run() -> float:
+        seconds, _ = timed(partial(engage.Engine(compiled).ingest_many, events))
+        return seconds / len(events) * 1e9
+
+    return run
+
+
+def _paired_figures(
+    paired_ns: Sequence[float], engine_times: Sequence[float], count: int
+) -> dict[str, Any]:
+    if not paired_ns:
+        return {}
+    ratios = [
+        seconds / count * 1e9 / small
+        for seconds, small in zip(engine_times, paired_ns, strict=True)
+    ]
+    return {
+        "paired_small_ns_per_event": list(paired_ns),
+        "paired_growth": ratios,
+        "paired_growth_median": statistics.median(ratios),
+    }
+
+
+#: Engine runs on the smallest contacts-sweep cell before each repeat of the largest.
+PAIRED_RUNS = 3
 
 #: A cell whose engine runs add up to less than this many seconds is repeated more (up
 #: to :data:`SHORT_CELL_REPEATS` runs): the best of three runs of a quarter of a second
@@ -195,6 +233,9 @@ def throughput(
     for layout in layouts:
         events = events_for(base_contacts)
         for rules in rules_sweep:
+            reference = None
+            if layout == "spread" and rules == max(rules_sweep) > min(rules_sweep):
+                reference = engine_run(events, min(rules_sweep))
             rules_rows.append(
                 throughput_row(
                     events,
@@ -203,6 +244,7 @@ def throughput(
                     layout,
                     repeat=repeat if layout == "spread" else dense_repeat,
                     progress=progress,
+                    paired=reference,
                 )
             )
     mix: dict[str, int] = {}
@@ -213,11 +255,26 @@ def throughput(
             )
             contacts_rows.append(dict(row))
             continue
+        paired = None
+        if contacts == max(contacts_sweep) and contacts > min(contacts_sweep):
+            smallest = min(contacts_sweep)
+            paired = engine_run(
+                activity_events(smallest, smallest * events_per_contact, seed=seed, zipf=zipf),
+                base_rules,
+            )
         events = events_for(contacts)
         if not mix:
             mix = type_counts(events)
         contacts_rows.append(
-            throughput_row(events, contacts, base_rules, "spread", repeat=repeat, progress=progress)
+            throughput_row(
+                events,
+                contacts,
+                base_rules,
+                "spread",
+                repeat=repeat,
+                progress=progress,
+                paired=paired,
+            )
         )
     if not mix:
         mix = type_counts(events_for(base_contacts))
