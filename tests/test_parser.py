@@ -367,6 +367,11 @@ def test_every_error_of_the_file_at_once() -> None:
         ('rule "" when x > 1 then tag "a"', "rule name cannot be empty"),
         ('when event > 1 then tag "a"', "write `event.ATTRIBUTE`"),
         ('when x > 1 then tag "' + "a" * 10_001 + '"', "text longer than"),
+        ("on score change then do crm.sync score", "to pass its value to `do`, write `(score)`"),
+        (
+            'on score change then do crm.sync valuation, tag "x"',
+            "a bare `valuation` here starts a new `valuation` declaration",
+        ),
     ],
 )
 def test_error_messages(text: str, fragment: str) -> None:

@@ -67,6 +67,8 @@ _ACTION_WORDS: Final = frozenset(
 _RESUME_LINE: Final = re.compile(
     r"(fields|score|valuation|segment|rule|when|on|flow|campaign|policy)\b"
 )
+#: A `do` action whose last argument is a bare word that also opens a declaration.
+_DO_ENDING_IN_BLOCK_WORD: Final = re.compile(r"\bdo\b.*\b(score|segment|valuation|fields)\s*$")
 _BRACES: Final = re.compile(r'"(?:[^"\\\n]|\\.)*"|#[^\n]*|[{}]|\n')
 
 
@@ -173,15 +175,15 @@ class _FileParser:
             line_text = self.lines[span.line - 1] if 0 < span.line <= len(self.lines) else ""
             if str(token) == "=" and line_text[span.column - 2 : span.column - 1] == "=":
                 message = "write one `=` here (`==` compares; `=` names or sets)"
+            message += _block_word_hint(line_text[: span.column - 1])
             return self._diagnostic(span, message, suggestion)
         expected = set(exc.expected) if isinstance(exc, UnexpectedToken | UnexpectedEOF) else set()
         last = len(self.lines)
         if last > 1 and not self.lines[-1]:
             last -= 1  # the text ends with a newline: point after the last written line
         span = Span.point(last, len(self.lines[last - 1]) + 1)
-        return self._diagnostic(
-            span, f"the file ends too early; expected {_expected_words(expected)}", None
-        )
+        message = f"the file ends too early; expected {_expected_words(expected)}"
+        return self._diagnostic(span, message + _block_word_hint(self.lines[last - 1]), None)
 
     def _bad_character(self, exc: UnexpectedCharacters) -> Diagnostic:
         span = Span.point(exc.line, exc.column)
@@ -199,6 +201,22 @@ class _FileParser:
             shown = char if char.isprintable() and not char.isspace() else repr(char)
             message = f"unexpected character {shown!r}"
         return self._diagnostic(span, message, None)
+
+
+def _block_word_hint(before: str) -> str:
+    """A hint when a `do` argument was read as the start of a new declaration.
+
+    Newlines do not end a rule, so in ``do crm.sync score`` the parser takes ``score``
+    as the start of a ``score { ... }`` block and fails after it, far from the cause.
+    """
+    found = _DO_ENDING_IN_BLOCK_WORD.search(before)
+    if found is None:
+        return ""
+    word = found.group(1)
+    return (
+        f" (a bare `{word}` here starts a new `{word}` declaration; to pass its value to "
+        f"`do`, write `({word})`)"
+    )
 
 
 def _unexpected_token(token: Token, expected: set[str]) -> tuple[str, str | None]:
