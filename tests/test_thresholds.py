@@ -83,3 +83,48 @@ def test_rules_whose_empty_truth_differs_are_kept_apart() -> None:
     # `score != 3` holds both on an empty score and below 3, so it needs no special care.
     assert set(index.none_special) == {"lt", "empty"}
     assert "empty" in index.candidates(None, 100)
+
+
+def _gt(k: float) -> Predicate:
+    return lambda v: v is not None and v > k
+
+
+def test_rises_only_tells_upward_rules_from_the_rest() -> None:
+    def index(*entries: tuple[str, list[float], Predicate]) -> ThresholdIndex[str]:
+        return ThresholdIndex(entries)
+
+    assert index(("a", [5.0], _ge(5)), ("b", [7.0], _gt(7))).rises_only
+    assert index(("both", [5.0, 7.0], lambda v: _ge(5)(v) and _ge(7)(v))).rises_only
+    assert index().rises_only
+    for falls in (
+        ("lt", [3.0], _lt(3)),
+        ("ne", [3.0], _ne(3)),
+        ("between", [2.0, 4.0], _between(2, 4)),
+        ("or", [2.0, 5.0], lambda v: _ge(5)(v) or v == 2),
+    ):
+        assert not index(("up", [1.0], _ge(1)), falls).rises_only, falls[0]
+
+
+def test_points_taken_away_pass_upward_thresholds_without_a_hand_over() -> None:
+    import engage
+
+    rules = engage.compile(
+        """
+score { on email.open +2  on email.bounce -5 }
+rule "warm" when score >= 5 then tag "warm"
+rule "hot" when score > 8 then notify sales
+""",
+        name="t.rules",
+    )
+    kinds = ["email.open"] * 5 + ["email.bounce", "email.bounce"] + ["email.open"] * 6
+    events = [
+        {"contact": "c", "type": kind, "at": 1_767_225_600.0 + n} for n, kind in enumerate(kinds)
+    ]
+    fast = engage.Engine(rules)
+    actions = fast.ingest_many(events)
+    # 2,4,6 (warm) ,8,10 (hot); down to 5, 0 without firing; then 2..12: warm and hot again.
+    assert [a.rule for a in actions] == ["warm", "hot", "warm", "hot"]
+    one_by_one = engage.Engine(rules)
+    slow = [action for event in events for action in one_by_one.ingest(dict(event))]
+    assert [(a.rule, a.time) for a in slow] == [(a.rule, a.time) for a in actions]
+    assert fast.contact("c").scores == one_by_one.contact("c").scores  # type: ignore[union-attr]

@@ -390,7 +390,7 @@ class Engine:
             scores = contact.scores
             single = plan.single
             if single is not None:
-                index, delta, points = single
+                index, delta, points, quiet_down = single
                 old = scores[index]
                 new = delta if old is None else old + delta
                 if points:
@@ -399,7 +399,7 @@ class Engine:
                             self._now = now
                             crossed(contact, plan, event_id, out)
                             continue
-                    else:
+                    elif not quiet_down:
                         low, high = (old, new) if old <= new else (new, old)
                         at_or_above = bisect_left(points, low)
                         if at_or_above < len(points) and points[at_or_above] <= high:
@@ -411,7 +411,7 @@ class Engine:
                 self._now = now
                 crossed(contact, plan, event_id, out)
             elif plan.deltas:
-                for index, delta, _ in plan.deltas:
+                for index, delta, _, _ in plan.deltas:
                     old = scores[index]
                     scores[index] = delta if old is None else old + delta
         self._now = now
@@ -431,7 +431,7 @@ class Engine:
         writer = self._writer
         writer.now = self._now
         writer.changes = {}
-        for index, delta, _ in plan.deltas:
+        for index, delta, _, _ in plan.deltas:
             writer.add_points(contact, index, delta)
         if len(writer.changes) == 1:
             # Fast plans exist only for scores that nothing but threshold rules reads.
@@ -793,22 +793,27 @@ class _FastPlan:
 
     def __init__(
         self,
-        deltas: tuple[tuple[int, float, list[float] | None], ...],
+        deltas: tuple[tuple[int, float, list[float] | None, bool], ...],
         creation_needs_rules: bool,
     ) -> None:
+        #: ``(score index, points, breakpoints, quiet down)`` per score the type moves;
+        #: "quiet down": the points are negative and the score's rules only fire on the
+        #: way up, so only a first value (from empty) can fire anything.
         self.deltas = deltas
         self.single = deltas[0] if len(deltas) == 1 else None
         self.creation_needs_rules = creation_needs_rules
 
     def crosses(self, scores: list[Any]) -> bool:
         """Whether applying the deltas to ``scores`` passes any breakpoint."""
-        for index, delta, points in self.deltas:
+        for index, delta, points, quiet_down in self.deltas:
             if not points:
                 continue
             old = scores[index]
             if old is None:
                 if points[0] <= delta:
                     return True
+                continue
+            if quiet_down:
                 continue
             new = old + delta
             low, high = (old, new) if old <= new else (new, old)
@@ -845,12 +850,16 @@ def _fast_plans(program: Program) -> dict[str, _FastPlan]:
                 break
             threshold = program.thresholds.get(index)
             points: list[float] | None = None
+            quiet_down = False
             if threshold is not None:
                 points = list(threshold.points)
                 if threshold.none_special:
                     # A first value for the score can change these rules wherever it lands.
                     points.insert(0, -math.inf)
-            deltas.append((index, delta, points))
+                # Points taken away from a score whose rules only fire on the way up
+                # pass breakpoints without firing anything: no hand-over needed.
+                quiet_down = delta < 0 and threshold.rises_only
+            deltas.append((index, delta, points, quiet_down))
         if usable and deltas:
             fast[event_type] = _FastPlan(tuple(deltas), creation_needs_rules)
     return fast

@@ -26,7 +26,7 @@ T = TypeVar("T")
 class ThresholdIndex(Generic[T]):
     """Rules on one score, indexed by the breakpoints of their conditions."""
 
-    __slots__ = ("_rules", "none_special", "points", "size")
+    __slots__ = ("_rules", "none_special", "points", "rises_only", "size")
 
     def __init__(
         self,
@@ -36,12 +36,17 @@ class ThresholdIndex(Generic[T]):
         pairs: list[tuple[float, int, T]] = []
         special: list[T] = []
         order = 0
+        #: Every rule's condition only turns true as the score rises: a score that goes
+        #: down (from a value, not from empty) can then fire none of them.
+        self.rises_only = True
         for rule, points, predicate in entries:
             for point in sorted(set(points)):
                 pairs.append((point, order, rule))
             below = min(points) - 1.0 if points else 0.0
             if bool(predicate(None)) != bool(predicate(below)):
                 special.append(rule)
+            if self.rises_only and not _only_rises(points, predicate):
+                self.rises_only = False
             order += 1
         pairs.sort(key=lambda item: (item[0], item[1]))
         self.points: list[float] = [point for point, _, _ in pairs]
@@ -94,3 +99,24 @@ class ThresholdIndex(Generic[T]):
         """Assert the internal invariants (for tests)."""
         assert self.points == sorted(self.points)
         assert len(self.points) == len(self._rules)
+
+
+def _only_rises(points: Sequence[float], predicate: Callable[[Any], bool]) -> bool:
+    """Whether ``predicate`` never goes from true to false as the value rises.
+
+    It is constant between consecutive breakpoints, so one value in each stretch and
+    each breakpoint itself show all its truth values, in order.
+    """
+    ordered = sorted(set(points))
+    if not ordered:
+        return True
+    samples = [ordered[0] - 1.0]
+    for here, after in zip(ordered, [*ordered[1:], ordered[-1] + 2.0], strict=True):
+        samples.extend((here, (here + after) / 2))
+    was_true = False
+    for value in samples:
+        holds = bool(predicate(value))
+        if was_true and not holds:
+            return False
+        was_true = holds
+    return True
