@@ -29,12 +29,17 @@ def _between(a: float, b: float) -> Predicate:
     return lambda v: v is not None and a <= v <= b
 
 
+def _gt(k: float) -> Predicate:
+    return lambda v: v is not None and v > k
+
+
 def _empty(_: float) -> Predicate:
     return lambda v: v is None
 
 
 KINDS = {
     "ge": (_ge, lambda k: [k]),
+    "gt": (_gt, lambda k: [k]),
     "lt": (_lt, lambda k: [k]),
     "ne": (_ne, lambda k: [k]),
     "between": (lambda k: _between(k, k + 3), lambda k: [k, k + 3]),
@@ -63,6 +68,14 @@ def test_candidates_cover_every_truth_change(
     for name, predicate in predicates.items():
         if bool(predicate(old)) != bool(predicate(new)):
             assert name in found, f"{name} changes truth between {old} and {new} but was missed"
+    if old is None or new is None:
+        return
+    # What the inline path relies on to skip a hand-over (see engine._fast_plans).
+    low, high = min(old, new), max(old, new)
+    if index.points_belong_above and not any(low < p <= high for p in index.points):
+        assert all(bool(f(old)) == bool(f(new)) for f in predicates.values())
+    if index.rises_only and new < old:
+        assert not any(f(new) and not f(old) for f in predicates.values())
 
 
 def test_candidates_are_few_for_a_small_move() -> None:
@@ -83,10 +96,6 @@ def test_rules_whose_empty_truth_differs_are_kept_apart() -> None:
     # `score != 3` holds both on an empty score and below 3, so it needs no special care.
     assert set(index.none_special) == {"lt", "empty"}
     assert "empty" in index.candidates(None, 100)
-
-
-def _gt(k: float) -> Predicate:
-    return lambda v: v is not None and v > k
 
 
 def test_rises_only_tells_upward_rules_from_the_rest() -> None:
@@ -128,3 +137,39 @@ rule "hot" when score > 8 then notify sales
     slow = [action for event in events for action in one_by_one.ingest(dict(event))]
     assert [(a.rule, a.time) for a in slow] == [(a.rule, a.time) for a in actions]
     assert fast.contact("c").scores == one_by_one.contact("c").scores  # type: ignore[union-attr]
+
+
+def test_points_belong_above_tells_closed_from_open_bounds() -> None:
+    assert ThresholdIndex([("a", [5.0], _ge(5)), ("b", [3.0], _lt(3))]).points_belong_above
+    assert not ThresholdIndex([("a", [5.0], _ge(5)), ("b", [8.0], _gt(8))]).points_belong_above
+    assert not ThresholdIndex([("a", [2.0, 4.0], _between(2, 4))]).points_belong_above
+
+
+def test_a_score_resting_on_a_closed_threshold_moves_up_without_a_hand_over() -> None:
+    import engage
+
+    rules = engage.compile(
+        """
+score { on email.open +2 }
+rule "four" when score >= 4 then tag "four"
+rule "six" when score >= 6 then tag "six"
+""",
+        name="t.rules",
+    )
+    events = [{"contact": "c", "type": "email.open", "at": 1_767_225_600.0 + n} for n in range(5)]
+    engine = engage.Engine(rules)
+    handed_over: list[float | None] = []
+    crossed = engine._crossed
+
+    def spy(contact: Any, plan: Any, event_id: Any, out: Any) -> None:
+        handed_over.append(contact.scores[0])
+        crossed(contact, plan, event_id, out)
+
+    engine._crossed = spy  # type: ignore[method-assign]
+    actions = engine.ingest_many(events)
+    assert [a.rule for a in actions] == ["four", "six"]
+    # 2 -> 4 and 4 -> 6 pass a threshold; 6 -> 8 and 8 -> 10 leave one they rest on.
+    assert handed_over == [2, 4]
+    one_by_one = engage.Engine(rules)
+    slow = [action for event in events for action in one_by_one.ingest(dict(event))]
+    assert [(a.rule, a.time) for a in slow] == [(a.rule, a.time) for a in actions]

@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 import os
 import traceback
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
@@ -390,7 +390,7 @@ class Engine:
             scores = contact.scores
             single = plan.single
             if single is not None:
-                index, delta, points, quiet_down = single
+                index, delta, points, quiet_down, first_after = single
                 old = scores[index]
                 new = delta if old is None else old + delta
                 if points:
@@ -401,7 +401,7 @@ class Engine:
                             continue
                     elif not quiet_down:
                         low, high = (old, new) if old <= new else (new, old)
-                        at_or_above = bisect_left(points, low)
+                        at_or_above = first_after(points, low)
                         if at_or_above < len(points) and points[at_or_above] <= high:
                             self._now = now
                             crossed(contact, plan, event_id, out)
@@ -411,7 +411,7 @@ class Engine:
                 self._now = now
                 crossed(contact, plan, event_id, out)
             elif plan.deltas:
-                for index, delta, _, _ in plan.deltas:
+                for index, delta, *_ in plan.deltas:
                     old = scores[index]
                     scores[index] = delta if old is None else old + delta
         self._now = now
@@ -431,7 +431,7 @@ class Engine:
         writer = self._writer
         writer.now = self._now
         writer.changes = {}
-        for index, delta, _, _ in plan.deltas:
+        for index, delta, *_ in plan.deltas:
             writer.add_points(contact, index, delta)
         if len(writer.changes) == 1:
             # Fast plans exist only for scores that nothing but threshold rules reads.
@@ -786,6 +786,9 @@ _BUILTIN_TYPES = frozenset({UPDATED, DELETED, UNSUBSCRIBE})
 _ACTIVITY_ONLY = "\0activity"
 
 
+_Bisect = Callable[[list[float], float], int]
+
+
 class _FastPlan:
     """An event type the inline path can apply: plain points on fast scores."""
 
@@ -793,19 +796,22 @@ class _FastPlan:
 
     def __init__(
         self,
-        deltas: tuple[tuple[int, float, list[float] | None, bool], ...],
+        deltas: tuple[tuple[int, float, list[float] | None, bool, _Bisect], ...],
         creation_needs_rules: bool,
     ) -> None:
-        #: ``(score index, points, breakpoints, quiet down)`` per score the type moves;
-        #: "quiet down": the points are negative and the score's rules only fire on the
-        #: way up, so only a first value (from empty) can fire anything.
+        #: ``(score index, points, breakpoints, quiet down, first after)`` per score the
+        #: type moves. "Quiet down": the points are negative and the score's rules only
+        #: fire on the way up, so only a first value (from empty) can fire anything.
+        #: "First after": the bisection that finds the first breakpoint that a move from
+        #: ``low`` can pass: ``bisect_right`` when a score resting on a breakpoint holds
+        #: there what it holds above (``score >= k``), else ``bisect_left``.
         self.deltas = deltas
         self.single = deltas[0] if len(deltas) == 1 else None
         self.creation_needs_rules = creation_needs_rules
 
     def crosses(self, scores: list[Any]) -> bool:
         """Whether applying the deltas to ``scores`` passes any breakpoint."""
-        for index, delta, points, quiet_down in self.deltas:
+        for index, delta, points, quiet_down, first_after in self.deltas:
             if not points:
                 continue
             old = scores[index]
@@ -817,7 +823,7 @@ class _FastPlan:
                 continue
             new = old + delta
             low, high = (old, new) if old <= new else (new, old)
-            at_or_above = bisect_left(points, low)
+            at_or_above = first_after(points, low)
             if at_or_above < len(points) and points[at_or_above] <= high:
                 return True
         return False
@@ -851,6 +857,7 @@ def _fast_plans(program: Program) -> dict[str, _FastPlan]:
             threshold = program.thresholds.get(index)
             points: list[float] | None = None
             quiet_down = False
+            first_after = bisect_left
             if threshold is not None:
                 points = list(threshold.points)
                 if threshold.none_special:
@@ -859,7 +866,8 @@ def _fast_plans(program: Program) -> dict[str, _FastPlan]:
                 # Points taken away from a score whose rules only fire on the way up
                 # pass breakpoints without firing anything: no hand-over needed.
                 quiet_down = delta < 0 and threshold.rises_only
-            deltas.append((index, delta, points, quiet_down))
+                first_after = bisect_right if threshold.points_belong_above else bisect_left
+            deltas.append((index, delta, points, quiet_down, first_after))
         if usable and deltas:
             fast[event_type] = _FastPlan(tuple(deltas), creation_needs_rules)
     return fast

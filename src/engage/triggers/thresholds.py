@@ -26,7 +26,7 @@ T = TypeVar("T")
 class ThresholdIndex(Generic[T]):
     """Rules on one score, indexed by the breakpoints of their conditions."""
 
-    __slots__ = ("_rules", "none_special", "points", "rises_only", "size")
+    __slots__ = ("_rules", "none_special", "points", "points_belong_above", "rises_only", "size")
 
     def __init__(
         self,
@@ -39,6 +39,11 @@ class ThresholdIndex(Generic[T]):
         #: Every rule's condition only turns true as the score rises: a score that goes
         #: down (from a value, not from empty) can then fire none of them.
         self.rises_only = True
+        #: At every breakpoint, every rule holds what it holds just above it (``>=``,
+        #: ``<``, not ``>``): a move from ``old`` to ``new`` then changes a rule only if
+        #: a breakpoint lies in ``(min, max]``, and a score resting on a breakpoint
+        #: that moves away from it upward changes nothing there.
+        self.points_belong_above = True
         for rule, points, predicate in entries:
             for point in sorted(set(points)):
                 pairs.append((point, order, rule))
@@ -47,6 +52,8 @@ class ThresholdIndex(Generic[T]):
                 special.append(rule)
             if self.rises_only and not _only_rises(points, predicate):
                 self.rises_only = False
+            if self.points_belong_above and not _belong_above(points, predicate):
+                self.points_belong_above = False
             order += 1
         pairs.sort(key=lambda item: (item[0], item[1]))
         self.points: list[float] = [point for point, _, _ in pairs]
@@ -119,4 +126,15 @@ def _only_rises(points: Sequence[float], predicate: Callable[[Any], bool]) -> bo
         if was_true and not holds:
             return False
         was_true = holds
+    return True
+
+
+def _belong_above(points: Sequence[float], predicate: Callable[[Any], bool]) -> bool:
+    """Whether at each breakpoint ``predicate`` holds what it holds just above it."""
+    ordered = sorted(set(points))
+    if not ordered:
+        return True
+    for here, after in zip(ordered, [*ordered[1:], ordered[-1] + 2.0], strict=True):
+        if bool(predicate(here)) != bool(predicate((here + after) / 2)):
+            return False
     return True
