@@ -380,8 +380,7 @@ class Engine:
                     indexes.mark(contact)
                 if in_order:
                     # No activity is later than the clock, so an event at or after the
-                    # clock is the latest; not reading the old value spares a memory
-                    # access per event, which counts with a million contacts.
+                    # clock is the contact's latest: no comparison needed.
                     contact.last_activity = moment
                 else:
                     last = contact.last_activity
