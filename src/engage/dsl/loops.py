@@ -37,7 +37,7 @@ def rule_loops(
     cycle starts at its group's first rule.
     """
     order = {name: index for index, (name, _) in enumerate(rules)}
-    graph = _trigger_graph(rules, segments)
+    graph = _trigger_graph(rules, segments, order)
     loops: list[list[str]] = []
     for group in _strongly_connected(graph):
         first = min(group, key=order.__getitem__)
@@ -49,11 +49,12 @@ def rule_loops(
 
 
 def _trigger_graph(
-    rules: Sequence[tuple[str, ast.RuleDecl]], segments: Mapping[str, ast.Expr]
+    rules: Sequence[tuple[str, ast.RuleDecl]],
+    segments: Mapping[str, ast.Expr],
+    order: Mapping[str, int],
 ) -> dict[str, list[str]]:
     """``A -> [B, ...]``: the rules an action of A can make fire, in firing order."""
     segment_keys = _SegmentKeys(segments)
-    order = {name: index for index, (name, _) in enumerate(rules)}
     readers: dict[str, list[str]] = {}
     for name, decl in rules:
         for key in _cause_keys(decl, segment_keys):

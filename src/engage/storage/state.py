@@ -249,7 +249,7 @@ def rule_predecessors(
     matches nothing, falls back to its name (a changed rule). Snapshots written before
     rules carried their text identify every rule by name.
     """
-    old_names = [entry[0] for entry in old_rules]
+    old_names = {entry[0] for entry in old_rules}
     by_text: dict[tuple[str, str], list[str]] = {}
     for entry in old_rules:
         content = entry[3] if len(entry) > 3 else ""

@@ -109,32 +109,37 @@ class ThresholdIndex(Generic[T]):
 
 
 def _only_rises(points: Sequence[float], predicate: Callable[[Any], bool]) -> bool:
-    """Whether ``predicate`` never goes from true to false as the value rises.
-
-    It is constant between consecutive breakpoints, so one value in each stretch and
-    each breakpoint itself show all its truth values, in order.
-    """
-    ordered = sorted(set(points))
-    if not ordered:
+    """Whether ``predicate`` never goes from true to false as the value rises."""
+    stretches = _stretches(points)
+    if not stretches:
         return True
-    samples = [ordered[0] - 1.0]
-    for here, after in zip(ordered, [*ordered[1:], ordered[-1] + 2.0], strict=True):
-        samples.extend((here, (here + after) / 2))
-    was_true = False
-    for value in samples:
-        holds = bool(predicate(value))
-        if was_true and not holds:
-            return False
-        was_true = holds
+    was_true = bool(predicate(stretches[0][0] - 1.0))
+    for here, above in stretches:
+        for value in (here, above):
+            holds = bool(predicate(value))
+            if was_true and not holds:
+                return False
+            was_true = holds
     return True
 
 
 def _belong_above(points: Sequence[float], predicate: Callable[[Any], bool]) -> bool:
     """Whether at each breakpoint ``predicate`` holds what it holds just above it."""
+    return all(
+        bool(predicate(here)) == bool(predicate(above)) for here, above in _stretches(points)
+    )
+
+
+def _stretches(points: Sequence[float]) -> list[tuple[float, float]]:
+    """Each breakpoint, ascending, with a value inside the stretch just above it.
+
+    A rule's predicate is constant between consecutive breakpoints, so these values
+    (and one below the first) show every truth value it takes, in order.
+    """
     ordered = sorted(set(points))
     if not ordered:
-        return True
-    for here, after in zip(ordered, [*ordered[1:], ordered[-1] + 2.0], strict=True):
-        if bool(predicate(here)) != bool(predicate((here + after) / 2)):
-            return False
-    return True
+        return []
+    return [
+        (here, (here + after) / 2)
+        for here, after in zip(ordered, [*ordered[1:], ordered[-1] + 2.0], strict=False)
+    ]
