@@ -11,8 +11,8 @@ incremental machinery can be checked against it.
 
 The subset covered is the one ``tests/strategies.py`` generates: fields, scores (lines
 with ``where``, caps, ``once``, clamp, decay), valuation, segments, ``when`` / ``on TYPE``
-/ ``on segment enter|exit`` rules, the modes edge, ``once``, ``re-arm when`` and ``at most
-once per D``, and the actions tag, untag, groups, set, clear, add/subtract score, notify,
+/ ``on segment enter|exit`` rules, the modes edge, ``each time``, ``once``, ``re-arm when`` and
+``at most once per D``, and the actions tag, untag, groups, set, clear, add/subtract score, notify,
 create task and ``do``.
 
 Re-arm conditions are evaluated at every round and at every time moment. The semantics
@@ -27,6 +27,8 @@ import math
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
+
+import attrs
 
 from engage.dsl import ast
 from engage.dsl.parser import parse
@@ -121,6 +123,8 @@ class Contact:
         self.last_activity: float | None = None
         self.segments: set[str] = set()
         self.truth: dict[str, bool] = {}
+        #: ``each time`` rules: the values their condition read at its last evaluation.
+        self.inputs: dict[str, tuple[Any, ...]] = {}
         self.once_fired: set[str] = set()
         self.disarmed: set[str] = set()
         self.last_fired: dict[str, float] = {}
@@ -371,6 +375,23 @@ class Oracle:
             return not holds(e(expr.operand, c, event))
         raise UnsupportedError(type(expr).__name__)
 
+    def inputs_of(self, expr: Any, c: Contact) -> tuple[Any, ...]:
+        """The current value of everything ``expr`` reads, in reading order."""
+        found: list[Any] = []
+
+        def visit(node: Any) -> None:
+            if isinstance(node, ast.Name | ast.Tagged | ast.InGroup | ast.InSegment):
+                found.append((node, self.ev(node, c, None)))
+            elif isinstance(node, tuple):
+                for item in node:
+                    visit(item)
+            elif attrs.has(type(node)):
+                for field in attrs.fields(type(node)):
+                    visit(getattr(node, field.name))
+
+        visit(expr)
+        return tuple(found)
+
     def cond(self, expr: Any, c: Contact, event: dict[str, Any] | None = None) -> bool:
         return expr is None or holds(self.ev(expr, c, event))
 
@@ -480,6 +501,12 @@ class Oracle:
                     now_true = self.cond(trigger.condition, c)
                     before = c.truth.get(rule.name, False)
                     c.truth[rule.name] = now_true
+                    if rule.mode.kind == "each":
+                        # Fires at every evaluation where it holds after one of its
+                        # inputs changed (a contact's first evaluation included).
+                        inputs = self.inputs_of(trigger.condition, c)
+                        before = c.inputs.get(rule.name) == inputs
+                        c.inputs[rule.name] = inputs
                     if now_true and not before and self.may_fire(rule, c):
                         fired.append((rule.rank, rule, None))
                 elif isinstance(trigger, ast.OnSegment):
@@ -710,9 +737,16 @@ def action_records(actions: Iterable[Any]) -> list[dict[str, Any]]:
     return out
 
 
-def run_engine(engine: Any, ops: list[tuple[str, Any]], *, batch: bool) -> list[dict[str, Any]]:
+def run_engine(
+    engine: Any,
+    ops: list[tuple[str, Any]],
+    *,
+    batch: bool,
+    whys: list[Any] | None = None,
+) -> list[dict[str, Any]]:
     """Apply operations to an engine, one by one or with ``ingest_many`` between clock
-    moves; returns the compared part of every action."""
+    moves; returns the compared part of every action (and adds their ``why`` to
+    ``whys``, when given)."""
     actions: list[Any] = []
     pending: list[dict[str, Any]] = []
     for kind_, value in ops:
@@ -728,6 +762,8 @@ def run_engine(engine: Any, ops: list[tuple[str, Any]], *, batch: bool) -> list[
         actions.extend(engine.advance(value))
     if pending:
         actions.extend(engine.ingest_many(pending))
+    if whys is not None:
+        whys.extend(action.why for action in actions)
     return action_records(actions)
 
 

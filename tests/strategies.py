@@ -217,7 +217,8 @@ MODES = ["", "", "", " once", " at most once per 2 hours", " at most once per 1 
 @st.composite
 def rule(draw: st.DrawFn, ctx: Pieces, number: int) -> str:
     trigger_kind = draw(st.sampled_from(["when"] * 5 + ["on"] + (["seg"] if ctx.segments else [])))
-    mode = draw(st.sampled_from(MODES))
+    # `each time` is refused on conditions that time alone changes: core streams only.
+    mode = draw(st.sampled_from(MODES if ctx.time else [*MODES, " each time"]))
     if trigger_kind == "when":
         cond = draw(condition(ctx))
         trigger = f"when {cond}"
@@ -229,7 +230,7 @@ def rule(draw: st.DrawFn, ctx: Pieces, number: int) -> str:
     else:
         edge = draw(st.sampled_from(["enter", "exit"]))
         trigger = f"on segment {edge} {draw(st.sampled_from(ctx.segments))}"
-    if trigger_kind != "when" and mode == "rearm":
+    if trigger_kind != "when" and mode in ("rearm", " each time"):
         mode = ""
     actions = ", ".join(draw(st.lists(action(), min_size=1, max_size=3)))
     if draw(st.integers(0, 3)) == 0:
@@ -326,3 +327,83 @@ def _iso(epoch: int) -> str:
     from engage.timeutil import format_time
 
     return format_time(float(epoch))
+
+
+# -- the inline path of ingest_many ----------------------------------------------------------
+
+
+#: The second score of the inline-path rules: actions add to it and take from it.
+FIT_BLOCK = "score fit {\n    on form.submit +4\n}\n"
+
+
+@st.composite
+def threshold_atom(draw: st.DrawFn) -> str:
+    """A condition on ``score`` and constants only: what the threshold index serves."""
+    choice = draw(st.integers(0, 5))
+    if choice <= 2:
+        op = draw(st.sampled_from(COMPARE_OPS))
+        value = draw(st.one_of(st.integers(-10, 40), st.sampled_from([2.5, 7.5, -0.5])))
+        return f"score {op} {value}"
+    if choice == 3:
+        low = draw(st.integers(-5, 30))
+        return f"score between {low} and {low + draw(st.integers(0, 10))}"
+    if choice == 4:
+        return f"score is {draw(st.sampled_from(['empty', 'not empty']))}"
+    left, right = draw(threshold_atom()), draw(threshold_atom())
+    form = draw(st.sampled_from(["({a}) or ({b})", "({a}) and ({b})", "not ({a})"]))
+    return form.format(a=left, b=right)
+
+
+@st.composite
+def inline_rules_text(draw: st.DrawFn) -> str:
+    """Rules whose events the inline path of ``ingest_many`` applies: plain score lines on
+    unclamped scores, threshold rules on ``score`` (with every mode and action, so some
+    are plain and some are not), and sometimes a rule that reads what they change."""
+    lines = []
+    for event_type in draw(st.lists(st.sampled_from(EVENT_TYPES), min_size=1, unique=True)):
+        sign = draw(st.sampled_from(["+", "+", "-"]))
+        points = draw(st.sampled_from(["1", "2", "3", "5", "10", "0.5", "2.5"]))
+        lines.append(f"    on {event_type} {sign}{points}")
+    parts = [FIELDS_BLOCK, "score {\n" + "\n".join(lines) + "\n}\n", FIT_BLOCK]
+    # Often every threshold rule is plain (fires on the edge, fixed outside actions and
+    # tags), which the cascade runs on its shortest path.
+    plain = draw(st.booleans())
+    plain_action = st.sampled_from(
+        ['tag "A"', 'tag "B"', 'untag "A"', 'add to group "G"', "notify sales", "do hit 1"]
+    )
+    for number in range(draw(st.integers(1, 8))):
+        mode = draw(st.sampled_from(["", "", "", "", " once", " each time", "rearm"]))
+        cond = draw(threshold_atom())
+        if plain:
+            mode = ""
+        elif mode == "rearm":
+            mode = f" re-arm when not ({cond})"
+        chosen = st.lists(plain_action if plain else action(), min_size=1, max_size=3)
+        actions = ", ".join(draw(chosen))
+        parts.append(f'rule "t{number}"\n    when {cond}\n    then {actions}{mode}\n')
+    if draw(st.integers(0, 2)) == 0:
+        # Something reads what threshold rules change: their actions cascade.
+        cond = draw(st.sampled_from([*(f"tagged {_text(t)}" for t in TAGS), "nps > 3"]))
+        parts.append(f'rule "reader"\n    when {cond}\n    then do seen\n')
+    return "\n".join(parts)
+
+
+@st.composite
+def inline_operations(draw: st.DrawFn) -> list[tuple[str, Any]]:
+    """Events shaped for the inline path: numeric times, an id or not, no data."""
+    ops: list[tuple[str, Any]] = []
+    clock = T0
+    for n in range(draw(st.integers(1, 40))):
+        clock += draw(st.sampled_from([0, 1, 60, HOUR]))
+        at = clock
+        if draw(st.integers(0, 9)) == 0:
+            at = clock - HOUR  # a late event
+        record: dict[str, Any] = {
+            "contact": draw(st.sampled_from(CONTACTS[:2])),
+            "type": draw(st.sampled_from([*EVENT_TYPES, "email.sent"])),
+            "at": at,
+        }
+        if draw(st.booleans()):
+            record["id"] = f"e{n}"
+        ops.append(("event", record))
+    return ops

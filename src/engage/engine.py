@@ -392,27 +392,30 @@ class Engine:
                 index, delta, points, quiet_down, first_after = single
                 old = scores[index]
                 new = delta if old is None else old + delta
+                if new.__class__ is float:
+                    new = _as_stored(new, old)
                 if points:
                     if old is None:
                         if points[0] <= new:
                             self._now = now
-                            crossed(contact, plan, event_id, out)
+                            crossed(contact, plan, event_id, event_type, out)
                             continue
                     elif not quiet_down:
                         low, high = (old, new) if old <= new else (new, old)
                         at_or_above = first_after(points, low)
                         if at_or_above < len(points) and points[at_or_above] <= high:
                             self._now = now
-                            crossed(contact, plan, event_id, out)
+                            crossed(contact, plan, event_id, event_type, out)
                             continue
                 scores[index] = new
             elif plan.crosses(scores):
                 self._now = now
-                crossed(contact, plan, event_id, out)
+                crossed(contact, plan, event_id, event_type, out)
             elif plan.deltas:
                 for index, delta, *_ in plan.deltas:
                     old = scores[index]
-                    scores[index] = delta if old is None else old + delta
+                    new = delta if old is None else old + delta
+                    scores[index] = _as_stored(new, old) if new.__class__ is float else new
         self._now = now
         self._rebase_decay(now)
         self._position = position
@@ -424,19 +427,29 @@ class Engine:
         return out
 
     def _crossed(
-        self, contact: Contact, plan: _FastPlan, event_id: str | None, out: list[Action]
+        self,
+        contact: Contact,
+        plan: _FastPlan,
+        event_id: str | None,
+        event_type: str | None,
+        out: list[Action],
     ) -> None:
         """A fast-path event crosses a breakpoint: apply its points on the full path."""
         writer = self._writer
         writer.now = self._now
         writer.changes = {}
-        for index, delta, *_ in plan.deltas:
-            writer.add_points(contact, index, delta)
-        if len(writer.changes) == 1:
+        single = plan.single
+        if single is not None:
             # Fast plans exist only for scores that nothing but threshold rules reads.
-            actions = self._cascade.score_round(contact, event_id)
+            index = single[0]
+            old = contact.scores[index]
+            writer.add_points(contact, index, single[1])
+            writer.changes = {}
+            actions = self._cascade.score_round(contact, index, old, event_id, event_type)
         else:
-            actions = self._cascade.run(contact, None, event_id)
+            for index, delta, *_ in plan.deltas:
+                writer.add_points(contact, index, delta)
+            actions = self._cascade.run(contact, None, event_id, event_type=event_type)
         if actions:
             out.extend(actions)
             self._dispatch(actions)
@@ -826,6 +839,14 @@ class _FastPlan:
             if at_or_above < len(points) and points[at_or_above] <= high:
                 return True
         return False
+
+
+def _as_stored(total: float, old: Any) -> Any:
+    """A float sum of points as the state writer stores it: a whole number as an int (the
+    same value, shown the same whichever path applied it), and an overflow not at all."""
+    if total.is_integer():
+        return int(total) if abs(total) < 2**53 else total
+    return total if math.isfinite(total) else old
 
 
 def _fast_plans(program: Program) -> dict[str, _FastPlan]:

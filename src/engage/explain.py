@@ -21,14 +21,17 @@ def _plain(value: Any) -> Any:
 
 
 class Cause:
-    """The cause of an action (shared by the actions of one firing)."""
+    """The cause of an action (shared by the actions of one firing).
+
+    The arguments may be given by position: a crossing on the engine's fast path builds
+    one per firing, and keyword arguments cost that call twice as much.
+    """
 
     __slots__ = ("condition", "crossed", "event", "event_type", "reads", "rule", "timer")
 
     def __init__(
         self,
         rule: str,
-        *,
         event: str | None = None,
         event_type: str | None = None,
         timer: float | None = None,

@@ -256,7 +256,9 @@ class CodeGenerator:
             return f"(c.fields or _NOF)[{sym.fields[name].index}]"
         if name == "valuation":
             return "_valuation(c, now)"
-        if name in ("last_activity", "created", "status", "tags", "groups"):
+        if name == "tags":
+            return "tuple(c.tags)"  # a contact with many tags keeps them in a dict
+        if name in ("last_activity", "created", "status", "groups"):
             return f"c.{name}"
         raise KeyError(name)  # the checker refuses unknown names before this point
 

@@ -14,12 +14,29 @@ snapshots and of a future per-key ``step(state, event)`` on a stream processor.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any, Final
 
 #: The contact is not suspended.
 ACTIVE: Final = "active"
 #: The contact was suspended (by an action or by the host); it gets no sends.
 SUSPENDED: Final = "suspended"
+
+
+#: A contact's tags, in the order they were added: a tuple while there are few (small,
+#: and cheap to copy), an insertion-ordered dict (tag -> None) from :data:`MANY_TAGS` on.
+Tags = tuple[str, ...] | dict[str, None]
+
+#: Past this many tags a contact keeps them in a dict. Adding a tag to a tuple looks
+#: through it and copies it; a contact that collects a tier tag every ten points, or an
+#: import of hundreds of interests, would pay that at every new tag.
+MANY_TAGS: Final = 16
+
+
+def tag_collection(tags: Iterable[str]) -> Tags:
+    """``tags`` (without repeats) in the representation their number calls for."""
+    kept = tuple(tags)
+    return dict.fromkeys(kept) if len(kept) > MANY_TAGS else kept
 
 
 class Contact:
@@ -45,7 +62,7 @@ class Contact:
     scores: list[Any]
     #: Declared field values by field index, or None while the contact has none.
     fields: list[Any] | None
-    tags: tuple[str, ...]
+    tags: Tags
     groups: tuple[str, ...]
     status: str
     created: float
@@ -126,7 +143,7 @@ def contact_from_state(state: dict[str, Any]) -> Contact:
     contact = Contact(state["id"], state["created"], 0)
     contact.scores = list(state["scores"])
     contact.fields = None if state["fields"] is None else list(state["fields"])
-    contact.tags = tuple(state["tags"])
+    contact.tags = tag_collection(state["tags"])
     contact.groups = tuple(state["groups"])
     contact.status = state["status"]
     contact.last_activity = state["last_activity"]

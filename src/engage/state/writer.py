@@ -19,6 +19,7 @@ from engage.state.contact import (
     FLOWS,
     HARD_BOUNCED,
     HISTORY,
+    MANY_TAGS,
     SUSPENDED,
     UNDECLARED,
     UNSUBSCRIBED,
@@ -37,7 +38,7 @@ VALUATION_KEY: Key = ("valuation",)
 class StateWriter:
     """Applies changes to contacts and records what each input was before."""
 
-    __slots__ = ("changes", "discarded", "now", "program")
+    __slots__ = ("_whole_tags_read", "changes", "discarded", "now", "program")
 
     def __init__(self, program: Program) -> None:
         self.program = program
@@ -46,6 +47,11 @@ class StateWriter:
         #: Ids of the contacts that are discarded (suspended, unsubscribed from all,
         #: hard-bounced): few, and needed to count recency classes from the index.
         self.discarded: set[str] = set()
+        #: Whether a rule or segment reads the tags as a whole (not only one tag).
+        self._whole_tags_read = any(
+            TAGS_KEY in deps
+            for deps in (program.rule_deps, program.segment_deps, program.rearm_deps)
+        )
 
     def _note_discarded(self, contact: Contact) -> None:
         if is_discarded(contact):
@@ -122,8 +128,15 @@ class StateWriter:
         if tag in tags:
             return False
         self._touch(("tag", tag), False)
-        self._touch(TAGS_KEY, tags)
-        contact.tags = (*tags, tag)
+        if isinstance(tags, tuple):
+            self._touch(TAGS_KEY, tags)
+            if len(tags) < MANY_TAGS:
+                contact.tags = (*tags, tag)
+            else:
+                contact.tags = dict.fromkeys((*tags, tag))
+        else:
+            self._touch_many_tags(tags)
+            tags[tag] = None
         return True
 
     def remove_tag(self, contact: Contact, tag: str) -> bool:
@@ -131,9 +144,23 @@ class StateWriter:
         if tag not in tags:
             return False
         self._touch(("tag", tag), True)
-        self._touch(TAGS_KEY, tags)
-        contact.tags = tuple(t for t in tags if t != tag)
+        if isinstance(tags, tuple):
+            self._touch(TAGS_KEY, tags)
+            contact.tags = tuple(t for t in tags if t != tag)
+        else:
+            self._touch_many_tags(tags)
+            del tags[tag]
         return True
+
+    def _touch_many_tags(self, tags: dict[str, None]) -> None:
+        """Record the tags before a change to a dict of them, which changes in place.
+
+        The copy is what a round compares against, and is only needed when some rule or
+        segment reads the tags as a whole (``tags contains ...``): otherwise a changed
+        tag is all the rounds look at, and a contact with many tags is not copied.
+        """
+        if self._whole_tags_read and TAGS_KEY not in self.changes:
+            self.changes[TAGS_KEY] = tuple(tags)
 
     def add_group(self, contact: Contact, group: str) -> bool:
         groups = contact.groups

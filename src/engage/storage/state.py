@@ -29,6 +29,7 @@ from engage.state.contact import (
     ONCE_FIRED,
     WINDOWS,
     Contact,
+    tag_collection,
 )
 from engage.storage.snapshot import FORMAT_VERSION, SnapshotData, contact_record, program_tables
 from engage.time.valuation import is_discarded
@@ -225,7 +226,7 @@ def _contact(record: list[Any], engine: Engine) -> Contact:
             tuple(value) if isinstance(value, list) and program_fields[i].type == "list" else value
             for i, value in enumerate(fields)
         ]
-    contact.tags = tuple(tags)
+    contact.tags = tag_collection(tags)
     contact.groups = tuple(groups)
     contact.status = status
     contact.last_activity = last
@@ -343,7 +344,7 @@ class _Mapper:
                 if contact.fields is None:
                     contact.fields = [None] * len(program.fields)
                 contact.fields[field_spec.index] = value
-        contact.tags = tuple(tags)
+        contact.tags = tag_collection(tags)
         contact.groups = tuple(groups)
         contact.status = status
         contact.last_activity = last

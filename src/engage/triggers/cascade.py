@@ -16,6 +16,7 @@ actions are the changes of the next round. See ``docs/semantics.md`` section 4.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Final
 
 from engage.actions import Action
@@ -26,8 +27,10 @@ from engage.program import Key, Program, RuleSpec
 from engage.state.contact import FLOWS, UNSUBSCRIBED, Contact
 from engage.state.writer import (
     DISCARD_KEY,
+    GROUPS_KEY,
     LAST_ACTIVITY_KEY,
     STATUS_KEY,
+    TAGS_KEY,
     VALUATION_KEY,
     StateWriter,
 )
@@ -76,7 +79,11 @@ class Cascade:
     __slots__ = (
         "_creation_rules",
         "_creation_segments",
+        "_decays",
         "_origin",
+        "_plain",
+        "_plain_scores",
+        "_score_names",
         "_watch_tags",
         "_watched",
         "executor",
@@ -100,6 +107,18 @@ class Cascade:
         self.problems = problems
         self._watched, self._watch_tags = _watched_keys(program)
         self._creation_rules, self._creation_segments = _creation_units(program)
+        #: By rule rank, the actions of plain threshold rules, ready to emit and apply;
+        #: and the scores whose threshold rules are all plain (:meth:`_plain_round`).
+        self._plain = _plain_actions(program, writer, self._watched, self._watch_tags)
+        self._plain_scores = frozenset(
+            index
+            for index, rules in program.thresholds.items()
+            if program.scores[index].decay is None
+            and all(rule.rank in self._plain for rule in rules.rules())
+        )
+        #: By score index: its name and its decay (None for most), read at each crossing.
+        self._score_names = tuple(score.name for score in program.scores)
+        self._decays = tuple(score.decay for score in program.scores)
         #: What started the current run: (event id, event type, timer moment).
         self._origin: tuple[str | None, str | None, float | None] = (None, None, None)
 
@@ -122,7 +141,7 @@ class Cascade:
         if kind == "tag":
             return key[1] in contact.tags
         if kind == "tags":
-            return contact.tags
+            return tuple(contact.tags)
         if kind == "group":
             return key[1] in contact.groups
         if kind == "groups":
@@ -186,19 +205,22 @@ class Cascade:
         wake: bool = False,
         forced: tuple[RuleSpec, ...] = (),
         rounds: int = 0,
+        event_type: str | None = None,
     ) -> list[Action]:
         """Evaluate rounds until nothing changes; returns the actions, in order.
 
         ``creating``: this is the contact's first evaluation (every rule comes from
         false). ``wake``: time alone moved the contact. ``forced``: ``when`` rules to
         evaluate in the first round as if they came from false (a backfill).
+        ``event_type``: the type of the event that started the cascade, when ``event``
+        is not given (the inline path continuing a crossing).
         """
         if creating:
             forced = self._creation_rules
         writer = self.writer
         program = self.program
         now = writer.now
-        self._origin = (event_id, event.type if event else None, now if wake else None)
+        self._origin = (event_id, event.type if event else event_type, now if wake else None)
         out: list[Action] = []
         first = True
         #: Every rule that fired in this cascade, in first-firing order (a cycle names them).
@@ -258,82 +280,134 @@ class Cascade:
             first = False
         return out
 
-    def score_round(self, contact: Contact, event_id: str | None) -> list[Action]:
-        """:meth:`run` when the only change is one score that only threshold rules read.
+    def score_round(
+        self, contact: Contact, index: int, old: Any, event_id: str | None, event_type: str | None
+    ) -> list[Action]:
+        """:meth:`run` when the only change is score ``index`` (from ``old``), a score that
+        only threshold rules read.
 
         The engine's inline path calls this for a crossing: the general first round
         would find no segment, no general rule, no re-arm and no engine-made event to
         look at, so only the threshold candidates are evaluated. Actions that change
         something watched continue in :meth:`run`, as its later rounds would.
         """
-        writer = self.writer
-        ((key, old),) = writer.changes.items()
-        writer.changes = {}
-        index = key[1]
         new = contact.scores[index]
         if new == old and (new is None) == (old is None):
             return []
-        now = writer.now
-        self._origin = (event_id, None, None)
+        if index in self._plain_scores:
+            return self._plain_round(contact, index, old, new, event_id, event_type)
+        self._origin = (event_id, event_type, None)
         fired: list[tuple[int, int, RuleSpec, Any, Cause]] = []
-        self._threshold_firings(contact, key, old, False, fired, None)
+        self._threshold_firings(contact, index, old, False, fired, None)
         if not fired:
             return []
         if len(fired) > 1:
             fired.sort(key=_firing_order)
-        out: list[Action] = []
+        writer = self.writer
+        now = writer.now
         run_actions = self.executor.run
+        out: list[Action] = []
         for _, _, rule, context, cause in fired:
             out.extend(run_actions(rule, contact, context, now, event_id, cause))
-        if writer.changes:
-            if self._any_watched(writer.changes):
-                out.extend(self.run(contact, None, event_id, rounds=1))
+        changes = writer.changes
+        if changes:
+            if self._any_watched(changes):
+                out.extend(self.run(contact, None, event_id, event_type=event_type, rounds=1))
             else:
                 writer.changes = {}
+        return out
+
+    def _plain_round(
+        self,
+        contact: Contact,
+        index: int,
+        old: Any,
+        new: Any,
+        event_id: str | None,
+        event_type: str | None,
+    ) -> list[Action]:
+        """:meth:`score_round` for a score whose threshold rules are all plain.
+
+        A plain rule (:func:`_plain_actions`) fires exactly when its condition goes
+        from false to true, and its actions are fixed records and changes that nothing
+        reads: no mode to consult, no argument to compute, no round to follow. This is
+        the crossing of a tiering rule (``when score >= 50 then tag "warm"``), which a
+        stream meets once every few events, so it is kept to the few steps it needs.
+        """
+        fired = [
+            rule
+            for rule in self.program.thresholds[index].candidates(old, new)
+            if rule.threshold[1](new) and not rule.threshold[1](old)  # type: ignore[index]
+        ]
+        if not fired:
+            return []
+        if len(fired) > 1:
+            fired.sort(key=_rank)
+        now = self.writer.now
+        reads = {self._score_names[index]: [old, new]}
+        contact_id = contact.id
+        plain = self._plain
+        out: list[Action] = []
+        for rule in fired:
+            name = rule.name
+            cause = Cause(name, event_id, event_type, None, rule.cond_text, reads, rule.cond_text)
+            for verb, args, options, apply, target in plain[rule.rank]:
+                out.append(Action(now, contact_id, name, verb, args, event_id, options, cause))
+                if apply is not None:
+                    apply(contact, target)
+        # What the actions changed, nothing reads: no later round.
+        self.writer.changes = {}
         return out
 
     def _threshold_firings(
         self,
         contact: Contact,
-        key: Key,
+        index: int,
         old: Any,
         creating: bool,
         fired: list[tuple[int, int, RuleSpec, Any, Cause]],
         handled: set[int] | None,
     ) -> None:
-        """The threshold rules of score ``key`` that its change from ``old`` fires.
+        """The threshold rules of score ``index`` that its change from ``old`` fires.
 
         Only the candidates of the sorted threshold index are looked at; ``handled``
-        collects their ranks (the first round must not evaluate them again).
+        collects their ranks (the first round must not evaluate them again). This runs
+        once per crossing on the inline path, so the common mode (a plain edge, no
+        cooldown) skips :func:`modes.should_fire`, whose answer it already has.
         """
-        index = key[1]
         new = contact.scores[index]
         now = self.writer.now
         should_fire = modes.should_fire
+        reads: dict[str, Any] | None = None
         for rule in self.program.thresholds[index].candidates(old, new):
             if handled is not None:
                 handled.add(rule.rank)
-            assert rule.threshold is not None
-            predicate = rule.threshold[1]
+            predicate = rule.threshold[1]  # type: ignore[index]
             holds = predicate(new)
             before = False if creating else predicate(old)
-            if holds != before and should_fire(rule, contact, before, holds, now):
-                event_id, event_type, timer = self._origin
-                cause = Cause(
-                    rule.name,
-                    event=event_id,
-                    event_type=event_type,
-                    timer=timer,
-                    condition=rule.cond_text,
-                    reads={self.program.scores[index].name: [self.display(contact, key, old), new]},
-                    crossed=rule.cond_text,
-                )
-                fired.append((rule.rank, len(fired), rule, None, cause))
+            if holds == before:
+                continue
+            if rule.mode != "edge" or rule.cooldown is not None:
+                if not should_fire(rule, contact, before, holds, now):
+                    continue
+            elif not holds:
+                continue
+            if reads is None:
+                shown = old
+                decay = self._decays[index]
+                if decay is not None and old is not None:
+                    shown = decay.read(old, now)
+                reads = {self._score_names[index]: [shown, new]}
+            event_id, event_type, timer = self._origin
+            cause = Cause(
+                rule.name, event_id, event_type, timer, rule.cond_text, reads, rule.cond_text
+            )
+            fired.append((rule.rank, len(fired), rule, None, cause))
 
     def _any_watched(self, changes: dict[Key, Any]) -> bool:
-        watched = self._watched
-        tags = self._watch_tags
-        return any(key in watched or (tags and key[0] == "tag") for key in changes)
+        if not self._watched.isdisjoint(changes):
+            return True
+        return self._watch_tags and any(key[0] == "tag" for key in changes)
 
     # -- derived state ----------------------------------------------------------------
 
@@ -432,7 +506,7 @@ class Cascade:
             index = thresholds.get(key[1])
             if index is None:
                 continue
-            self._threshold_firings(contact, key, old, creating, fired, handled)
+            self._threshold_firings(contact, key[1], old, creating, fired, handled)
         # Rules through the dependency map (and, at a contact's birth or a wake, the
         # rules that hold on an empty contact or that time alone can change).
         candidates: dict[RuleSpec, None] = {}
@@ -570,6 +644,59 @@ def _watched_keys(program: Program) -> tuple[frozenset[Key], bool]:
     if program.valuation_watched:
         keys.update(_VALUATION_INPUTS)
     return frozenset(keys), bool(program.tag_added_rules)
+
+
+#: A plain rule's action: verb, arguments, options, and the writer method (None for an
+#: outside action) with its target.
+PlainAction = tuple[str, list[Any], Any, Callable[[Contact, str], bool] | None, Any]
+
+
+def _plain_actions(
+    program: Program, writer: StateWriter, watched: frozenset[Key], watch_tags: bool
+) -> dict[int, tuple[PlainAction, ...]]:
+    """The threshold rules whose firing needs nothing but their actions, by rank.
+
+    Plain: the rule fires on each false-to-true edge (no ``once``, ``each time``,
+    ``re-arm`` or cooldown); its arguments are constants; its actions are outside
+    actions with nothing to finish (not a send, which is checked against consent, nor a
+    task with a due date), or tags and groups that no rule or segment reads.
+    """
+    appliers: dict[str, Callable[[Contact, str], bool]] = {
+        "tag": writer.add_tag,
+        "untag": writer.remove_tag,
+        "add_to_group": writer.add_group,
+        "remove_from_group": writer.remove_group,
+    }
+    plain: dict[int, tuple[PlainAction, ...]] = {}
+    for thresholds in program.thresholds.values():
+        for rule in thresholds.rules():
+            if rule.mode != "edge" or rule.cooldown is not None:
+                continue
+            actions: list[PlainAction] = []
+            for spec in rule.actions:
+                args = spec.static_args
+                if args is None:
+                    break
+                apply = None
+                if spec.state:
+                    apply = appliers.get(spec.verb)
+                    if apply is None:
+                        break
+                    kind, every = ("tag", TAGS_KEY) if "tag" in spec.verb else ("group", GROUPS_KEY)
+                    if (kind, spec.target) in watched or every in watched:
+                        break
+                    if kind == "tag" and watch_tags:
+                        break
+                elif spec.kind != "other":
+                    break
+                actions.append((spec.verb, args, spec.options, apply, spec.target))
+            else:
+                plain[rule.rank] = tuple(actions)
+    return plain
+
+
+def _rank(rule: RuleSpec) -> int:
+    return rule.rank
 
 
 def _firing_order(item: tuple[int, int, RuleSpec, Any, Cause]) -> tuple[int, int]:

@@ -56,13 +56,25 @@ class ThresholdIndex(Generic[T]):
                 self.points_belong_above = False
             order += 1
         pairs.sort(key=lambda item: (item[0], item[1]))
+        #: Sorted breakpoints. Integers when every breakpoint is a whole number: scores
+        #: are whole numbers in most rule sets, and CPython compares an int with an int
+        #: several times faster than with a float, which is most of a bisection's cost.
         self.points: list[float] = [point for point, _, _ in pairs]
+        if all(_whole(point) for point in self.points):
+            self.points = [int(point) for point in self.points]
         self._rules: list[T] = [rule for _, _, rule in pairs]
         self.none_special: tuple[T, ...] = tuple(special)
         self.size = order
 
     def __len__(self) -> int:
         return self.size
+
+    def rules(self) -> list[T]:
+        """Every rule of the index, once each."""
+        seen: dict[int, T] = {}
+        for rule in (*self._rules, *self.none_special):
+            seen.setdefault(id(rule), rule)
+        return list(seen.values())
 
     @property
     def breakpoints(self) -> tuple[float, ...]:
@@ -106,6 +118,11 @@ class ThresholdIndex(Generic[T]):
         """Assert the internal invariants (for tests)."""
         assert self.points == sorted(self.points)
         assert len(self.points) == len(self._rules)
+
+
+def _whole(point: float) -> bool:
+    """Whether ``point`` is a whole number (as an int it compares the same)."""
+    return isinstance(point, int) or (isinstance(point, float) and point.is_integer())
 
 
 def _only_rises(points: Sequence[float], predicate: Callable[[Any], bool]) -> bool:
