@@ -128,11 +128,15 @@ def test_paired_rounds_give_the_growth_round_by_round() -> None:
     row = throughput_row(big, 400, 10, "spread", repeat=2, paired=engine_run(small, 10))
     assert row["verified"]
     repeats = len(row["engine_repeats"])
-    assert len(row["paired_small_ns_per_event"]) == len(row["paired_growth"]) == repeats
-    for seconds, small_ns, growth in zip(
-        row["engine_repeats"], row["paired_small_ns_per_event"], row["paired_growth"], strict=True
+    # A reference sample before each round and one after the last.
+    small_ns = row["paired_small_ns_per_event"]
+    assert len(small_ns) == repeats + 1
+    assert len(row["paired_growth"]) == repeats
+    for n, (seconds, growth) in enumerate(
+        zip(row["engine_repeats"], row["paired_growth"], strict=True)
     ):
-        assert growth == pytest.approx(seconds / len(big) * 1e9 / small_ns)
+        around = (small_ns[n] + small_ns[n + 1]) / 2
+        assert growth == pytest.approx(seconds / len(big) * 1e9 / around)
     ordered = sorted(row["paired_growth"])
     assert ordered[0] <= row["paired_growth_median"] <= ordered[-1]
     # Without pairing there are no paired figures.

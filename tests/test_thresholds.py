@@ -161,9 +161,9 @@ rule "six" when score >= 6 then tag "six"
     handed_over: list[float | None] = []
     crossed = engine._crossed
 
-    def spy(contact: Any, plan: Any, event_id: Any, event_type: Any, out: Any) -> None:
-        handed_over.append(contact.scores[0])
-        crossed(contact, plan, event_id, event_type, out)
+    def spy(contact: Any, index: int, old: Any, event_id: Any, event_type: Any, out: Any) -> None:
+        handed_over.append(old)
+        crossed(contact, index, old, event_id, event_type, out)
 
     engine._crossed = spy  # type: ignore[method-assign]
     actions = engine.ingest_many(events)

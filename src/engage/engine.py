@@ -394,23 +394,21 @@ class Engine:
                 new = delta if old is None else old + delta
                 if new.__class__ is float:
                     new = _as_stored(new, old)
+                scores[index] = new
                 if points:
                     if old is None:
                         if points[0] <= new:
                             self._now = now
-                            crossed(contact, plan, event_id, event_type, out)
-                            continue
+                            crossed(contact, index, old, event_id, event_type, out)
                     elif not quiet_down:
                         low, high = (old, new) if old <= new else (new, old)
                         at_or_above = first_after(points, low)
                         if at_or_above < len(points) and points[at_or_above] <= high:
                             self._now = now
-                            crossed(contact, plan, event_id, event_type, out)
-                            continue
-                scores[index] = new
+                            crossed(contact, index, old, event_id, event_type, out)
             elif plan.crosses(scores):
                 self._now = now
-                crossed(contact, plan, event_id, event_type, out)
+                self._crossed_many(contact, plan, event_id, event_type, out)
             elif plan.deltas:
                 for index, delta, *_ in plan.deltas:
                     old = scores[index]
@@ -429,27 +427,42 @@ class Engine:
     def _crossed(
         self,
         contact: Contact,
+        index: int,
+        old: Any,
+        event_id: str | None,
+        event_type: str | None,
+        out: list[Action],
+    ) -> None:
+        """A fast-path event moved score ``index`` from ``old`` past a breakpoint.
+
+        The points are applied already (on a fast plan's score, no clamp or decay can
+        change them); the score's threshold rules are what is left to run.
+        """
+        writer = self._writer
+        writer.now = self._now
+        if writer.changes:
+            writer.changes = {}
+        actions = self._cascade.score_round(contact, index, old, event_id, event_type)
+        if actions:
+            out.extend(actions)
+            self._dispatch(actions)
+
+    def _crossed_many(
+        self,
+        contact: Contact,
         plan: _FastPlan,
         event_id: str | None,
         event_type: str | None,
         out: list[Action],
     ) -> None:
-        """A fast-path event crosses a breakpoint: apply its points on the full path."""
+        """A fast-path event that moves several scores crosses a breakpoint: apply its
+        points on the full path."""
         writer = self._writer
         writer.now = self._now
         writer.changes = {}
-        single = plan.single
-        if single is not None:
-            # Fast plans exist only for scores that nothing but threshold rules reads.
-            index = single[0]
-            old = contact.scores[index]
-            writer.add_points(contact, index, single[1])
-            writer.changes = {}
-            actions = self._cascade.score_round(contact, index, old, event_id, event_type)
-        else:
-            for index, delta, *_ in plan.deltas:
-                writer.add_points(contact, index, delta)
-            actions = self._cascade.run(contact, None, event_id, event_type=event_type)
+        for index, delta, *_ in plan.deltas:
+            writer.add_points(contact, index, delta)
+        actions = self._cascade.run(contact, None, event_id, event_type=event_type)
         if actions:
             out.extend(actions)
             self._dispatch(actions)

@@ -329,9 +329,9 @@ def _paired_md(rows: Sequence[dict[str, Any]], sweep: str) -> list[str]:
         smallest = f"{min(r['contacts'] for r in rows):,}-contact"
     rounds = ", ".join(f"{g:.2f}" for g in big["paired_growth"])
     return [
-        f"Paired rounds: before each repeat of the {cell} cell, the {smallest} cell ran "
-        f"again; per-event cost growth by round: {rounds} "
-        f"(median {big['paired_growth_median']:.3f}).",
+        f"Paired rounds: each repeat of the {cell} cell ran between two samples of the "
+        f"{smallest} cell, and is compared with their mean; per-event cost growth by "
+        f"round: {rounds} (median {big['paired_growth_median']:.3f}).",
         "",
     ]
 

@@ -19,6 +19,7 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from functools import partial
+from itertools import pairwise
 from typing import Any, Final
 
 import engage
@@ -57,16 +58,19 @@ def throughput_row(
     *,
     repeat: int,
     progress: Progress = _quiet,
-    paired: Callable[[], float] | None = None,
+    paired: Callable[[], tuple[float, float]] | None = None,
+    paired_runs: int = 1,
 ) -> Row:
     """One cell of the throughput table: engine vs baseline on the same events.
 
-    With ``paired`` (a function timing one engine run of the sweep's smallest cell, in
-    ns per event), each engine repeat of this cell comes right after
-    :data:`PAIRED_RUNS` runs of it: the growth in per-event cost is then taken round by
-    round, between runs seconds apart, so that a machine that slows down or speeds up
-    over the minutes of a big cell does not bend it (the median round is reported,
-    beside the plain best-of).
+    With ``paired`` (a function timing one engine run of the sweep's smallest cell:
+    seconds, ns per event), each engine repeat of this cell runs between two samples of
+    the smallest cell, and its growth in per-event cost is taken against the mean of
+    those two: a machine that slows down or speeds up over the minutes of a big cell
+    does not bend it (the median round is reported, beside the plain best-of). A sample
+    is the best of ``paired_runs`` runs (:func:`reference_runs`): one when the cells take
+    about as long, more when the smallest cell is much shorter, so that both sides of a
+    ratio are taken over comparable stretches of time.
     """
     ks = thresholds(rules, layout)
     names = [tier_tag(i) for i in range(rules)]
@@ -81,7 +85,7 @@ def throughput_row(
         sum(engine_times) < SHORT_CELL_SECONDS and attempt < SHORT_CELL_REPEATS
     ):
         if paired is not None:
-            paired_ns.append(min(paired() for _ in range(PAIRED_RUNS)))
+            paired_ns.append(_reference_sample(paired, paired_runs))
         engine = engage.Engine(compiled)
         seconds, actions = timed(partial(engine.ingest_many, events))
         engine_times.append(seconds)
@@ -97,6 +101,8 @@ def throughput_row(
         )
         del engine, actions, result
         attempt += 1
+    if paired is not None:
+        paired_ns.append(_reference_sample(paired, paired_runs))
     count = len(events)
     best = min(engine_times)
     base = min(baseline_times)
@@ -121,16 +127,28 @@ def throughput_row(
     }
 
 
-def engine_run(events: Sequence[dict[str, Any]], rules: int) -> Callable[[], float]:
+def engine_run(events: Sequence[dict[str, Any]], rules: int) -> Callable[[], tuple[float, float]]:
     """A function timing one engine run of ``events`` under ``rules`` spread thresholds
-    (ns per event, on a fresh engine): the reference side of paired rounds."""
+    (seconds and ns per event, on a fresh engine): the reference side of paired rounds."""
     compiled = engage.compile(threshold_rules(thresholds(rules, "spread")), name="ref.rules")
 
-    def run() -> float:
+    def run() -> tuple[float, float]:
         seconds, _ = timed(partial(engage.Engine(compiled).ingest_many, events))
-        return seconds / len(events) * 1e9
+        return seconds, seconds / len(events) * 1e9
 
     return run
+
+
+def _reference_sample(paired: Callable[[], tuple[float, float]], runs: int) -> float:
+    """One sample of the reference cell: its best ns per event over ``runs`` runs."""
+    return min(paired()[1] for _ in range(runs))
+
+
+def reference_runs(big_events: int, small_events: int) -> int:
+    """Runs per reference sample: as many as the small cell's run fits in the big
+    cell's, up to :data:`PAIRED_RUNS` (1 for the rules sweep, whose cells see the same
+    events; 3 for 10k against 1M contacts)."""
+    return min(PAIRED_RUNS, max(1, round(big_events / max(small_events, 1))))
 
 
 def _paired_figures(
@@ -138,9 +156,11 @@ def _paired_figures(
 ) -> dict[str, Any]:
     if not paired_ns:
         return {}
+    # Round i: the big cell's run i against the mean of the reference samples taken
+    # just before and just after it.
+    around = [(before + after) / 2 for before, after in pairwise(paired_ns)]
     ratios = [
-        seconds / count * 1e9 / small
-        for seconds, small in zip(engine_times, paired_ns, strict=True)
+        seconds / count * 1e9 / small for seconds, small in zip(engine_times, around, strict=True)
     ]
     return {
         "paired_small_ns_per_event": list(paired_ns),
@@ -149,7 +169,7 @@ def _paired_figures(
     }
 
 
-#: Engine runs on the smallest contacts-sweep cell before each repeat of the largest.
+#: Most runs of the reference cell in one sample of paired rounds (best of them).
 PAIRED_RUNS = 3
 
 #: A cell whose engine runs add up to less than this many seconds is repeated more (up
@@ -256,12 +276,14 @@ def throughput(
             contacts_rows.append(dict(row))
             continue
         paired = None
+        paired_runs = 1
         if contacts == max(contacts_sweep) and contacts > min(contacts_sweep):
             smallest = min(contacts_sweep)
             paired = engine_run(
                 activity_events(smallest, smallest * events_per_contact, seed=seed, zipf=zipf),
                 base_rules,
             )
+            paired_runs = reference_runs(contacts, smallest)
         events = events_for(contacts)
         if not mix:
             mix = type_counts(events)
@@ -274,6 +296,7 @@ def throughput(
                 repeat=repeat,
                 progress=progress,
                 paired=paired,
+                paired_runs=paired_runs,
             )
         )
     if not mix:
