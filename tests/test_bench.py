@@ -31,7 +31,7 @@ from engage.bench.rulesets import (
     tier_tag,
     time_rules,
 )
-from engage.bench.workloads import clock, engine_run, throughput_row
+from engage.bench.workloads import Reference, _paired_round, clock, throughput_row
 
 DAY = 86_400.0
 
@@ -125,22 +125,37 @@ def test_engine_and_baseline_tag_the_same_contacts(layout: str) -> None:
 def test_paired_rounds_give_the_growth_round_by_round() -> None:
     small = activity_events(50, 500, seed=5)
     big = activity_events(400, 4000, seed=5)
-    row = throughput_row(big, 400, 10, "spread", repeat=2, paired=engine_run(small, 10))
+    # Contacts sweep: a whole small run beside each chunk.
+    row = throughput_row(
+        big, 400, 10, "spread", repeat=2, reference=Reference(small, 10, whole=True)
+    )
     assert row["verified"]
-    repeats = len(row["engine_repeats"])
-    # A reference sample before each round and one after the last.
-    small_ns = row["paired_small_ns_per_event"]
-    assert len(small_ns) == repeats + 1
-    assert len(row["paired_growth"]) == repeats
-    for n, (seconds, growth) in enumerate(
-        zip(row["engine_repeats"], row["paired_growth"], strict=True)
-    ):
-        around = (small_ns[n] + small_ns[n + 1]) / 2
-        assert growth == pytest.approx(seconds / len(big) * 1e9 / around)
+    # Every repeat is a paired round, chunked: the same work, verified the same way.
+    assert len(row["paired_growth"]) == len(row["engine_repeats"]) >= 2
+    assert all(growth > 0 for growth in row["paired_growth"])
     ordered = sorted(row["paired_growth"])
     assert ordered[0] <= row["paired_growth_median"] <= ordered[-1]
-    # Without pairing there are no paired figures.
+    # Rules sweep: the reference goes through the same events chunk by chunk.
+    rules = throughput_row(
+        big, 400, 30, "spread", repeat=1, reference=Reference(big, 10, whole=False)
+    )
+    assert rules["verified"]
+    assert rules["paired_growth"]
+    # Without a reference there are no paired figures.
     assert "paired_growth" not in throughput_row(small, 50, 10, "spread", repeat=1)
+
+
+def test_a_paired_round_compares_with_the_reference_over_the_same_events() -> None:
+    events = activity_events(100, 1000, seed=3)
+    reference = Reference(events, 10, whole=False)
+    engine = engage.Engine(engage.compile(threshold_rules(thresholds(10, "spread"))))
+    seconds, actions, growth = _paired_round(engine, events, reference)
+    # The reference went through every event once, as the engine did: same actions.
+    assert len(reference._engine) == len(engine) == 100
+    assert [(a.contact, a.args) for a in actions] == [
+        (a.contact, a.args) for a in engage.Engine(reference.compiled).ingest_many(events)
+    ]
+    assert seconds > 0 and growth > 0
 
 
 def test_rescan_baseline_finds_the_engines_transitions() -> None:

@@ -328,10 +328,16 @@ def _paired_md(rows: Sequence[dict[str, Any]], sweep: str) -> list[str]:
         cell = f"{big['contacts']:,}-contact"
         smallest = f"{min(r['contacts'] for r in rows):,}-contact"
     rounds = ", ".join(f"{g:.2f}" for g in big["paired_growth"])
+    beside = (
+        "the same chunk through the R=10 engine"
+        if sweep == "rules"
+        else f"a whole run of the {smallest} cell"
+    )
     return [
-        f"Paired rounds: each repeat of the {cell} cell ran between two samples of the "
-        f"{smallest} cell, and is compared with their mean; per-event cost growth by "
-        f"round: {rounds} (median {big['paired_growth_median']:.3f}).",
+        f"Paired rounds: each repeat of the {cell} cell ran in chunks, each beside "
+        f"{beside}, and is compared with what the small cell's per-event cost gives "
+        f"for the same events; per-event cost growth by round: {rounds} "
+        f"(median {big['paired_growth_median']:.3f}).",
         "",
     ]
 

@@ -19,7 +19,7 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from functools import partial
-from itertools import pairwise
+from time import perf_counter
 from typing import Any, Final
 
 import engage
@@ -58,36 +58,37 @@ def throughput_row(
     *,
     repeat: int,
     progress: Progress = _quiet,
-    paired: Callable[[], tuple[float, float]] | None = None,
-    paired_runs: int = 1,
+    reference: Reference | None = None,
 ) -> Row:
     """One cell of the throughput table: engine vs baseline on the same events.
 
-    With ``paired`` (a function timing one engine run of the sweep's smallest cell:
-    seconds, ns per event), each engine repeat of this cell runs between two samples of
-    the smallest cell, and its growth in per-event cost is taken against the mean of
-    those two: a machine that slows down or speeds up over the minutes of a big cell
-    does not bend it (the median round is reported, beside the plain best-of). A sample
-    is the best of ``paired_runs`` runs (:func:`reference_runs`): one when the cells take
-    about as long, more when the smallest cell is much shorter, so that both sides of a
-    ratio are taken over comparable stretches of time.
+    With a ``reference`` (the sweep's smallest cell), each engine repeat of this cell is
+    a *paired round*: its events go in :data:`PAIRED_CHUNKS` chunks, and next to each
+    chunk the reference runs a sample of its own (:class:`Reference`). The round's
+    growth in per-event cost is this cell's time over the time the reference's
+    per-event cost gives for the same number of events. Both sides thus meet the same
+    moments of the machine, which swings by up to 1.8x within seconds here: a big cell's
+    run averages those swings, a short run of the small cell alone does not. The median
+    round is reported, beside the plain best-of.
     """
     ks = thresholds(rules, layout)
     names = [tier_tag(i) for i in range(rules)]
     compiled = engage.compile(threshold_rules(ks), name="throughput.rules")
     engine_times: list[float] = []
     baseline_times: list[float] = []
-    paired_ns: list[float] = []
+    growth: list[float] = []
     verified = False
     firings = 0
     attempt = 0
     while attempt < repeat or (
         sum(engine_times) < SHORT_CELL_SECONDS and attempt < SHORT_CELL_REPEATS
     ):
-        if paired is not None:
-            paired_ns.append(_reference_sample(paired, paired_runs))
         engine = engage.Engine(compiled)
-        seconds, actions = timed(partial(engine.ingest_many, events))
+        if reference is None:
+            seconds, actions = timed(partial(engine.ingest_many, events))
+        else:
+            seconds, actions, round_growth = _paired_round(engine, events, reference)
+            growth.append(round_growth)
         engine_times.append(seconds)
         base_seconds, result = timed(lambda: threshold_loop(events, POINTS, ks, names))
         baseline_times.append(base_seconds)
@@ -101,11 +102,12 @@ def throughput_row(
         )
         del engine, actions, result
         attempt += 1
-    if paired is not None:
-        paired_ns.append(_reference_sample(paired, paired_runs))
     count = len(events)
     best = min(engine_times)
     base = min(baseline_times)
+    paired: Row = {}
+    if growth:
+        paired = {"paired_growth": growth, "paired_growth_median": statistics.median(growth)}
     return {
         "layout": layout,
         "rules": rules,
@@ -123,54 +125,80 @@ def throughput_row(
         "verified": verified,
         "engine_repeats": engine_times,
         "baseline_repeats": baseline_times,
-        **_paired_figures(paired_ns, engine_times, count),
+        **paired,
     }
 
 
-def engine_run(events: Sequence[dict[str, Any]], rules: int) -> Callable[[], tuple[float, float]]:
-    """A function timing one engine run of ``events`` under ``rules`` spread thresholds
-    (seconds and ns per event, on a fresh engine): the reference side of paired rounds."""
-    compiled = engage.compile(threshold_rules(thresholds(rules, "spread")), name="ref.rules")
-
-    def run() -> tuple[float, float]:
-        seconds, _ = timed(partial(engage.Engine(compiled).ingest_many, events))
-        return seconds, seconds / len(events) * 1e9
-
-    return run
+#: Chunks of a paired round (see :func:`throughput_row`).
+PAIRED_CHUNKS = 10
 
 
-def _reference_sample(paired: Callable[[], tuple[float, float]], runs: int) -> float:
-    """One sample of the reference cell: its best ns per event over ``runs`` runs."""
-    return min(paired()[1] for _ in range(runs))
+class Reference:
+    """The smallest cell of a sweep, sampled beside each chunk of a paired round.
+
+    ``whole=False`` (the rules sweep: same events, fewer rules): a sample is the same
+    chunk of events through the reference engine, which goes through the events chunk
+    by chunk as the big cell does. ``whole=True`` (the contacts sweep: 10k contacts
+    against 1M): a sample is a whole run of the reference events on a fresh engine, a
+    few tenths of a second next to a chunk of a few seconds.
+    """
+
+    def __init__(self, events: Sequence[dict[str, Any]], rules: int, *, whole: bool) -> None:
+        self.events = events
+        self.whole = whole
+        self.compiled = engage.compile(
+            threshold_rules(thresholds(rules, "spread")), name="reference.rules"
+        )
+        self._engine = engage.Engine(self.compiled)
+
+    def start(self) -> None:
+        """A new round: the reference starts from an empty engine."""
+        self._engine = engage.Engine(self.compiled)
+
+    def sample(self, chunk: Sequence[dict[str, Any]]) -> float:
+        """Nanoseconds per event of one sample taken beside ``chunk``."""
+        if self.whole:
+            engine = engage.Engine(self.compiled)
+            start = perf_counter()
+            engine.ingest_many(self.events)
+            return (perf_counter() - start) / len(self.events) * 1e9
+        start = perf_counter()
+        self._engine.ingest_many(chunk)
+        return (perf_counter() - start) / len(chunk) * 1e9
 
 
-def reference_runs(big_events: int, small_events: int) -> int:
-    """Runs per reference sample: as many as the small cell's run fits in the big
-    cell's, up to :data:`PAIRED_RUNS` (1 for the rules sweep, whose cells see the same
-    events; 3 for 10k against 1M contacts)."""
-    return min(PAIRED_RUNS, max(1, round(big_events / max(small_events, 1))))
+def _paired_round(
+    engine: engage.Engine, events: Sequence[dict[str, Any]], reference: Reference
+) -> tuple[float, list[engage.Action], float]:
+    """One paired round: (the engine's seconds, its actions, the round's growth).
 
+    The chunks are cut before the clock starts; the reference sample comes after its
+    chunk in even chunks and before it in odd ones, so that neither side always runs
+    just after the other has filled the caches.
+    """
+    size = -(-len(events) // PAIRED_CHUNKS)
+    chunks = [events[at : at + size] for at in range(0, len(events), size)]
+    reference.start()
+    actions: list[engage.Action] = []
+    seconds = 0.0
+    expected_ns = 0.0
+    gc.collect()
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        for number, chunk in enumerate(chunks):
+            if number % 2:
+                expected_ns += reference.sample(chunk) * len(chunk)
+            start = perf_counter()
+            actions.extend(engine.ingest_many(chunk))
+            seconds += perf_counter() - start
+            if not number % 2:
+                expected_ns += reference.sample(chunk) * len(chunk)
+    finally:
+        if enabled:
+            gc.enable()
+    return seconds, actions, seconds * 1e9 / expected_ns
 
-def _paired_figures(
-    paired_ns: Sequence[float], engine_times: Sequence[float], count: int
-) -> dict[str, Any]:
-    if not paired_ns:
-        return {}
-    # Round i: the big cell's run i against the mean of the reference samples taken
-    # just before and just after it.
-    around = [(before + after) / 2 for before, after in pairwise(paired_ns)]
-    ratios = [
-        seconds / count * 1e9 / small for seconds, small in zip(engine_times, around, strict=True)
-    ]
-    return {
-        "paired_small_ns_per_event": list(paired_ns),
-        "paired_growth": ratios,
-        "paired_growth_median": statistics.median(ratios),
-    }
-
-
-#: Most runs of the reference cell in one sample of paired rounds (best of them).
-PAIRED_RUNS = 3
 
 #: A cell whose engine runs add up to less than this many seconds is repeated more (up
 #: to :data:`SHORT_CELL_REPEATS` runs): the best of three runs of a quarter of a second
@@ -255,7 +283,7 @@ def throughput(
         for rules in rules_sweep:
             reference = None
             if layout == "spread" and rules == max(rules_sweep) > min(rules_sweep):
-                reference = engine_run(events, min(rules_sweep))
+                reference = Reference(events, min(rules_sweep), whole=False)
             rules_rows.append(
                 throughput_row(
                     events,
@@ -264,7 +292,7 @@ def throughput(
                     layout,
                     repeat=repeat if layout == "spread" else dense_repeat,
                     progress=progress,
-                    paired=reference,
+                    reference=reference,
                 )
             )
     mix: dict[str, int] = {}
@@ -275,15 +303,14 @@ def throughput(
             )
             contacts_rows.append(dict(row))
             continue
-        paired = None
-        paired_runs = 1
+        reference = None
         if contacts == max(contacts_sweep) and contacts > min(contacts_sweep):
             smallest = min(contacts_sweep)
-            paired = engine_run(
+            reference = Reference(
                 activity_events(smallest, smallest * events_per_contact, seed=seed, zipf=zipf),
                 base_rules,
+                whole=True,
             )
-            paired_runs = reference_runs(contacts, smallest)
         events = events_for(contacts)
         if not mix:
             mix = type_counts(events)
@@ -295,8 +322,7 @@ def throughput(
                 "spread",
                 repeat=repeat,
                 progress=progress,
-                paired=paired,
-                paired_runs=paired_runs,
+                reference=reference,
             )
         )
     if not mix:

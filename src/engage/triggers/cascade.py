@@ -682,7 +682,8 @@ def _plain_actions(
                     apply = appliers.get(spec.verb)
                     if apply is None:
                         break
-                    kind, every = ("tag", TAGS_KEY) if "tag" in spec.verb else ("group", GROUPS_KEY)
+                    tagging = spec.verb in ("tag", "untag")
+                    kind, every = ("tag", TAGS_KEY) if tagging else ("group", GROUPS_KEY)
                     if (kind, spec.target) in watched or every in watched:
                         break
                     if kind == "tag" and watch_tags:
