@@ -73,7 +73,9 @@ def machine() -> dict[str, Any]:
         "engage": engage.__version__,
         "git_commit": _git("rev-parse", "--short", "HEAD"),
         "git_dirty": None if status is None else bool(status),
-        "argv": sys.argv[1:],
+        # Paths as base names: results are committed, and where a file went on the
+        # machine that ran them says nothing about the figures.
+        "argv": [os.path.basename(arg) if os.sep in arg else arg for arg in sys.argv[1:]],
     }
 
 
