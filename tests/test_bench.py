@@ -31,7 +31,13 @@ from engage.bench.rulesets import (
     tier_tag,
     time_rules,
 )
-from engage.bench.workloads import Reference, _paired_round, clock, throughput_row
+from engage.bench.workloads import (
+    Reference,
+    SeparateReference,
+    _paired_round,
+    clock,
+    throughput_row,
+)
 
 DAY = 86_400.0
 
@@ -247,3 +253,20 @@ def test_only_and_sizes_flags() -> None:
     assert config["only"] == ["durability"]
     assert config["log_every_events"] == 50
     assert config["durability_contacts"] == 1_000_000
+
+
+def test_a_separate_reference_times_whole_runs_in_its_own_process() -> None:
+    reference = SeparateReference(50, 500, 10, seed=5, zipf=0.8)
+    try:
+        reference.start()
+        samples = [reference.sample([]) for _ in range(2)]
+    finally:
+        reference.close()
+    assert all(sample > 0 for sample in samples)
+    big = activity_events(400, 4000, seed=5)
+    separate = SeparateReference(50, 500, 10, seed=5, zipf=0.8)
+    try:
+        row = throughput_row(big, 400, 10, "spread", repeat=1, reference=separate)
+    finally:
+        separate.close()
+    assert row["verified"] and row["paired_growth"]

@@ -333,7 +333,7 @@ def _paired_md(rows: Sequence[dict[str, Any]], sweep: str) -> list[str]:
     beside = (
         "the same chunk through the R=10 engine"
         if sweep == "rules"
-        else f"a whole run of the {smallest} cell"
+        else f"a whole run of the {smallest} cell in a process of its own"
     )
     return [
         f"Paired rounds: each repeat of the {cell} cell ran in chunks, each beside "

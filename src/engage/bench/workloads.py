@@ -58,7 +58,7 @@ def throughput_row(
     *,
     repeat: int,
     progress: Progress = _quiet,
-    reference: Reference | None = None,
+    reference: Reference | SeparateReference | None = None,
 ) -> Row:
     """One cell of the throughput table: engine vs baseline on the same events.
 
@@ -167,8 +167,78 @@ class Reference:
         return (perf_counter() - start) / len(chunk) * 1e9
 
 
+class SeparateReference:
+    """A whole-run reference (the 10k cell) in a process of its own.
+
+    Beside a 1M-contact round, the parent process holds ten million events and a big
+    engine; a 10k run inside it measured faster than the same run in a process of its
+    own size, which would make 1M look worse than it is. The child builds the same
+    events (the generator is seeded) and times a fresh engine whenever asked, so its
+    samples are taken as the 10k cell's own runs are, at the moments the chunks run.
+    """
+
+    def __init__(self, contacts: int, events: int, rules: int, *, seed: int, zipf: float) -> None:
+        self._process = subprocess.Popen(
+            [sys.executable, "-c", _REFERENCE, *map(str, (contacts, events, seed, zipf, rules))],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        if self._read() != "ready":
+            raise RuntimeError("the reference process did not start")
+
+    def _read(self) -> str:
+        assert self._process.stdout is not None
+        line = self._process.stdout.readline().strip()
+        if not line:
+            raise RuntimeError(f"the reference process ended ({self._process.wait()})")
+        return line
+
+    def start(self) -> None:
+        """A new round (every sample is a fresh engine already)."""
+
+    def sample(self, chunk: Sequence[dict[str, Any]]) -> float:
+        """Nanoseconds per event of one whole run, timed in the child."""
+        assert self._process.stdin is not None
+        self._process.stdin.write("run\n")
+        self._process.stdin.flush()
+        return float(self._read())
+
+    def close(self) -> None:
+        """End the child (it stops when its input ends) and release the pipes."""
+        for pipe in (self._process.stdin, self._process.stdout):
+            if pipe is not None:
+                pipe.close()
+        self._process.wait()
+
+
+_REFERENCE = """
+import gc, sys, time
+import engage
+from engage.bench.generator import activity_events
+from engage.bench.rulesets import threshold_rules, thresholds
+contacts, count, seed, zipf, rules = sys.argv[1:6]
+events = activity_events(int(contacts), int(count), seed=int(seed), zipf=float(zipf))
+spread = thresholds(int(rules), "spread")
+compiled = engage.compile(threshold_rules(spread), name="reference.rules")
+print("ready", flush=True)
+for _ in sys.stdin:
+    gc.collect()
+    gc.disable()
+    engine = engage.Engine(compiled)
+    start = time.perf_counter()
+    engine.ingest_many(events)
+    seconds = time.perf_counter() - start
+    gc.enable()
+    del engine
+    print(seconds / len(events) * 1e9, flush=True)
+"""
+
+
 def _paired_round(
-    engine: engage.Engine, events: Sequence[dict[str, Any]], reference: Reference
+    engine: engage.Engine,
+    events: Sequence[dict[str, Any]],
+    reference: Reference | SeparateReference,
 ) -> tuple[float, list[engage.Action], float]:
     """One paired round: (the engine's seconds, its actions, the round's growth).
 
@@ -303,28 +373,30 @@ def throughput(
             )
             contacts_rows.append(dict(row))
             continue
-        reference = None
+        separate: SeparateReference | None = None
         if contacts == max(contacts_sweep) and contacts > min(contacts_sweep):
             smallest = min(contacts_sweep)
-            reference = Reference(
-                activity_events(smallest, smallest * events_per_contact, seed=seed, zipf=zipf),
-                base_rules,
-                whole=True,
+            separate = SeparateReference(
+                smallest, smallest * events_per_contact, base_rules, seed=seed, zipf=zipf
             )
         events = events_for(contacts)
         if not mix:
             mix = type_counts(events)
-        contacts_rows.append(
-            throughput_row(
-                events,
-                contacts,
-                base_rules,
-                "spread",
-                repeat=repeat,
-                progress=progress,
-                reference=reference,
+        try:
+            contacts_rows.append(
+                throughput_row(
+                    events,
+                    contacts,
+                    base_rules,
+                    "spread",
+                    repeat=repeat,
+                    progress=progress,
+                    reference=separate,
+                )
             )
-        )
+        finally:
+            if separate is not None:
+                separate.close()
     if not mix:
         mix = type_counts(events_for(base_contacts))
     cache.clear()
