@@ -171,10 +171,10 @@ class SeparateReference:
     """A whole-run reference (the 10k cell) in a process of its own.
 
     Beside a 1M-contact round, the parent process holds ten million events and a big
-    engine; a 10k run inside it measured faster than the same run in a process of its
-    own size, which would make 1M look worse than it is. The child builds the same
-    events (the generator is seeded) and times a fresh engine whenever asked, so its
-    samples are taken as the 10k cell's own runs are, at the moments the chunks run.
+    engine, whose allocator and caches a 10k run inside it would share. The child
+    builds the same events (the generator is seeded) and times a fresh engine whenever
+    asked, so its samples are taken as the 10k cell's own runs are, at the moments the
+    chunks run.
     """
 
     def __init__(self, contacts: int, events: int, rules: int, *, seed: int, zipf: float) -> None:
