@@ -32,6 +32,7 @@ from engage.bench.rulesets import (
     time_rules,
 )
 from engage.bench.workloads import (
+    PAIRED_CHUNKS,
     Reference,
     SeparateReference,
     _paired_round,
@@ -155,7 +156,13 @@ def test_a_paired_round_compares_with_the_reference_over_the_same_events() -> No
     events = activity_events(100, 1000, seed=3)
     reference = Reference(events, 10, whole=False)
     engine = engage.Engine(engage.compile(threshold_rules(thresholds(10, "spread"))))
-    seconds, actions, growth = _paired_round(engine, events, reference)
+    seconds, actions, growth, details = _paired_round(engine, events, reference)
+    assert len(details["engine_ns"]) == len(details["reference_ns"]) == PAIRED_CHUNKS
+    # The growth is the engine's time over what the samples' cost gives for its events.
+    size = len(events) // PAIRED_CHUNKS
+    expected = sum(ns * size for ns in details["reference_ns"]) / 1e9
+    assert growth == pytest.approx(seconds / expected)
+    assert seconds == pytest.approx(sum(ns * size for ns in details["engine_ns"]) / 1e9)
     # The reference went through every event once, as the engine did: same actions.
     assert len(reference._engine) == len(engine) == 100
     assert [(a.contact, a.args) for a in actions] == [

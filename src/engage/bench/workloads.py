@@ -77,6 +77,7 @@ def throughput_row(
     engine_times: list[float] = []
     baseline_times: list[float] = []
     growth: list[float] = []
+    chunks: list[dict[str, list[float]]] = []
     verified = False
     firings = 0
     attempt = 0
@@ -87,8 +88,9 @@ def throughput_row(
         if reference is None:
             seconds, actions = timed(partial(engine.ingest_many, events))
         else:
-            seconds, actions, round_growth = _paired_round(engine, events, reference)
+            seconds, actions, round_growth, details = _paired_round(engine, events, reference)
             growth.append(round_growth)
+            chunks.append(details)
         engine_times.append(seconds)
         base_seconds, result = timed(lambda: threshold_loop(events, POINTS, ks, names))
         baseline_times.append(base_seconds)
@@ -107,7 +109,11 @@ def throughput_row(
     base = min(baseline_times)
     paired: Row = {}
     if growth:
-        paired = {"paired_growth": growth, "paired_growth_median": statistics.median(growth)}
+        paired = {
+            "paired_growth": growth,
+            "paired_growth_median": statistics.median(growth),
+            "paired_chunks": chunks,
+        }
     return {
         "layout": layout,
         "rules": rules,
@@ -239,8 +245,10 @@ def _paired_round(
     engine: engage.Engine,
     events: Sequence[dict[str, Any]],
     reference: Reference | SeparateReference,
-) -> tuple[float, list[engage.Action], float]:
-    """One paired round: (the engine's seconds, its actions, the round's growth).
+) -> tuple[float, list[engage.Action], float, dict[str, list[float]]]:
+    """One paired round: the engine's seconds, its actions, the round's growth, and the
+    ns per event of each chunk and of each reference sample (kept in the JSON: they
+    show whether a round's growth is steady across chunks or one chunk's accident).
 
     The chunks are cut before the clock starts; the reference sample comes after its
     chunk in even chunks and before it in odd ones, so that neither side always runs
@@ -252,22 +260,28 @@ def _paired_round(
     actions: list[engage.Action] = []
     seconds = 0.0
     expected_ns = 0.0
+    chunk_ns: list[float] = []
+    sample_ns: list[float] = []
     gc.collect()
     enabled = gc.isenabled()
     gc.disable()
     try:
         for number, chunk in enumerate(chunks):
             if number % 2:
-                expected_ns += reference.sample(chunk) * len(chunk)
+                sample_ns.append(reference.sample(chunk))
             start = perf_counter()
             actions.extend(engine.ingest_many(chunk))
-            seconds += perf_counter() - start
+            elapsed = perf_counter() - start
             if not number % 2:
-                expected_ns += reference.sample(chunk) * len(chunk)
+                sample_ns.append(reference.sample(chunk))
+            seconds += elapsed
+            chunk_ns.append(elapsed / len(chunk) * 1e9)
+            expected_ns += sample_ns[-1] * len(chunk)
     finally:
         if enabled:
             gc.enable()
-    return seconds, actions, seconds * 1e9 / expected_ns
+    details = {"engine_ns": chunk_ns, "reference_ns": sample_ns}
+    return seconds, actions, seconds * 1e9 / expected_ns, details
 
 
 #: A cell whose engine runs add up to less than this many seconds is repeated more (up
