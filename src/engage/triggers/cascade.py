@@ -79,7 +79,6 @@ class Cascade:
     __slots__ = (
         "_creation_rules",
         "_creation_segments",
-        "_decays",
         "_origin",
         "_plain",
         "_plain_scores",
@@ -116,9 +115,8 @@ class Cascade:
             if program.scores[index].decay is None
             and all(rule.rank in self._plain for rule in rules.rules())
         )
-        #: By score index: its name and its decay (None for most), read at each crossing.
+        #: By score index, its name (the ``reads`` of a crossing's cause).
         self._score_names = tuple(score.name for score in program.scores)
-        self._decays = tuple(score.decay for score in program.scores)
         #: What started the current run: (event id, event type, timer moment).
         self._origin: tuple[str | None, str | None, float | None] = (None, None, None)
 
@@ -371,9 +369,7 @@ class Cascade:
         """The threshold rules of score ``index`` that its change from ``old`` fires.
 
         Only the candidates of the sorted threshold index are looked at; ``handled``
-        collects their ranks (the first round must not evaluate them again). This runs
-        once per crossing on the inline path, so the common mode (a plain edge, no
-        cooldown) skips :func:`modes.should_fire`, whose answer it already has.
+        collects their ranks (the first round must not evaluate them again).
         """
         new = contact.scores[index]
         now = self.writer.now
@@ -385,18 +381,10 @@ class Cascade:
             predicate = rule.threshold[1]  # type: ignore[index]
             holds = predicate(new)
             before = False if creating else predicate(old)
-            if holds == before:
-                continue
-            if rule.mode != "edge" or rule.cooldown is not None:
-                if not should_fire(rule, contact, before, holds, now):
-                    continue
-            elif not holds:
+            if holds == before or not should_fire(rule, contact, before, holds, now):
                 continue
             if reads is None:
-                shown = old
-                decay = self._decays[index]
-                if decay is not None and old is not None:
-                    shown = decay.read(old, now)
+                shown = self.display(contact, ("score", index), old)
                 reads = {self._score_names[index]: [shown, new]}
             event_id, event_type, timer = self._origin
             cause = Cause(
