@@ -47,7 +47,7 @@ from engage.scoring.lines import apply_lines
 from engage.state.contact import HISTORY, WINDOWS, Contact
 from engage.state.dedupe import DEFAULT_CAPACITY, DedupeWindow
 from engage.state.view import ContactView
-from engage.state.writer import StateWriter
+from engage.state.writer import StateWriter, whole_as_int
 from engage.storage.eventlog import EventLog
 from engage.storage.state import ReloadReport
 from engage.time.timers import TimerIndex, next_wake
@@ -855,11 +855,9 @@ class _FastPlan:
 
 
 def _as_stored(total: float, old: Any) -> Any:
-    """A float sum of points as the state writer stores it: a whole number as an int (the
-    same value, shown the same whichever path applied it), and an overflow not at all."""
-    if total.is_integer():
-        return int(total) if abs(total) < 2**53 else total
-    return total if math.isfinite(total) else old
+    """A float sum of points as :meth:`StateWriter.add_points` stores it: a whole number
+    as an int (:func:`whole_as_int`), and an overflow not at all."""
+    return whole_as_int(total) if math.isfinite(total) else old
 
 
 def _fast_plans(program: Program) -> dict[str, _FastPlan]:

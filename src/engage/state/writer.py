@@ -35,6 +35,12 @@ LAST_ACTIVITY_KEY: Key = ("last_activity",)
 VALUATION_KEY: Key = ("valuation",)
 
 
+def whole_as_int(value: float) -> float:
+    """A score value as stored: a whole-number float as an int (``2.5 + 2.5`` is ``5``,
+    whichever path added the points), other floats as they are."""
+    return int(value) if value.is_integer() and abs(value) < 2**53 else value
+
+
 class StateWriter:
     """Applies changes to contacts and records what each input was before."""
 
@@ -81,8 +87,8 @@ class StateWriter:
                 value = spec.low
             elif value > spec.high:
                 value = spec.high
-            if value.__class__ is float and value.is_integer() and abs(value) < 2**53:
-                value = int(value)
+            if value.__class__ is float:
+                value = whole_as_int(value)
             if spec.decay is not None:
                 value = spec.decay.scale(value, self.now)
         old = contact.scores[index]
