@@ -132,10 +132,12 @@ def test_engine_and_baseline_tag_the_same_contacts(layout: str) -> None:
 def test_paired_rounds_give_the_growth_round_by_round() -> None:
     small = activity_events(50, 500, seed=5)
     big = activity_events(400, 4000, seed=5)
-    # Contacts sweep: a whole small run beside each chunk.
-    row = throughput_row(
-        big, 400, 10, "spread", repeat=2, reference=Reference(small, 10, whole=True)
-    )
+    # Contacts sweep: a whole small run beside each chunk, in a process of its own.
+    separate = SeparateReference(50, 500, 10, seed=5, zipf=0.8)
+    try:
+        row = throughput_row(big, 400, 10, "spread", repeat=2, reference=separate)
+    finally:
+        separate.close()
     assert row["verified"]
     # Every repeat is a paired round, chunked: the same work, verified the same way.
     assert len(row["paired_growth"]) == len(row["engine_repeats"]) >= 2
@@ -143,9 +145,7 @@ def test_paired_rounds_give_the_growth_round_by_round() -> None:
     ordered = sorted(row["paired_growth"])
     assert ordered[0] <= row["paired_growth_median"] <= ordered[-1]
     # Rules sweep: the reference goes through the same events chunk by chunk.
-    rules = throughput_row(
-        big, 400, 30, "spread", repeat=1, reference=Reference(big, 10, whole=False)
-    )
+    rules = throughput_row(big, 400, 30, "spread", repeat=1, reference=Reference(10))
     assert rules["verified"]
     assert rules["paired_growth"]
     # Without a reference there are no paired figures.
@@ -154,7 +154,7 @@ def test_paired_rounds_give_the_growth_round_by_round() -> None:
 
 def test_a_paired_round_compares_with_the_reference_over_the_same_events() -> None:
     events = activity_events(100, 1000, seed=3)
-    reference = Reference(events, 10, whole=False)
+    reference = Reference(10)
     engine = engage.Engine(engage.compile(threshold_rules(thresholds(10, "spread"))))
     seconds, actions, growth, details = _paired_round(engine, events, reference)
     assert len(details["engine_ns"]) == len(details["reference_ns"]) == PAIRED_CHUNKS
@@ -270,10 +270,3 @@ def test_a_separate_reference_times_whole_runs_in_its_own_process() -> None:
     finally:
         reference.close()
     assert all(sample > 0 for sample in samples)
-    big = activity_events(400, 4000, seed=5)
-    separate = SeparateReference(50, 500, 10, seed=5, zipf=0.8)
-    try:
-        row = throughput_row(big, 400, 10, "spread", repeat=1, reference=separate)
-    finally:
-        separate.close()
-    assert row["verified"] and row["paired_growth"]

@@ -64,7 +64,8 @@ def throughput_row(
 
     With a ``reference`` (the sweep's smallest cell), each engine repeat of this cell is
     a *paired round*: its events go in :data:`PAIRED_CHUNKS` chunks, and next to each
-    chunk the reference runs a sample of its own (:class:`Reference`). The round's
+    chunk the reference runs a sample of its own (:class:`Reference`,
+    :class:`SeparateReference`). The round's
     growth in per-event cost is this cell's time over the time the reference's
     per-event cost gives for the same number of events. Both sides thus meet the same
     moments of the machine, which swings by up to 1.8x within seconds here: a big cell's
@@ -140,18 +141,15 @@ PAIRED_CHUNKS = 10
 
 
 class Reference:
-    """The smallest cell of a sweep, sampled beside each chunk of a paired round.
+    """The smallest cell of the rules sweep, sampled beside each chunk of a paired round.
 
-    ``whole=False`` (the rules sweep: same events, fewer rules): a sample is the same
-    chunk of events through the reference engine, which goes through the events chunk
-    by chunk as the big cell does. ``whole=True`` (the contacts sweep: 10k contacts
-    against 1M): a sample is a whole run of the reference events on a fresh engine, a
-    few tenths of a second next to a chunk of a few seconds.
+    The rules sweep's cells see the same events: a sample is the same chunk of events
+    through the reference engine (fewer rules), which goes through the events chunk by
+    chunk as the big cell does. The contacts sweep's reference is a whole run of other
+    events, in a process of its own (:class:`SeparateReference`).
     """
 
-    def __init__(self, events: Sequence[dict[str, Any]], rules: int, *, whole: bool) -> None:
-        self.events = events
-        self.whole = whole
+    def __init__(self, rules: int) -> None:
         self.compiled = engage.compile(
             threshold_rules(thresholds(rules, "spread")), name="reference.rules"
         )
@@ -162,12 +160,7 @@ class Reference:
         self._engine = engage.Engine(self.compiled)
 
     def sample(self, chunk: Sequence[dict[str, Any]]) -> float:
-        """Nanoseconds per event of one sample taken beside ``chunk``."""
-        if self.whole:
-            engine = engage.Engine(self.compiled)
-            start = perf_counter()
-            engine.ingest_many(self.events)
-            return (perf_counter() - start) / len(self.events) * 1e9
+        """Nanoseconds per event of ``chunk`` through the reference engine."""
         start = perf_counter()
         self._engine.ingest_many(chunk)
         return (perf_counter() - start) / len(chunk) * 1e9
@@ -367,7 +360,7 @@ def throughput(
         for rules in rules_sweep:
             reference = None
             if layout == "spread" and rules == max(rules_sweep) > min(rules_sweep):
-                reference = Reference(events, min(rules_sweep), whole=False)
+                reference = Reference(min(rules_sweep))
             rules_rows.append(
                 throughput_row(
                     events,
