@@ -44,7 +44,7 @@ from engage.index.score_index import SortedIndexes
 from engage.program import Program, RuleSpec
 from engage.rules import Rules
 from engage.scoring.lines import apply_lines
-from engage.state.contact import HISTORY, WINDOWS, Contact
+from engage.state.contact import HISTORY, WINDOWS, Contact, put_score, score_of
 from engage.state.dedupe import DEFAULT_CAPACITY, DedupeWindow
 from engage.state.view import ContactView
 from engage.state.writer import StateWriter, whole_as_int
@@ -386,15 +386,17 @@ class Engine:
                     last = contact.last_activity
                     if last is None or last < moment:
                         contact.last_activity = moment
-            scores = contact.scores
             single = plan.single
             if single is not None:
                 index, delta, points, quiet_down, first_after = single
-                old = scores[index]
+                old = contact.first_score if index == 0 else contact.more_scores[index - 1]
                 new = delta if old is None else old + delta
                 if new.__class__ is float:
                     new = _as_stored(new, old)
-                scores[index] = new
+                if index == 0:
+                    contact.first_score = new
+                else:
+                    contact.more_scores[index - 1] = new
                 if points:
                     if old is None:
                         if points[0] <= new:
@@ -406,14 +408,16 @@ class Engine:
                         if at_or_above < len(points) and points[at_or_above] <= high:
                             self._now = now
                             crossed(contact, index, old, event_id, event_type, out)
-            elif plan.crosses(scores):
+            elif plan.crosses(contact):
                 self._now = now
                 self._crossed_many(contact, plan, event_id, event_type, out)
             elif plan.deltas:
                 for index, delta, *_ in plan.deltas:
-                    old = scores[index]
+                    old = score_of(contact, index)
                     new = delta if old is None else old + delta
-                    scores[index] = _as_stored(new, old) if new.__class__ is float else new
+                    put_score(
+                        contact, index, _as_stored(new, old) if new.__class__ is float else new
+                    )
         self._now = now
         self._rebase_decay(now)
         self._position = position
@@ -674,10 +678,11 @@ class Engine:
             decay = score.decay
             if decay is not None and decay.needs_rebase(moment):
                 factor = decay.rebase_factor(moment)
+                index = score.index
                 for contact in self._contacts.values():
-                    value = contact.scores[score.index]
+                    value = score_of(contact, index)
                     if value is not None:
-                        contact.scores[score.index] = value * factor
+                        put_score(contact, index, value * factor)
                 self._indexes.rescale(score.index, factor, self._contacts)
 
     def next_timer(self) -> datetime | None:
@@ -834,12 +839,12 @@ class _FastPlan:
         self.single = deltas[0] if len(deltas) == 1 else None
         self.creation_needs_rules = creation_needs_rules
 
-    def crosses(self, scores: list[Any]) -> bool:
-        """Whether applying the deltas to ``scores`` passes any breakpoint."""
+    def crosses(self, contact: Contact) -> bool:
+        """Whether applying the deltas to the contact's scores passes any breakpoint."""
         for index, delta, points, quiet_down, first_after in self.deltas:
             if not points:
                 continue
-            old = scores[index]
+            old = score_of(contact, index)
             if old is None:
                 if points[0] <= delta:
                     return True

@@ -26,7 +26,7 @@ from engage.dsl.codegen import CodeGenerator, literal_value
 from engage.dsl.parser import parse
 from engage.errors import QueryError, RulesError
 from engage.index.score_index import LAST_ACTIVITY, count_between, ids_between, top_entries
-from engage.state.contact import DISARMED, LAST_FIRED, ONCE_FIRED
+from engage.state.contact import DISARMED, LAST_FIRED, ONCE_FIRED, score_of
 from engage.time.valuation import DISCARDED, EXPIRED, INACTIVE, class_ranges
 from engage.timeutil import format_time
 from engage.triggers.cascade import Cascade
@@ -346,7 +346,7 @@ def explain(engine: Engine, contact_id: str, rule_name: str) -> dict[str, Any]:
     }
     if rule.kind == "when":
         if rule.threshold is not None:
-            holds = bool(rule.threshold[1](contact.scores[rule.threshold[0]]))
+            holds = bool(rule.threshold[1](score_of(contact, rule.threshold[0])))
         else:
             assert rule.cond is not None
             holds = bool(rule.cond(contact, None, now))

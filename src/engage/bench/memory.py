@@ -35,6 +35,7 @@ from typing import Any
 import engage
 from engage.bench.generator import profile_updates
 from engage.bench.rulesets import MEMORY_RULES
+from engage.state.contact import NO_MORE_SCORES, score_values
 
 
 def _loaded_engine() -> tuple[engage.Rules, engage.Engine]:
@@ -142,11 +143,16 @@ def breakdown(engine: engage.Engine, contacts: int) -> dict[str, float]:
     sizes: dict[str, float] = {
         "contact_object": sys.getsizeof(contact),
         "id_string": sys.getsizeof(contact.id),
-        "scores_list": sys.getsizeof(contact.scores),
+        # The first score has a slot of its own; a shared empty list when it is the only one.
+        "more_scores_list": (
+            sys.getsizeof(contact.more_scores) if contact.more_scores is not NO_MORE_SCORES else 0
+        ),
         "fields_list": sys.getsizeof(contact.fields) if contact.fields is not None else 0,
         "tags_tuple": sys.getsizeof(contact.tags),
         "created_float": sys.getsizeof(contact.created),
-        "score_values": sum(sys.getsizeof(v) for v in contact.scores if isinstance(v, float)),
+        "score_values": sum(
+            sys.getsizeof(v) for v in score_values(contact) if isinstance(v, float)
+        ),
         "extra_dict": sys.getsizeof(contact.extra) if contact.extra is not None else 0,
         "contacts_dict_share": sys.getsizeof(store) / contacts,
     }

@@ -69,6 +69,12 @@ def _numbered(shape: str) -> str:
     )
 
 
+def _stored_score(index: int) -> str:
+    """The expression for score ``index``'s stored value on contact ``c`` (the first
+    score has a slot of its own: see :class:`engage.state.contact.Contact`)."""
+    return "c.first_score" if index == 0 else f"c.more_scores[{index - 1}]"
+
+
 class Hooks(Protocol):
     """What the code generator asks of the compiler for stateful atoms."""
 
@@ -250,8 +256,8 @@ class CodeGenerator:
         if name in sym.scores:
             index = sym.scores[name].index
             if sym.decaying(name):
-                return f"_decay{index}(c.scores[{index}], now)"
-            return f"c.scores[{index}]"
+                return f"_decay{index}({_stored_score(index)}, now)"
+            return _stored_score(index)
         if name in sym.fields:
             return f"(c.fields or _NOF)[{sym.fields[name].index}]"
         if name == "valuation":

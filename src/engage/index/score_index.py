@@ -16,7 +16,7 @@ from typing import Any
 
 from sortedcontainers import SortedList
 
-from engage.state.contact import Contact
+from engage.state.contact import Contact, score_of
 
 #: The index of last activity, beside the per-score ones (which use the score index).
 LAST_ACTIVITY = -1
@@ -44,7 +44,7 @@ TOP = _Top()
 
 
 def _key(contact: Contact, which: int) -> Any:
-    return contact.last_activity if which == LAST_ACTIVITY else contact.scores[which]
+    return contact.last_activity if which == LAST_ACTIVITY else score_of(contact, which)
 
 
 class SortedIndexes:
@@ -61,13 +61,13 @@ class SortedIndexes:
     @staticmethod
     def snapshot_keys(contact: Contact) -> tuple[Any, ...]:
         """A contact's indexed keys: its scores, then its last activity."""
-        return (*contact.scores, contact.last_activity)
+        return (contact.first_score, *contact.more_scores, contact.last_activity)
 
     def mark(self, contact: Contact) -> None:
         """Note a contact's keys before it changes (only the first time since a sync)."""
         dirty = self.dirty
         if dirty is not None and contact not in dirty:
-            dirty[contact] = (*contact.scores, contact.last_activity)
+            dirty[contact] = (contact.first_score, *contact.more_scores, contact.last_activity)
 
     def ensure(self, which: int, contacts: Mapping[str, Contact]) -> SortedList:
         """The index ``which`` (a score index or LAST_ACTIVITY), built if needed, synced."""

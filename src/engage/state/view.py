@@ -19,6 +19,7 @@ from engage.state.contact import (
     UNDECLARED,
     UNSUBSCRIBED,
     Contact,
+    score_of,
 )
 from engage.time.valuation import class_of, is_discarded
 from engage.timeutil import epoch_to_datetime, format_time
@@ -50,7 +51,7 @@ class ContactView:
         """Every declared score that has a value, at the clock."""
         result = {}
         for spec in self._program.scores:
-            stored = self._contact.scores[spec.index]
+            stored = score_of(self._contact, spec.index)
             if stored is None:
                 continue
             if spec.decay is not None:

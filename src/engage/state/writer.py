@@ -24,6 +24,8 @@ from engage.state.contact import (
     UNDECLARED,
     UNSUBSCRIBED,
     Contact,
+    put_score,
+    score_of,
 )
 from engage.time.valuation import is_discarded
 
@@ -74,7 +76,7 @@ class StateWriter:
     def read_score(self, contact: Contact, index: int) -> Any:
         """The score's value at the clock (decayed and clamped for decaying scores)."""
         spec = self.program.scores[index]
-        stored = contact.scores[index]
+        stored = score_of(contact, index)
         if spec.decay is None or stored is None:
             return stored
         return spec.decay.read(stored, self.now)
@@ -91,11 +93,11 @@ class StateWriter:
                 value = whole_as_int(value)
             if spec.decay is not None:
                 value = spec.decay.scale(value, self.now)
-        old = contact.scores[index]
+        old = score_of(contact, index)
         if old == value and (old is None) == (value is None):
             return
         self._touch(spec.key, old)
-        contact.scores[index] = value
+        put_score(contact, index, value)
 
     def add_points(self, contact: Contact, index: int, points: float) -> None:
         current = self.read_score(contact, index)

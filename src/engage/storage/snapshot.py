@@ -33,6 +33,7 @@ from typing import IO, TYPE_CHECKING, Any, Final
 import msgpack
 
 from engage.errors import SnapshotError
+from engage.state.contact import score_values
 
 if TYPE_CHECKING:
     from engage.engine import Engine
@@ -77,7 +78,7 @@ def contact_record(contact: Any) -> list[Any]:
     """One contact as a positional msgpack array (compact: no key names per contact)."""
     return [
         contact.id,
-        contact.scores,
+        score_values(contact),
         contact.fields,
         list(contact.tags),
         list(contact.groups),

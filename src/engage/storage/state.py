@@ -29,6 +29,8 @@ from engage.state.contact import (
     ONCE_FIRED,
     WINDOWS,
     Contact,
+    put_score,
+    set_score_values,
     tag_collection,
 )
 from engage.storage.snapshot import FORMAT_VERSION, SnapshotData, contact_record, program_tables
@@ -219,7 +221,7 @@ def _contact(record: list[Any], engine: Engine) -> Contact:
     """A contact record written by the same program."""
     (cid, scores, fields, tags, groups, status, created, last, segs, truth, wake, extra) = record
     contact = Contact(cid, created, 0)
-    contact.scores = list(scores)
+    set_score_values(contact, scores)
     if fields is not None:
         program_fields = engine.program.fields
         contact.fields = [
@@ -329,7 +331,7 @@ class _Mapper:
                 value = stored * math.exp2((self.old_refs[old_index] - self.now) / half_life)
             if spec.decay is not None:
                 value = spec.decay.scale(value, self.now)
-            contact.scores[spec.index] = value
+            put_score(contact, spec.index, value)
         if fields is not None:
             for old_index, (name, _) in enumerate(self.old_fields):
                 field_spec = program.field_by_name.get(name)

@@ -20,7 +20,7 @@ import heapq
 from collections.abc import Iterator, Mapping
 
 from engage.program import Program
-from engage.state.contact import WINDOWS, Contact
+from engage.state.contact import WINDOWS, Contact, score_of
 from engage.time.valuation import is_discarded, next_boundary
 from engage.time.windows import next_expiry
 
@@ -108,7 +108,7 @@ def next_wake(program: Program, contact: Contact, now: float) -> float | None:
         elif kind == "decay":
             decay = program.scores[atom.score].decay
             if decay is not None:
-                moment = decay.next_crossing(contact.scores[atom.score], now, atom.breakpoints)
+                moment = decay.next_crossing(score_of(contact, atom.score), now, atom.breakpoints)
         elif kind == "window":
             extra = contact.extra
             if extra is not None:

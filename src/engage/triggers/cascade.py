@@ -24,7 +24,7 @@ from engage.dsl import runtime
 from engage.events import Event
 from engage.explain import Cause
 from engage.program import Key, Program, RuleSpec
-from engage.state.contact import FLOWS, UNSUBSCRIBED, Contact
+from engage.state.contact import FLOWS, UNSUBSCRIBED, Contact, score_of
 from engage.state.writer import (
     DISCARD_KEY,
     GROUPS_KEY,
@@ -132,7 +132,7 @@ class Cascade:
         """The current value of an input."""
         kind = key[0]
         if kind == "score":
-            return contact.scores[key[1]]
+            return score_of(contact, key[1])
         if kind == "field":
             fields = contact.fields
             return None if fields is None else fields[key[1]]
@@ -289,7 +289,7 @@ class Cascade:
         look at, so only the threshold candidates are evaluated. Actions that change
         something watched continue in :meth:`run`, as its later rounds would.
         """
-        new = contact.scores[index]
+        new = score_of(contact, index)
         if new == old and (new is None) == (old is None):
             return []
         if index in self._plain_scores:
@@ -371,7 +371,7 @@ class Cascade:
         Only the candidates of the sorted threshold index are looked at; ``handled``
         collects their ranks (the first round must not evaluate them again).
         """
-        new = contact.scores[index]
+        new = score_of(contact, index)
         now = self.writer.now
         should_fire = modes.should_fire
         reads: dict[str, Any] | None = None
@@ -509,7 +509,7 @@ class Cascade:
                 forced_general.add(rule.rank)
             elif rule.rank not in handled:
                 predicate = rule.threshold[1]
-                value = contact.scores[rule.threshold[0]]
+                value = score_of(contact, rule.threshold[0])
                 if predicate(value) and should_fire(rule, contact, False, True, now):
                     cause = self._cause(rule, condition=rule.cond_text)
                     fired.append((rule.rank, len(fired), rule, None, cause))
@@ -563,7 +563,7 @@ class Cascade:
                     continue
                 spec = program.scores[key[1]]
                 before = self.display(contact, key, old)
-                after = self.display(contact, key, contact.scores[key[1]])
+                after = self.display(contact, key, score_of(contact, key[1]))
                 delta = None if before is None or after is None else after - before
                 data = {"score": spec.name, "old": before, "new": after, "delta": delta}
                 self._fire_made(contact, rules, "score.change", data, fired, now)
