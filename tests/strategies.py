@@ -364,7 +364,12 @@ def inline_rules_text(draw: st.DrawFn) -> str:
         sign = draw(st.sampled_from(["+", "+", "-"]))
         points = draw(st.sampled_from(["1", "2", "3", "5", "10", "0.5", "2.5"]))
         lines.append(f"    on {event_type} {sign}{points}")
-    parts = [FIELDS_BLOCK, "score {\n" + "\n".join(lines) + "\n}\n", FIT_BLOCK]
+    blocks = ["score {\n" + "\n".join(lines) + "\n}\n", FIT_BLOCK]
+    # Declared second, ``score`` is score 1: the contact keeps score 0 in a slot of its
+    # own and the others in a list, and both must behave the same.
+    if draw(st.booleans()):
+        blocks.reverse()
+    parts = [FIELDS_BLOCK, *blocks]
     # Often every threshold rule is plain (fires on the edge, fixed outside actions and
     # tags), which the cascade runs on its shortest path.
     plain = draw(st.booleans())
