@@ -389,6 +389,8 @@ class Engine:
             single = plan.single
             if single is not None:
                 index, delta, points, quiet_down, first_after = single
+                # score_of and put_score, written out: two calls would cost more per
+                # event than the rest of this branch.
                 old = contact.first_score if index == 0 else contact.more_scores[index - 1]
                 new = delta if old is None else old + delta
                 if new.__class__ is float:
