@@ -19,7 +19,6 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from functools import partial
-from time import perf_counter
 from typing import Any, Final
 
 import engage
@@ -35,6 +34,7 @@ from engage.bench.rulesets import (
     time_rules,
 )
 from engage.bench.timing import Frozen, timed
+from engage.collector import gc_paused
 from engage.storage import eventlog
 from engage.storage.eventlog import FsyncPolicy
 from engage.storage.statedir import StateDir
@@ -161,9 +161,9 @@ class Reference:
 
     def sample(self, chunk: Sequence[dict[str, Any]]) -> float:
         """Nanoseconds per event of ``chunk`` through the reference engine."""
-        start = perf_counter()
+        start = time.perf_counter()
         self._engine.ingest_many(chunk)
-        return (perf_counter() - start) / len(chunk) * 1e9
+        return (time.perf_counter() - start) / len(chunk) * 1e9
 
 
 class SeparateReference:
@@ -256,23 +256,18 @@ def _paired_round(
     chunk_ns: list[float] = []
     sample_ns: list[float] = []
     gc.collect()
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
+    with gc_paused():
         for number, chunk in enumerate(chunks):
             if number % 2:
                 sample_ns.append(reference.sample(chunk))
-            start = perf_counter()
+            start = time.perf_counter()
             actions.extend(engine.ingest_many(chunk))
-            elapsed = perf_counter() - start
+            elapsed = time.perf_counter() - start
             if not number % 2:
                 sample_ns.append(reference.sample(chunk))
             seconds += elapsed
             chunk_ns.append(elapsed / len(chunk) * 1e9)
             expected_ns += sample_ns[-1] * len(chunk)
-    finally:
-        if enabled:
-            gc.enable()
     details = {"engine_ns": chunk_ns, "reference_ns": sample_ns}
     return seconds, actions, seconds * 1e9 / expected_ns, details
 
