@@ -58,13 +58,9 @@ class SortedIndexes:
         #: None while no index exists, so the hot path pays nothing.
         self.dirty: dict[Contact, tuple[Any, ...]] | None = None
 
-    @staticmethod
-    def snapshot_keys(contact: Contact) -> tuple[Any, ...]:
-        """A contact's indexed keys: its scores, then its last activity."""
-        return (contact.first_score, *contact.more_scores, contact.last_activity)
-
     def mark(self, contact: Contact) -> None:
-        """Note a contact's keys before it changes (only the first time since a sync)."""
+        """Note a contact's keys before it changes (only the first time since a sync):
+        its scores by index, then its last activity (at :data:`LAST_ACTIVITY`)."""
         dirty = self.dirty
         if dirty is not None and contact not in dirty:
             dirty[contact] = (contact.first_score, *contact.more_scores, contact.last_activity)
