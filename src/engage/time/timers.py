@@ -4,40 +4,96 @@ Each contact has at most one pending wake-up (``Contact.wake``): the earliest mo
 which one of the program's time atoms — a recency-class boundary, a ``within`` window
 ending, an event leaving a ``had``/``count`` window, a decaying score passing a threshold
 — can change something for it. That is the shape a stream processor such as Flink wants
-(one event-time timer per key). The index is a binary heap of ``(moment, contact id)``:
-moving the clock pops the due entries in time order, then by contact id, which makes
-firing deterministic. A contact whose wake-up moves leaves its old entry behind; popped
-entries that no longer match ``Contact.wake`` are skipped, and the heap is rebuilt when
-such stale entries outnumber the live ones.
+(one event-time timer per key). Moving the clock pops the due entries in time order,
+then by contact id, which makes firing deterministic. A contact whose wake-up moves
+leaves its old entry behind; popped entries that no longer match ``Contact.wake`` are
+skipped, and the index is rebuilt when such stale entries outnumber the live ones.
 
-Cost: moving the clock costs O(log n) per wake-up that fires — it follows the number of
-transitions, not contacts times ticks.
+Layout: a timing wheel of one-hour buckets, each a list of ``(moment, contact id)``,
+plus a small heap of the bucket numbers. One binary heap over every entry did the same
+work, but at a million contacts each pop walked twenty levels of entries scattered over
+memory, a cache miss per level (7 µs a pop against 1.3 µs at 10k contacts). Here an entry
+is appended to its bucket's list; a bucket is sorted once, when it becomes the earliest
+(a sorted list is a heap), and only that small, hot heap is popped. Entries added to a
+bucket already sorted go in by ``heappush``, so the order stays exact.
+
+Cost: moving the clock costs O(log b) per wake-up that fires, b the entries of its
+bucket — it follows the number of transitions, not contacts times ticks.
 """
 
 from __future__ import annotations
 
 import heapq
 from collections.abc import Iterator, Mapping
+from typing import Final
 
 from engage.program import Program
 from engage.state.contact import WINDOWS, Contact, score_of
 from engage.time.valuation import is_discarded, next_boundary
 from engage.time.windows import next_expiry
 
+#: The width of a bucket, in seconds.
+BUCKET_SECONDS: Final = 3600.0
+
+Entry = tuple[float, str]
+
 
 class TimerIndex:
     """Pending wake-ups, earliest first."""
 
-    __slots__ = ("_heap",)
+    __slots__ = ("_buckets", "_count", "_order", "_sorted")
 
     def __init__(self) -> None:
-        self._heap: list[tuple[float, str]] = []
+        #: Bucket number (``moment // BUCKET_SECONDS``) to its entries.
+        self._buckets: dict[float, list[Entry]] = {}
+        #: The bucket numbers, as a heap.
+        self._order: list[float] = []
+        #: Buckets whose list is a heap (sorted when they became the earliest).
+        self._sorted: set[float] = set()
+        self._count = 0
+
+    def _clear(self) -> None:
+        self._buckets = {}
+        self._order = []
+        self._sorted = set()
+        self._count = 0
 
     def __len__(self) -> int:
-        return len(self._heap)
+        return self._count
 
     def push(self, moment: float, contact_id: str) -> None:
-        heapq.heappush(self._heap, (moment, contact_id))
+        number = moment // BUCKET_SECONDS
+        bucket = self._buckets.get(number)
+        if bucket is None:
+            self._buckets[number] = [(moment, contact_id)]
+            heapq.heappush(self._order, number)
+        elif number in self._sorted:
+            heapq.heappush(bucket, (moment, contact_id))
+        else:
+            bucket.append((moment, contact_id))
+        self._count += 1
+
+    def _head(self) -> list[Entry] | None:
+        """The earliest bucket, as a heap (sorted on first use), or None."""
+        order = self._order
+        if not order:
+            return None
+        number = order[0]
+        bucket = self._buckets[number]
+        if number not in self._sorted:
+            bucket.sort()
+            self._sorted.add(number)
+        return bucket
+
+    def _pop(self, bucket: list[Entry]) -> Entry:
+        """Pop the earliest entry of the head bucket, dropping the bucket once empty."""
+        entry = heapq.heappop(bucket)
+        self._count -= 1
+        if not bucket:
+            number = heapq.heappop(self._order)
+            del self._buckets[number]
+            self._sorted.discard(number)
+        return entry
 
     def next_moment(self, contacts: Mapping[str, Contact] | None = None) -> float | None:
         """The earliest pending moment, or None.
@@ -45,15 +101,17 @@ class TimerIndex:
         With ``contacts``, stale entries at the head (a contact whose wake-up moved or
         who was deleted) are dropped first, so the answer is a moment that will fire.
         """
-        heap = self._heap
-        if contacts is not None:
-            while heap:
-                moment, contact_id = heap[0]
-                contact = contacts.get(contact_id)
-                if contact is not None and contact.wake == moment:
-                    break
-                heapq.heappop(heap)
-        return heap[0][0] if heap else None
+        while True:
+            bucket = self._head()
+            if bucket is None:
+                return None
+            moment, contact_id = bucket[0]
+            if contacts is None:
+                return moment
+            contact = contacts.get(contact_id)
+            if contact is not None and contact.wake == moment:
+                return moment
+            self._pop(bucket)
 
     def pop_due(self, until: float, contacts: Mapping[str, Contact]) -> Iterator[Contact]:
         """Contacts whose wake-up is at or before ``until``, in (moment, id) order.
@@ -68,9 +126,11 @@ class TimerIndex:
     def pop_due_with_time(
         self, until: float, contacts: Mapping[str, Contact]
     ) -> Iterator[tuple[float, Contact]]:
-        heap = self._heap
-        while heap and heap[0][0] <= until:
-            moment, contact_id = heapq.heappop(heap)
+        while True:
+            bucket = self._head()
+            if bucket is None or bucket[0][0] > until:
+                return
+            moment, contact_id = self._pop(bucket)
             contact = contacts.get(contact_id)
             if contact is None or contact.wake != moment:
                 continue  # stale: the contact's wake-up moved, or it was deleted
@@ -79,14 +139,16 @@ class TimerIndex:
 
     def compact(self, contacts: Mapping[str, Contact]) -> None:
         """Rebuild from the live wake-ups when stale entries dominate."""
-        if len(self._heap) <= 4 * len(contacts) + 1024:
+        if self._count <= 4 * len(contacts) + 1024:
             return
-        self._heap = [(c.wake, c.id) for c in contacts.values() if c.wake is not None]
-        heapq.heapify(self._heap)
+        self._clear()
+        for contact in contacts.values():
+            if contact.wake is not None:
+                self.push(contact.wake, contact.id)
 
-    def entries(self) -> list[tuple[float, str]]:
+    def entries(self) -> list[Entry]:
         """The live and stale entries, sorted (for snapshots and tests)."""
-        return sorted(self._heap)
+        return sorted(entry for bucket in self._buckets.values() for entry in bucket)
 
 
 def next_wake(program: Program, contact: Contact, now: float) -> float | None:
