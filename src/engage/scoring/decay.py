@@ -77,7 +77,7 @@ class Decay:
         """
         if scaled is None or scaled == 0 or not breakpoints:
             return None
-        raw = self.raw(scaled, now)
+        raw = scaled * math.exp2((self.ref - now) / self.half_life)
         if raw > 0:
             # Moving down: the largest breakpoint below the current value, above 0.
             top = min(raw, self.high)
@@ -107,6 +107,25 @@ class Decay:
         The closed form is exact only to a few ulps of time: step back while the
         previous moment is already past, then forward until past.
         """
+
+        ref = self.ref
+        half_life = self.half_life
+        if moment > now:
+            # Nearly always the closed form is the first float past, or one ulp
+            # before it: check that, and be done.
+            value = scaled * math.exp2((ref - moment) / half_life)
+            if value < target if below else value > target:
+                previous = math.nextafter(moment, -math.inf)
+                if previous <= now:
+                    return moment
+                value = scaled * math.exp2((ref - previous) / half_life)
+                if not (value < target if below else value > target):
+                    return moment
+            else:
+                following = math.nextafter(moment, math.inf)
+                value = scaled * math.exp2((ref - following) / half_life)
+                if value < target if below else value > target:
+                    return following
 
         def past(value: float) -> bool:
             return value < target if below else value > target
