@@ -242,7 +242,7 @@ def rule(draw: st.DrawFn, ctx: Pieces, number: int) -> str:
 
 
 @st.composite
-def rules_text(draw: st.DrawFn, time: bool = False) -> str:
+def rules_text(draw: st.DrawFn, time: bool = False, segments: bool = True) -> str:
     ctx = Pieces(time, [])
     parts = [FIELDS_BLOCK, draw(score_block("score", ctx)), draw(score_block("fit", ctx))]
     if time and draw(st.booleans()):
@@ -250,7 +250,7 @@ def rules_text(draw: st.DrawFn, time: bool = False) -> str:
             "valuation {\n    new within 1 day\n    frequent within 3 days\n"
             "    dormant within 7 days\n}\n"
         )
-    for number in range(draw(st.integers(0, 3))):
+    for number in range(draw(st.integers(0, 3 if segments else 0))):
         name = f"s{number}"
         parts.append(f"segment {name} = {draw(condition(ctx))}\n")
         ctx.segments.append(name)

@@ -18,7 +18,8 @@ from oracle import CycleError, assert_same_dump, run_engine, run_oracle
 from strategies import inline_operations, inline_rules_text, operations, rules_text
 
 SETTINGS = settings(
-    max_examples=100,
+    # 100 in CI; more under a profile that asks for more (ENGAGE_HYPOTHESIS_PROFILE=long).
+    max_examples=max(100, settings.default.max_examples),
     deadline=None,
     suppress_health_check=[
         HealthCheck.too_slow,

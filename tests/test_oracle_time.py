@@ -22,3 +22,12 @@ from test_oracle_core import SETTINGS, check_against_oracle
 @given(rules_text(time=True), operations(time=True))
 def test_engine_matches_oracle_over_time(text: str, ops: list[tuple[str, Any]]) -> None:
     check_against_oracle(text, ops)
+
+
+@SETTINGS
+@given(rules_text(time=True, segments=False), operations(time=True))
+def test_wake_plan_matches_oracle(text: str, ops: list[tuple[str, Any]]) -> None:
+    """Without segments, most programs take the wake plan (``Cascade.wake``): every rule
+    time can change evaluated in one generated call, and only the rules whose truth bit
+    rose fired."""
+    check_against_oracle(text, ops)

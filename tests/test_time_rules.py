@@ -417,3 +417,36 @@ def test_next_timer_is_the_next_pending_wakeup() -> None:
     engine.ingest(ev("a", "email.open", T0))
     engine.ingest(ev("a", "email.open", T0 + DAY))
     assert engine.next_timer() == T0 + 16 * DAY
+
+
+# -- the wake plan ----------------------------------------------------------------------------
+
+CASCADING_WAKE = """
+valuation {
+    new       within 15 days
+    frequent  within 45 days
+}
+when valuation is "frequent" then tag "cooling"
+when tagged "cooling" then notify sales
+"""
+
+
+@pytest.mark.parametrize("segment", ["", 'segment recent = valuation is "new"\n'])
+def test_a_wake_ups_actions_cascade_with_the_timer_as_cause(segment: str) -> None:
+    """What a wake-up's rules change is read by other rules in the same cascade; every
+    action carries the timer. With a segment over the class, the wake-up takes the
+    general round; without, the wake plan: the two must agree."""
+    engine = make(CASCADING_WAKE + segment)
+    assert (engine.program.wake_truth is None) == bool(segment)
+    engine.ingest(ev("a", "email.open", T0))
+    actions = engine.advance(T0 + 20 * DAY)
+    assert [(a.action, a.args, a.at) for a in actions] == [
+        ("tag", ["cooling"], T0 + 15 * DAY),
+        ("notify", ["sales"], T0 + 15 * DAY),
+    ]
+    for action in actions:
+        assert action.why is not None
+        assert action.why["timer"] == "2026-01-16T00:00:00Z"
+    assert actions[0].why is not None
+    assert actions[0].why["reads"]["valuation"] == ["new", "frequent"]
+    assert engine.advance(T0 + 30 * DAY) == []

@@ -662,7 +662,7 @@ class Engine:
                 times = windows.get(atom.id)
                 if times:
                     prune(times, atom.window, self._now)
-        actions = self._cascade.run(contact, None, None, wake=True)
+        actions = self._cascade.wake(contact)
         self._schedule(contact)
         if actions:
             out.extend(actions)

@@ -19,6 +19,7 @@ from typing import Any
 from engage.actions import ActionSpec
 from engage.errors import Diagnostic
 from engage.scoring.decay import Decay
+from engage.time.valuation import ClassMemo
 from engage.triggers.thresholds import ThresholdIndex
 
 Key = tuple[Any, ...]
@@ -277,6 +278,17 @@ class Program:
         self.time_segments: tuple[SegmentSpec, ...] = ()
         self.time_atoms: tuple[TimeAtom, ...] = ()
         self.valuation_watched = False
+        #: The rules a wake-up can change (time-sensitive rules and those that read the
+        #: recency class), in firing order, when all of them keep a truth bit and no
+        #: segment or re-arm condition reads time: then ``wake_truth(c, None, now)``
+        #: gives all their truth bits in one call, and a wake-up is a comparison of bits
+        #: (see ``Cascade.wake``). Otherwise ``wake_truth`` is None.
+        self.wake_rules: tuple[RuleSpec, ...] = ()
+        self.wake_bits = 0
+        self.wake_truth: Callable[[Any, Any, float], int] | None = None
+        #: The class the cascade knows for the contact it is evaluating (read by the
+        #: generated ``valuation`` reader).
+        self.class_memo = ClassMemo()
         self.generated_source = ""
         #: The names of the program, for compiling queries against it.
         self.symbols: Any = None

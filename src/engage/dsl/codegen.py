@@ -40,6 +40,11 @@ _LITERAL = re.compile(
 )
 _TEMP = re.compile(r"\b_t\d+\b")
 _ARGUMENT = "_a"
+#: Reads that many time conditions share: the recency class, a decayed score.
+_SHARED_READ = re.compile(
+    r"""'(?:[^'\\\n]|\\.)*'|"(?:[^"\\\n]|\\.)*"|"""
+    r"(?P<read>_valuation\(c, now\)|_decay\d+\(c\.(?:first_score|more_scores\[\d+\]), now\))"
+)
 #: Marks a literal's place in a shape until it is numbered (never in generated source).
 _PLACE = "\x00"
 _SHAPE_FUNCTION = "_rule_condition"
@@ -155,6 +160,30 @@ class CodeGenerator:
     def add_value(self, expr: ast.Expr) -> str:
         """Queue ``def f(c, ev, now): return <value>``; return the function's name."""
         return self._add(self.value(expr))
+
+    def add_mask(self, conditions: list[tuple[ast.Expr, int]]) -> str:
+        """Queue ``def f(c, ev, now)`` returning the sum of the bits whose condition
+        holds: many rules' truth in one call (see ``Program.wake_truth``).
+
+        Rules about time read the same few things (the recency class, a decayed
+        score): each distinct read is made once, up front, and named. The reads have
+        no side effects, so making one that a condition would have skipped is harmless.
+        """
+        parts = [f"({bit} if ({self.condition(expr)}) else 0)" for expr, bit in conditions]
+        body = " | ".join(parts) or "0"
+        reads: dict[str, str] = {}
+
+        def name_read(found: re.Match[str]) -> str:
+            if found.group("read") is None:
+                return found.group()  # a string literal: user text stays as it is
+            return reads.setdefault(found.group(), f"_r{len(reads) + 1}")
+
+        body = _SHARED_READ.sub(name_read, body)
+        if not reads:
+            return self._add(body)
+        prelude = ", ".join(f"({name} := {text})" for text, name in reads.items())
+        # A non-empty tuple is true: ``(reads...) and mask`` is the mask.
+        return self._add(f"({prelude},) and ({body})")
 
     def add_score_predicate(self, expr: ast.Expr, score: str) -> str:
         """Queue ``def f(v): ...``: a condition on one score, with ``v`` its value."""

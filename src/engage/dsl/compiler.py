@@ -41,6 +41,7 @@ from engage.program import (
 )
 from engage.scoring.decay import Decay
 from engage.state.contact import Contact
+from engage.state.writer import VALUATION_KEY
 from engage.time.valuation import make_valuation
 from engage.time.windows import make_counter
 from engage.timeutil import format_duration
@@ -114,7 +115,7 @@ class _Compiler:
         program.score_by_name = {s.name: s for s in program.scores}
         program.fields = tuple(FieldSpec(f.name, f.index, f.type) for f in self.checked.fields)
         program.field_by_name = {f.name: f for f in program.fields}
-        self.gen.bind("_valuation", make_valuation(self.symbols.classes))
+        self.gen.bind("_valuation", make_valuation(self.symbols.classes, program.class_memo))
 
         # Everything that generates code comes first; then one build of the module.
         segments = self._segments()
@@ -122,6 +123,7 @@ class _Compiler:
         lines = self._score_lines()
         thresholds = self._classify_thresholds(rules)
         self._dependencies(segments, rules, thresholds)
+        self._wake_plan(rules)
         functions = self.gen.build()
         for target, attribute, name in self._pending:
             setattr(target, attribute, functions[name])
@@ -488,6 +490,36 @@ class _Compiler:
         program.segment_enter_rules = _group(rules, "segment_enter", lambda s: s.segment)
         program.segment_exit_rules = _group(rules, "segment_exit", lambda s: s.segment)
         program.tag_added_rules = tuple(s for s, _ in rules if s.kind == "tag_added")
+
+    def _wake_plan(self, rules: list[tuple[RuleSpec, CheckedRule]]) -> None:
+        """One generated function for the truth of every rule a wake-up can change.
+
+        A wake-up changes nothing stored: only the recency class and what time reads
+        (decayed scores, windows) move. When every rule that can see that keeps a truth
+        bit, and no segment or re-arm condition reads it, a wake-up's first round is
+        just "which bits rose", answered by one call instead of a call per rule.
+        """
+        program = self.program
+        if not program.time_atoms:
+            return
+        if program.time_rearms or VALUATION_KEY in program.rearm_deps:
+            return
+        if program.time_segments or VALUATION_KEY in program.segment_deps:
+            return
+        chosen = {id(rule) for rule in program.time_rules}
+        chosen.update(id(rule) for rule in program.rule_deps.get(VALUATION_KEY, ()))
+        wake_rules: list[tuple[RuleSpec, ast.Expr]] = []
+        for spec, checked in rules:
+            if id(spec) not in chosen:
+                continue
+            trigger = checked.decl.trigger
+            if not spec.bit or not isinstance(trigger, ast.WhenTrigger):
+                return
+            wake_rules.append((spec, trigger.condition))
+        program.wake_rules = tuple(spec for spec, _ in wake_rules)
+        program.wake_bits = sum(spec.bit for spec in program.wake_rules)
+        name = self.gen.add_mask([(cond, spec.bit) for spec, cond in wake_rules])
+        self._later(program, "wake_truth", name)
 
     def _plans(
         self,

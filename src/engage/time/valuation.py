@@ -70,11 +70,43 @@ def next_boundary(
     return None
 
 
-def make_valuation(classes: Sequence[tuple[str, float]]) -> Callable[[Contact, float], str]:
-    """The ``valuation`` reader that generated conditions call."""
+class ClassMemo:
+    """One contact's class at one moment, known while its rules are evaluated.
+
+    A round of the cascade computes the contact's class to see whether it changed, and
+    then every condition that reads ``valuation`` would compute it again (a time
+    workload's wake-up evaluates four or more such rules). The cascade fills the memo
+    when it has the class and empties it before any action can change the inputs, so a
+    filled memo is always the class of the current state.
+    """
+
+    __slots__ = ("contact", "name", "now")
+
+    def __init__(self) -> None:
+        self.contact: Contact | None = None
+        self.now = 0.0
+        self.name = ""
+
+    def fill(self, contact: Contact, now: float, name: str) -> None:
+        self.contact = contact
+        self.now = now
+        self.name = name
+
+    def clear(self) -> None:
+        self.contact = None
+
+
+def make_valuation(
+    classes: Sequence[tuple[str, float]], memo: ClassMemo | None = None
+) -> Callable[[Contact, float], str]:
+    """The ``valuation`` reader that generated conditions call (reading ``memo`` first)."""
     frozen = tuple(classes)
+    if memo is None:
+        memo = ClassMemo()
 
     def valuation(contact: Contact, now: float) -> str:
+        if contact is memo.contact and now == memo.now:
+            return memo.name
         return class_of(frozen, contact.last_activity, is_discarded(contact), now)
 
     return valuation

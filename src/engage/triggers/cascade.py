@@ -133,6 +133,8 @@ class Cascade:
         kind = key[0]
         if kind == "score":
             return score_of(contact, key[1])
+        if kind == "last_activity":  # every activity event changes it
+            return contact.last_activity
         if kind == "field":
             fields = contact.fields
             return None if fields is None else fields[key[1]]
@@ -148,13 +150,14 @@ class Cascade:
             return contact.status
         if kind == "consent":
             return runtime.consent(contact, key[1])
-        if kind == "last_activity":
-            return contact.last_activity
         if kind == "created":
             return contact.created
         if kind == "discard":
             return is_discarded(contact)
         if kind == "valuation":
+            memo = self.program.class_memo
+            if memo.contact is contact and memo.now == self.writer.now:
+                return memo.name
             return class_of(
                 self.program.classes, contact.last_activity, is_discarded(contact), self.writer.now
             )
@@ -204,6 +207,7 @@ class Cascade:
         forced: tuple[RuleSpec, ...] = (),
         rounds: int = 0,
         event_type: str | None = None,
+        timer: float | None = None,
     ) -> list[Action]:
         """Evaluate rounds until nothing changes; returns the actions, in order.
 
@@ -211,72 +215,167 @@ class Cascade:
         false). ``wake``: time alone moved the contact. ``forced``: ``when`` rules to
         evaluate in the first round as if they came from false (a backfill).
         ``event_type``: the type of the event that started the cascade, when ``event``
-        is not given (the inline path continuing a crossing).
+        is not given (the inline path continuing a crossing). ``timer``: the moment of
+        the wake-up that started it, when :meth:`wake` continues its own first round.
         """
         if creating:
             forced = self._creation_rules
         writer = self.writer
         program = self.program
         now = writer.now
-        self._origin = (event_id, event.type if event else event_type, now if wake else None)
+        self._origin = (event_id, event.type if event else event_type, now if wake else timer)
+        memo = program.class_memo
+        memo.clear()
         out: list[Action] = []
         first = True
         #: Every rule that fired in this cascade, in first-firing order (a cycle names them).
         cascade_rules: dict[str, None] = {}
-        while True:
-            changes = writer.changes
-            writer.changes = {}
-            net = self._net(contact, changes) if changes else {}
-            if program.valuation_watched:
-                self._valuation(contact, net, wake and first)
-            segment_events: list[tuple[str, int]] = []
-            if program.segments:
-                self._segments(contact, net, creating and first, wake and first, segment_events)
-            fired: list[tuple[int, int, RuleSpec, Any, Cause]] = []
-            if net or (first and (forced or creating or wake)):
-                self._when_rules(
-                    contact, net, forced if first else (), creating and first, wake and first, fired
-                )
-                self._engine_made(contact, net, segment_events, fired)
-            if first and on_rules:
-                for rule in on_rules:
-                    cond = rule.cond
-                    if (cond is None or cond(contact, event, now)) and modes.should_fire(
-                        rule, contact, False, True, now
-                    ):
-                        cause = self._cause(rule, condition=rule.cond_text)
-                        fired.append((rule.rank, len(fired), rule, event, cause))
-            if not fired:
-                break
-            fired.sort(key=_firing_order)
-            run_actions = self.executor.run
-            for _, _, rule, context, cause in fired:
-                cascade_rules[rule.name] = None
-                out.extend(run_actions(rule, contact, context, now, event_id, cause))
-            if not writer.changes:
-                break
-            if not self._any_watched(writer.changes):
-                # Nothing reads what the actions changed: another round would find
-                # nothing to do (the common case: a threshold rule that only tags).
+        try:
+            while True:
+                changes = writer.changes
                 writer.changes = {}
-                break
-            rounds += 1
-            if rounds >= MAX_ROUNDS:
-                names = tuple(cascade_rules)
-                self.problems.append(
-                    Problem(
-                        "rule cycle",
-                        contact.id,
-                        now,
-                        f"still firing after {MAX_ROUNDS} rounds of cascading state "
-                        f"actions; the cascade was stopped and the state reached kept",
-                        names,
+                net = self._net(contact, changes) if changes else {}
+                if program.valuation_watched:
+                    self._valuation(contact, net, wake and first)
+                segment_events: list[tuple[str, int]] = []
+                if program.segments:
+                    self._segments(contact, net, creating and first, wake and first, segment_events)
+                fired: list[tuple[int, int, RuleSpec, Any, Cause]] = []
+                if net or (first and (forced or creating or wake)):
+                    self._when_rules(
+                        contact,
+                        net,
+                        forced if first else (),
+                        creating and first,
+                        wake and first,
+                        fired,
                     )
-                )
-                writer.changes = {}
-                break
-            first = False
+                    self._engine_made(contact, net, segment_events, fired)
+                if first and on_rules:
+                    for rule in on_rules:
+                        cond = rule.cond
+                        if (cond is None or cond(contact, event, now)) and modes.should_fire(
+                            rule, contact, False, True, now
+                        ):
+                            cause = self._cause(rule, condition=rule.cond_text)
+                            fired.append((rule.rank, len(fired), rule, event, cause))
+                if not fired:
+                    break
+                fired.sort(key=_firing_order)
+                memo.clear()  # actions may change what the class depends on
+                run_actions = self.executor.run
+                for _, _, rule, context, cause in fired:
+                    cascade_rules[rule.name] = None
+                    out.extend(run_actions(rule, contact, context, now, event_id, cause))
+                if not writer.changes:
+                    break
+                if not self._any_watched(writer.changes):
+                    # Nothing reads what the actions changed: another round would find
+                    # nothing to do (the common case: a threshold rule that only tags).
+                    writer.changes = {}
+                    break
+                rounds += 1
+                if rounds >= MAX_ROUNDS:
+                    names = tuple(cascade_rules)
+                    self.problems.append(
+                        Problem(
+                            "rule cycle",
+                            contact.id,
+                            now,
+                            f"still firing after {MAX_ROUNDS} rounds of cascading state "
+                            f"actions; the cascade was stopped and the state reached kept",
+                            names,
+                        )
+                    )
+                    writer.changes = {}
+                    break
+                first = False
+        finally:
+            # A filled memo outlives no evaluation, not even one an exception cut short.
+            memo.clear()
         return out
+
+    def wake(self, contact: Contact) -> list[Action]:
+        """:meth:`run` for a contact that time alone moved (a due wake-up).
+
+        With the program's wake plan (``Program.wake_truth``), the first round is one
+        generated call giving the truth bits of every rule time can change; the rules
+        whose bit rose are the candidates to fire, in firing order, exactly those the
+        general round would find. What their actions change continues in :meth:`run`.
+        """
+        program = self.program
+        if program.wake_truth is None:
+            return self.run(contact, None, None, wake=True)
+        writer = self.writer
+        now = writer.now
+        memo = program.class_memo
+        try:
+            fired = self._wake_firings(contact, now)
+        finally:
+            memo.clear()  # as in run: never left filled, even by an exception
+        if not fired:
+            return []
+        plain = self._plain
+        run_actions = self.executor.run
+        contact_id = contact.id
+        out: list[Action] = []
+        for rule, cause in fired:
+            actions = plain.get(rule.rank)
+            if actions is None:
+                out.extend(run_actions(rule, contact, None, now, None, cause))
+                continue
+            name = rule.name
+            for verb, args, options, apply, target in actions:
+                out.append(Action(now, contact_id, name, verb, args, None, options, cause))
+                if apply is not None:
+                    apply(contact, target)
+        changes = writer.changes
+        if changes:
+            if self._any_watched(changes):
+                out.extend(self.run(contact, None, None, rounds=1, timer=now))
+            else:
+                writer.changes = {}
+        return out
+
+    def _wake_firings(self, contact: Contact, now: float) -> list[tuple[RuleSpec, Cause]]:
+        """The wake plan's first round: update the truth bits, and return the rules
+        that fire with their causes, in firing order (the memo is left to the caller)."""
+        program = self.program
+        truth_of = program.wake_truth
+        assert truth_of is not None
+        memo = program.class_memo
+        classes = program.classes
+        watched = program.valuation_watched
+        discarded = False
+        if watched:
+            discarded = is_discarded(contact)
+            memo.fill(contact, now, class_of(classes, contact.last_activity, discarded, now))
+        new = truth_of(contact, None, now)
+        truth = contact.truth
+        old = truth & program.wake_bits
+        rising = new & ~old
+        if new != old:
+            contact.truth = truth ^ old ^ new
+        if not rising:
+            return []
+        self._origin = (None, None, now)
+        net: dict[Key, Any] = {}
+        if watched:
+            # The class an instant before, for the causes (as the general round's net).
+            old_class = class_of(classes, contact.last_activity, discarded, now, just_before=True)
+            if old_class != memo.name:
+                net[VALUATION_KEY] = old_class
+        should_fire = modes.should_fire
+        plain = self._plain
+        fired: list[tuple[RuleSpec, Cause]] = []
+        for rule in program.wake_rules:
+            # A plain rule fires on every rise (should_fire would say yes, and mark nothing).
+            if rule.bit & rising and (
+                rule.rank in plain or should_fire(rule, contact, False, True, now)
+            ):
+                reads = self._reads(contact, rule, net)
+                fired.append((rule, Cause(rule.name, None, None, now, rule.cond_text, reads)))
+        return fired
 
     def score_round(
         self, contact: Contact, index: int, old: Any, event_id: str | None, event_type: str | None
@@ -414,6 +513,7 @@ class Cascade:
         else:
             old_class = class_of(classes, old_activity, old_discarded, now)
         new_class = class_of(classes, contact.last_activity, is_discarded(contact), now)
+        self.program.class_memo.fill(contact, now, new_class)
         if old_class != new_class:
             net[VALUATION_KEY] = old_class
 
@@ -486,15 +586,14 @@ class Cascade:
                 if modes.is_disarmed(rule, contact) and rule.rearm(contact, None, now):
                     modes.rearm(rule, contact)
         # Rules through the threshold indexes.
-        handled: set[int] = set()
+        handled: set[int] | None = None
         thresholds = program.thresholds
-        for key, old in net.items():
-            if key[0] != "score":
-                continue
-            index = thresholds.get(key[1])
-            if index is None:
-                continue
-            self._threshold_firings(contact, key[1], old, creating, fired, handled)
+        if thresholds:
+            for key, old in net.items():
+                if key[0] == "score" and key[1] in thresholds:
+                    if handled is None:
+                        handled = set()
+                    self._threshold_firings(contact, key[1], old, creating, fired, handled)
         # Rules through the dependency map (and, at a contact's birth or a wake, the
         # rules that hold on an empty contact or that time alone can change).
         candidates: dict[RuleSpec, None] = {}
@@ -507,7 +606,7 @@ class Cascade:
             if rule.threshold is None:
                 candidates[rule] = None
                 forced_general.add(rule.rank)
-            elif rule.rank not in handled:
+            elif handled is None or rule.rank not in handled:
                 predicate = rule.threshold[1]
                 value = score_of(contact, rule.threshold[0])
                 if predicate(value) and should_fire(rule, contact, False, True, now):
@@ -516,33 +615,39 @@ class Cascade:
         if at_wake:
             for rule in program.time_rules:
                 candidates[rule] = None
+        event_id, event_type, timer = self._origin
         for rule in candidates:
             cond = rule.cond
             assert cond is not None
             holds = bool(cond(contact, None, now))
             bit = rule.bit
             if bit:
-                before = contact.truth & bit != 0 and rule.rank not in forced_general
-                if holds != (contact.truth & bit != 0):
+                was = contact.truth & bit != 0
+                if holds != was:
                     contact.truth ^= bit
+                before = was and rule.rank not in forced_general
             else:
                 before = False
+            # should_fire's own early answers, without the call: most candidates
+            # do not hold, or held already.
+            if not holds or (before and rule.mode != "each"):
+                continue
             if should_fire(rule, contact, before, holds, now):
-                cause = self._cause(
-                    rule, condition=rule.cond_text, reads=self._reads(contact, rule, net)
-                )
+                reads = self._reads(contact, rule, net)
+                cause = Cause(rule.name, event_id, event_type, timer, rule.cond_text, reads)
                 fired.append((rule.rank, len(fired), rule, None, cause))
 
     def _reads(self, contact: Contact, rule: RuleSpec, net: dict[Key, Any]) -> dict[str, Any]:
         reads: dict[str, Any] = {}
         for label, key in rule.read_names:
+            kind = key[0]
+            if kind == "history":
+                continue  # a window's count is not a value a person reads
+            changed = key in net
+            if not changed and kind == "valuation":
+                continue  # the class is shown only when it changed
             value = self.display(contact, key, self.current(contact, key))
-            if key in net and key[0] not in ("history",):
-                reads[label] = [self.display(contact, key, net[key]), value]
-            elif key == VALUATION_KEY or key[0] == "history":
-                continue
-            else:
-                reads[label] = value
+            reads[label] = [self.display(contact, key, net[key]), value] if changed else value
         return reads
 
     def _engine_made(
@@ -642,7 +747,8 @@ PlainAction = tuple[str, list[Any], Any, Callable[[Contact, str], bool] | None, 
 def _plain_actions(
     program: Program, writer: StateWriter, watched: frozenset[Key], watch_tags: bool
 ) -> dict[int, tuple[PlainAction, ...]]:
-    """The threshold rules whose firing needs nothing but their actions, by rank.
+    """The threshold and wake-plan rules whose firing needs nothing but their actions,
+    by rank.
 
     Plain: the rule fires on each false-to-true edge (no ``once``, ``each time``,
     ``re-arm`` or cooldown); its arguments are constants; its actions are outside
@@ -656,31 +762,31 @@ def _plain_actions(
         "remove_from_group": writer.remove_group,
     }
     plain: dict[int, tuple[PlainAction, ...]] = {}
-    for thresholds in program.thresholds.values():
-        for rule in thresholds.rules():
-            if rule.mode != "edge" or rule.cooldown is not None:
-                continue
-            actions: list[PlainAction] = []
-            for spec in rule.actions:
-                args = spec.static_args
-                if args is None:
+    rules = [rule for thresholds in program.thresholds.values() for rule in thresholds.rules()]
+    for rule in (*rules, *program.wake_rules):
+        if rule.mode != "edge" or rule.cooldown is not None:
+            continue
+        actions: list[PlainAction] = []
+        for spec in rule.actions:
+            args = spec.static_args
+            if args is None:
+                break
+            apply = None
+            if spec.state:
+                apply = appliers.get(spec.verb)
+                if apply is None:
                     break
-                apply = None
-                if spec.state:
-                    apply = appliers.get(spec.verb)
-                    if apply is None:
-                        break
-                    tagging = spec.verb in ("tag", "untag")
-                    kind, every = ("tag", TAGS_KEY) if tagging else ("group", GROUPS_KEY)
-                    if (kind, spec.target) in watched or every in watched:
-                        break
-                    if kind == "tag" and watch_tags:
-                        break
-                elif spec.kind != "other":
+                tagging = spec.verb in ("tag", "untag")
+                kind, every = ("tag", TAGS_KEY) if tagging else ("group", GROUPS_KEY)
+                if (kind, spec.target) in watched or every in watched:
                     break
-                actions.append((spec.verb, args, spec.options, apply, spec.target))
-            else:
-                plain[rule.rank] = tuple(actions)
+                if kind == "tag" and watch_tags:
+                    break
+            elif spec.kind != "other":
+                break
+            actions.append((spec.verb, args, spec.options, apply, spec.target))
+        else:
+            plain[rule.rank] = tuple(actions)
     return plain
 
 
