@@ -285,6 +285,8 @@ class Program:
         #: (see ``Cascade.wake``). Otherwise ``wake_truth`` is None.
         self.wake_rules: tuple[RuleSpec, ...] = ()
         self.wake_bits = 0
+        #: Each wake rule by its truth bit (bits rise with the firing order).
+        self.wake_rule_of_bit: dict[int, RuleSpec] = {}
         self.wake_truth: Callable[[Any, Any, float], int] | None = None
         #: The class the cascade knows for the contact it is evaluating (read by the
         #: generated ``valuation`` reader).

@@ -518,6 +518,10 @@ class _Compiler:
             wake_rules.append((spec, trigger.condition))
         program.wake_rules = tuple(spec for spec, _ in wake_rules)
         program.wake_bits = sum(spec.bit for spec in program.wake_rules)
+        program.wake_rule_of_bit = {spec.bit: spec for spec in program.wake_rules}
+        # Truth bits are given in firing order, so the lowest rising bit fires first.
+        bits = [spec.bit for spec in program.wake_rules]
+        assert bits == sorted(bits)
         name = self.gen.add_mask([(cond, spec.bit) for spec, cond in wake_rules])
         self._later(program, "wake_truth", name)
 

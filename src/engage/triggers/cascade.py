@@ -367,12 +367,14 @@ class Cascade:
                 net[VALUATION_KEY] = old_class
         should_fire = modes.should_fire
         plain = self._plain
+        by_bit = program.wake_rule_of_bit
         fired: list[tuple[RuleSpec, Cause]] = []
-        for rule in program.wake_rules:
+        while rising:
+            bit = rising & -rising  # the lowest: bits follow the firing order
+            rising ^= bit
+            rule = by_bit[bit]
             # A plain rule fires on every rise (should_fire would say yes, and mark nothing).
-            if rule.bit & rising and (
-                rule.rank in plain or should_fire(rule, contact, False, True, now)
-            ):
+            if rule.rank in plain or should_fire(rule, contact, False, True, now):
                 reads = self._reads(contact, rule, net)
                 fired.append((rule, Cause(rule.name, None, None, now, rule.cond_text, reads)))
         return fired
