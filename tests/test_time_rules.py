@@ -450,3 +450,25 @@ def test_a_wake_ups_actions_cascade_with_the_timer_as_cause(segment: str) -> Non
     assert actions[0].why is not None
     assert actions[0].why["reads"]["valuation"] == ["new", "frequent"]
     assert engine.advance(T0 + 30 * DAY) == []
+
+
+def test_ingest_many_hands_the_decay_reference_to_the_full_path() -> None:
+    """The inline path moves the clock without touching decaying scores. An event it
+    hands to the full path at that same moment must find the decay reference moved
+    too: a short half-life 56 years from the reference overflowed the scaling."""
+    engine = make(
+        "score {\n    on email.open +1\n    decay half-life 6 hours\n}\n"
+        "score fit {\n    on email.open +1\n}\n"
+        'when fit >= 1 then tag "fits"\n'
+    )
+    assert engine._fast_plans, "the click must take the inline path"
+    at = T0.timestamp()
+    engine.ingest_many(
+        [
+            {"contact": "c1", "type": "email.click", "at": at},  # inline: no points
+            {"contact": "c1", "type": "contact.updated", "at": at, "data": {"score": 2}},
+        ]
+    )
+    assert engine.problems == []
+    (dumped,) = engine.dump()
+    assert dumped["scores"] == {"score": 2}

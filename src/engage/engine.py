@@ -297,6 +297,7 @@ class Engine:
         score_count = len(self._program.scores)
         ingest_one = self._ingest_one
         crossed = self._crossed
+        sync_clock = self._sync_clock
         max_contacts = self.max_contacts
         position = self._position
         events_seen = 0
@@ -307,7 +308,7 @@ class Engine:
         for event in events:
             position += 1
             if event.__class__ is not dict:
-                self._now = now
+                sync_clock(now)
                 ingest_one(event, out, position)
                 now = self._now
                 continue
@@ -317,12 +318,12 @@ class Engine:
             elif size == 4 and "id" in event:
                 event_id = event["id"]
                 if event_id.__class__ is not str or not 0 < len(event_id) <= MAX_ID_LENGTH:
-                    self._now = now
+                    sync_clock(now)
                     ingest_one(event, out, position)
                     now = self._now
                     continue
             else:
-                self._now = now
+                sync_clock(now)
                 ingest_one(event, out, position)
                 now = self._now
                 continue
@@ -342,7 +343,7 @@ class Engine:
                 or (at.__class__ is not float and at.__class__ is not int)
                 or not MIN_TIME <= at <= MAX_TIME
             ):
-                self._now = now
+                sync_clock(now)
                 ingest_one(event, out, position)
                 now = self._now
                 continue
@@ -351,7 +352,7 @@ class Engine:
                 plan.creation_needs_rules
                 or (max_contacts is not None and len(contacts) >= max_contacts)
             ):
-                self._now = now
+                sync_clock(now)
                 ingest_one(event, out, position)
                 now = self._now
                 continue
@@ -402,16 +403,16 @@ class Engine:
                 if points:
                     if old is None:
                         if points[0] <= new:
-                            self._now = now
+                            sync_clock(now)
                             crossed(contact, index, old, event_id, event_type, out)
                     elif not quiet_down:
                         low, high = (old, new) if old <= new else (new, old)
                         at_or_above = first_after(points, low)
                         if at_or_above < len(points) and points[at_or_above] <= high:
-                            self._now = now
+                            sync_clock(now)
                             crossed(contact, index, old, event_id, event_type, out)
             elif plan.crosses(contact):
-                self._now = now
+                sync_clock(now)
                 self._crossed_many(contact, plan, event_id, event_type, out)
             elif plan.deltas:
                 for index, delta, *_ in plan.deltas:
@@ -636,6 +637,16 @@ class Engine:
             self._move_clock(moment, out)
         self.stats.actions += len(out)
         return out
+
+    def _sync_clock(self, now: float) -> None:
+        """Give the clock the inline path kept in a local back to the engine.
+
+        The inline path moves the clock without touching decaying scores; before the
+        full path or a crossing reads or writes one, the decay reference must follow
+        the clock (:meth:`_rebase_decay`), or a far move would overflow the scaling.
+        """
+        self._now = now
+        self._rebase_decay(now)
 
     def _move_clock(self, moment: float, out: list[Action]) -> None:
         """Fire wake-ups due at or before ``moment`` in time order, then set the clock."""
