@@ -634,18 +634,22 @@ class Oracle:
         return {m for m in moments if m > self.now}
 
     def _crossing(self, c: Contact, name: str, target: float) -> float | None:
-        """The first float moment after the clock at which the raw value is strictly past
-        ``target`` on its way to 0 (by bisection: slow and plain)."""
+        """The first float moment after the clock at which the raw value, on its way to
+        0, reaches ``target`` (from strictly beyond it) or passes it (from on it), by
+        bisection: slow and plain."""
         raw = self.raw_score(c, name, self.now)
         if raw is None or raw == 0 or target == 0 or (raw > 0) != (target > 0):
             return None
         if abs(target) > abs(raw):
             return None
+        reach = raw != target
 
         def past(moment: float) -> bool:
             value = self.raw_score(c, name, moment)
             assert value is not None
-            return value < target if raw > 0 else value > target
+            if raw > 0:
+                return value <= target if reach else value < target
+            return value >= target if reach else value > target
 
         half_life = self.scores[name].decay.half_life.seconds  # type: ignore[union-attr]
         low = self.now

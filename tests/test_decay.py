@@ -40,9 +40,11 @@ def test_rebase_keeps_values() -> None:
     st.lists(st.integers(1, 200), min_size=1, max_size=8, unique=True),
     st.floats(0, 40 * DAY),
 )
-def test_next_crossing_is_the_first_moment_past_a_breakpoint(
+def test_next_crossing_is_the_first_moment_at_or_past_a_breakpoint(
     value: float, points: list[int], now: float
 ) -> None:
+    """From above a breakpoint: the first moment the value reaches it (``<=`` turns
+    true). From on it: the first moment strictly past (``<`` turns true)."""
     decay = Decay(7 * DAY, -math.inf, math.inf)
     stored = decay.scale(value, 0.0)
     breakpoints = [float(p) for p in sorted(points)]
@@ -54,9 +56,27 @@ def test_next_crossing_is_the_first_moment_past_a_breakpoint(
         return
     target = max(below)
     assert moment is not None and moment > now
-    assert decay.raw(stored, moment) < target
     previous = math.nextafter(moment, -math.inf)
-    assert previous <= now or decay.raw(stored, previous) >= target
+    if current > target:
+        assert decay.raw(stored, moment) <= target
+        assert previous <= now or decay.raw(stored, previous) > target
+    else:
+        assert decay.raw(stored, moment) < target
+        assert previous <= now or decay.raw(stored, previous) >= target
+
+
+def test_a_value_that_reads_a_breakpoint_exactly_wakes_twice() -> None:
+    """3 halves to exactly 1.5 after one half-life: ``<= 1.5`` turns true then, and
+    ``< 1.5`` one float moment later."""
+    decay = Decay(DAY, -math.inf, math.inf)
+    stored = decay.scale(3.0, 0.0)
+    reach = decay.next_crossing(stored, 0.0, [1.5])
+    assert reach == DAY
+    assert decay.raw(stored, reach) == 1.5
+    passing = decay.next_crossing(stored, reach, [1.5])
+    assert passing is not None and passing > reach
+    assert decay.raw(stored, passing) < 1.5
+    assert decay.raw(stored, math.nextafter(passing, -math.inf)) == 1.5
 
 
 def test_negative_scores_decay_up_toward_zero() -> None:
@@ -65,4 +85,7 @@ def test_negative_scores_decay_up_toward_zero() -> None:
     moment = decay.next_crossing(stored, 0.0, [-10.0, 5.0])
     assert moment is not None
     assert math.isclose(moment, 2 * DAY, rel_tol=1e-9)
-    assert decay.raw(stored, moment) > -10.0
+    assert decay.raw(stored, moment) >= -10.0  # reached: -40 quarters to -10 exactly
+    assert decay.raw(stored, math.nextafter(moment, -math.inf)) < -10.0
+    passing = decay.next_crossing(stored, moment, [-10.0, 5.0])
+    assert passing is not None and decay.raw(stored, passing) > -10.0

@@ -68,12 +68,18 @@ class Decay:
     def next_crossing(
         self, scaled: float | None, now: float, breakpoints: Sequence[float]
     ) -> float | None:
-        """The first moment after ``now`` at which the value passes a breakpoint.
+        """The first moment after ``now`` at which the value reaches or passes a
+        breakpoint.
 
         The raw value moves toward 0, so only breakpoints between it and 0 (and inside
-        the clamp bounds, where the read value can move) can be passed. The moment
-        returned is the first float time at which the value read is strictly past the
-        breakpoint, so a condition evaluated then sees the new side.
+        the clamp bounds, where the read value can move) can be met. A value strictly on
+        the far side of the nearest breakpoint first *reaches* it: the moment returned is
+        the first float time at which the value read is at the breakpoint or past it
+        (``score <= 1.5`` turns true there, when the value reads exactly 1.5). A value
+        sitting on a breakpoint must *pass* it: the first float time strictly past
+        (``score < 1.5`` turns true there). A condition evaluated at the moment returned
+        sees the new side; when the value never reads the breakpoint exactly, the two
+        moments are one.
         """
         if scaled is None or scaled == 0 or not breakpoints:
             return None
@@ -88,7 +94,9 @@ class Decay:
             if target <= 0 or target < self.low:
                 return None
             moment = self.ref + self.half_life * math.log2(scaled / target)
-            return self._first_past(scaled, moment, now, target, below=True)
+            # Reaching target is passing the float just above it.
+            edge = target if top == target else math.nextafter(target, math.inf)
+            return self._first_past(scaled, moment, now, edge, below=True)
         bottom = max(raw, self.low)
         index = bisect_left(breakpoints, bottom)
         if index >= len(breakpoints):
@@ -97,7 +105,8 @@ class Decay:
         if target >= 0 or target > self.high:
             return None
         moment = self.ref + self.half_life * math.log2(scaled / target)
-        return self._first_past(scaled, moment, now, target, below=False)
+        edge = target if bottom == target else math.nextafter(target, -math.inf)
+        return self._first_past(scaled, moment, now, edge, below=False)
 
     def _first_past(
         self, scaled: float, moment: float, now: float, target: float, *, below: bool
