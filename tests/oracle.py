@@ -173,6 +173,9 @@ class Oracle:
         self.windowed: list[ast.Had | ast.Count] = []
         self.withins: list[ast.Within] = []
         self.constants: set[float] = set()
+        #: Whether a decayed value read one of the rules' constants (to a few ulps) at
+        #: a moment an operation stopped the clock: see :meth:`note_ties`.
+        self.tie = False
         for expr in self._all_conditions():
             self._collect(expr)
         self.contacts: dict[str, Contact] = {}
@@ -665,6 +668,28 @@ class Oracle:
             else:
                 low = middle
 
+    def note_ties(self, moment: float) -> None:
+        """Mark the run when a decayed score reads a constant of the rules at the clock.
+
+        The engine keeps a decaying score as a value scaled to a reference time, the
+        oracle as a value and the moment it was set: the same law, rounded differently.
+        When an operation stops the clock at the very moment a value meets a constant
+        (3 halving to 1.5 for ``score <= 1.5``, an event exactly one half-life later),
+        the two may read it a float's width apart and disagree on which side of the
+        boundary that moment is. That is rounding, not the logic under test: such runs
+        are set aside (``assume``).
+        """
+        for c in self.contacts.values():
+            for name, block in self.scores.items():
+                if block.decay is None:
+                    continue
+                value = self.raw_score(c, name, max(moment, self.now))
+                if value is None:
+                    continue
+                for constant in self.constants:
+                    if math.isclose(value, constant, rel_tol=1e-12, abs_tol=1e-12):
+                        self.tie = True
+
     def advance(self, when: float | str | datetime) -> None:
         """Move the clock to ``when``, evaluating every contact at every moment due."""
         target = coerce_time(when)
@@ -718,10 +743,13 @@ def run_oracle(text: str, ops: list[tuple[str, Any]]) -> Oracle:
     """Apply ``("event", record)`` / ``("advance", moment)`` operations to a new oracle."""
     oracle = Oracle(text)
     for kind_, value in ops:
+        # At the moment the operation stops the clock, before and after it applies.
+        oracle.note_ties(coerce_time(value["at"] if kind_ == "event" else value))
         if kind_ == "event":
             oracle.ingest(value)
         else:
             oracle.advance(value)
+        oracle.note_ties(oracle.now)
     return oracle
 
 
