@@ -111,12 +111,12 @@ class Decay:
     def _first_past(
         self, scaled: float, moment: float, now: float, target: float, *, below: bool
     ) -> float:
-        """Nudge ``moment`` to the first float time strictly past ``target``.
+        """Nudge ``moment`` to the first float time strictly past ``target`` (to
+        find when a breakpoint is reached, the caller passes the float beside it).
 
-        The closed form is exact only to a few ulps of time: step back while the
-        previous moment is already past, then forward until past.
+        The closed form is exact only to a few ulps of time: check it and its
+        neighbours, else bracket the moment and bisect.
         """
-
         ref = self.ref
         half_life = self.half_life
         if moment > now:
@@ -136,35 +136,31 @@ class Decay:
                 if value < target if below else value > target:
                     return following
 
-        def past(value: float) -> bool:
+        def past(at: float) -> bool:
+            value = scaled * math.exp2((ref - at) / half_life)
             return value < target if below else value > target
 
-        moment = max(moment, now)
-        for _ in range(64):
-            previous = math.nextafter(moment, -math.inf)
-            if previous <= now or not past(self.raw(scaled, previous)):
-                break
-            moment = previous
-        for _ in range(64):
-            if past(self.raw(scaled, moment)) and moment > now:
-                return moment
-            moment = math.nextafter(moment, math.inf)
-        # Values this close to a breakpoint differ by less than float resolution over
-        # many ulps of time: grow a step until past, then bisect back to the first
-        # float moment that is past.
-        low = moment
-        step = 1e-6
-        while True:
-            high = low + step
-            if past(self.raw(scaled, high)) and high > now:
-                break
-            low = high
+        # The general case: a value this close to the breakpoint reads the same over
+        # many ulps of time (hundreds, for a slow decay), so stepping ulp by ulp may
+        # not reach the edge. Bracket the first moment past between a moment that is
+        # not past (``now`` is not: the breakpoint was chosen on the value's far side)
+        # and one that is, then bisect down to two adjacent floats.
+        high = max(moment, math.nextafter(now, math.inf))
+        step = max(abs(high) * 1e-15, 1e-9)
+        while not past(high):
+            high += step
+            step *= 2
+        low = high
+        step = max(abs(high) * 1e-15, 1e-9)
+        while low > now and past(low):
+            high = low
+            low = max(high - step, now)
             step *= 2
         while True:
             middle = (low + high) / 2
-            if middle in (low, high):
+            if middle <= low or middle >= high:
                 return high
-            if past(self.raw(scaled, middle)) and middle > now:
+            if past(middle):
                 high = middle
             else:
                 low = middle
