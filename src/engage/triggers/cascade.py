@@ -317,24 +317,14 @@ class Cascade:
             return []
         plain = self._plain
         run_actions = self.executor.run
-        contact_id = contact.id
         out: list[Action] = []
         for rule, cause in fired:
             actions = plain.get(rule.rank)
             if actions is None:
                 out.extend(run_actions(rule, contact, None, now, None, cause))
                 continue
-            name = rule.name
-            for verb, args, options, apply, target in actions:
-                out.append(Action(now, contact_id, name, verb, args, None, options, cause))
-                if apply is not None:
-                    apply(contact, target)
-        changes = writer.changes
-        if changes:
-            if self._any_watched(changes):
-                out.extend(self.run(contact, None, None, rounds=1, timer=now))
-            else:
-                writer.changes = {}
+            _emit_plain(actions, contact, rule.name, now, None, cause, out)
+        self._follow_up(contact, out, None, None, now)
         return out
 
     def _wake_firings(self, contact: Contact, now: float) -> list[tuple[RuleSpec, Cause]]:
@@ -408,13 +398,29 @@ class Cascade:
         out: list[Action] = []
         for _, _, rule, context, cause in fired:
             out.extend(run_actions(rule, contact, context, now, event_id, cause))
-        changes = writer.changes
-        if changes:
-            if self._any_watched(changes):
-                out.extend(self.run(contact, None, event_id, event_type=event_type, rounds=1))
-            else:
-                writer.changes = {}
+        self._follow_up(contact, out, event_id, event_type, None)
         return out
+
+    def _follow_up(
+        self,
+        contact: Contact,
+        out: list[Action],
+        event_id: str | None,
+        event_type: str | None,
+        timer: float | None,
+    ) -> None:
+        """After a first round run outside :meth:`run` (:meth:`wake`, :meth:`score_round`):
+        continue in :meth:`run` if its actions changed something a rule reads, else
+        forget the changes."""
+        changes = self.writer.changes
+        if not changes:
+            return
+        if self._any_watched(changes):
+            out.extend(
+                self.run(contact, None, event_id, event_type=event_type, rounds=1, timer=timer)
+            )
+        else:
+            self.writer.changes = {}
 
     def _plain_round(
         self,
@@ -444,16 +450,12 @@ class Cascade:
             fired.sort(key=_rank)
         now = self.writer.now
         reads = {self._score_names[index]: [old, new]}
-        contact_id = contact.id
         plain = self._plain
         out: list[Action] = []
         for rule in fired:
             name = rule.name
             cause = Cause(name, event_id, event_type, None, rule.cond_text, reads, rule.cond_text)
-            for verb, args, options, apply, target in plain[rule.rank]:
-                out.append(Action(now, contact_id, name, verb, args, event_id, options, cause))
-                if apply is not None:
-                    apply(contact, target)
+            _emit_plain(plain[rule.rank], contact, name, now, event_id, cause, out)
         # What the actions changed, nothing reads: no later round.
         self.writer.changes = {}
         return out
@@ -790,6 +792,23 @@ def _plain_actions(
         else:
             plain[rule.rank] = tuple(actions)
     return plain
+
+
+def _emit_plain(
+    actions: tuple[PlainAction, ...],
+    contact: Contact,
+    rule_name: str,
+    now: float,
+    event_id: str | None,
+    cause: Cause,
+    out: list[Action],
+) -> None:
+    """A plain rule's firing: its action records, and its state changes applied."""
+    contact_id = contact.id
+    for verb, args, options, apply, target in actions:
+        out.append(Action(now, contact_id, rule_name, verb, args, event_id, options, cause))
+        if apply is not None:
+            apply(contact, target)
 
 
 def _rank(rule: RuleSpec) -> int:
