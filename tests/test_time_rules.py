@@ -14,6 +14,7 @@ import pytest
 
 import engage
 from engage import Action, Engine
+from engage.triggers.cascade import Cascade
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 DAY = timedelta(days=1)
@@ -434,10 +435,11 @@ when tagged "cooling" then notify sales
 @pytest.mark.parametrize("segment", ["", 'segment recent = valuation is "new"\n'])
 def test_a_wake_ups_actions_cascade_with_the_timer_as_cause(segment: str) -> None:
     """What a wake-up's rules change is read by other rules in the same cascade; every
-    action carries the timer. With a segment over the class, the wake-up takes the
-    general round; without, the wake plan: the two must agree."""
+    action carries the timer. With a segment over the class, which this wake-up moves,
+    it takes the general round; without, the wake plan: the two must agree."""
     engine = make(CASCADING_WAKE + segment)
-    assert (engine.program.wake_truth is None) == bool(segment)
+    assert engine.program.wake_truth is not None
+    assert (engine.program.wake_segments is not None) == bool(segment)
     engine.ingest(ev("a", "email.open", T0))
     actions = engine.advance(T0 + 20 * DAY)
     assert [(a.action, a.args, a.at) for a in actions] == [
@@ -450,6 +452,51 @@ def test_a_wake_ups_actions_cascade_with_the_timer_as_cause(segment: str) -> Non
     assert actions[0].why is not None
     assert actions[0].why["reads"]["valuation"] == ["new", "frequent"]
     assert engine.advance(T0 + 30 * DAY) == []
+
+
+DECAYING_SEGMENT = """
+score {
+    on form.submit +10
+    decay half-life 1 day
+}
+segment warm = score >= 4
+on segment exit warm then do cooled
+when score < 8 then tag "fading"
+when score < 2 then notify sales
+"""
+
+
+def test_a_wake_up_that_moves_a_segment_takes_the_general_round(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A segment over a decaying score does not keep the program off the wake plan:
+    wake-ups that leave it as it is take the plan, the one that moves it takes the
+    general round (which fires the exit rule). Both give what the general round alone
+    gives."""
+    engine = make(DECAYING_SEGMENT)
+    assert engine.program.wake_truth is not None
+    assert engine.program.wake_segments is not None
+    general_wakes: list[str] = []
+    run = Cascade.run
+
+    def counting_run(cascade: Cascade, contact: Any, *args: Any, **kwargs: Any) -> Any:
+        if kwargs.get("wake"):
+            general_wakes.append(contact.id)
+        return run(cascade, contact, *args, **kwargs)
+
+    monkeypatch.setattr(Cascade, "run", counting_run)
+    engine.ingest(ev("a", "form.submit", T0))
+    actions = engine.advance(T0 + 3 * DAY)
+    assert [a.action for a in actions] == ["tag", "cooled", "notify"]
+    assert general_wakes == ["a"]  # the exit; the two threshold wake-ups took the plan
+
+    reference = make(DECAYING_SEGMENT)
+    reference.program.wake_truth = None  # every wake-up through the general round
+    reference.ingest(ev("a", "form.submit", T0))
+    expected = reference.advance(T0 + 3 * DAY)
+    assert [(a.action, a.args, a.at, a.why) for a in actions] == [
+        (a.action, a.args, a.at, a.why) for a in expected
+    ]
 
 
 def test_ingest_many_hands_the_decay_reference_to_the_full_path() -> None:

@@ -557,7 +557,8 @@ class Engine:
             contacts[event.contact] = contact
             self.stats.contacts_created += 1
             writer.changes[("created",)] = None
-        self._indexes.mark(contact)
+        if self._indexes.dirty is not None:
+            self._indexes.mark(contact)
         if updates:
             self._apply_updates(contact, updates)
         if event.type == UNSUBSCRIBE:

@@ -280,7 +280,7 @@ class Program:
         self.valuation_watched = False
         #: The rules a wake-up can change (time-sensitive rules and those that read the
         #: recency class), in firing order, when all of them keep a truth bit and no
-        #: segment or re-arm condition reads time: then ``wake_truth(c, None, now)``
+        #: re-arm condition reads time: then ``wake_truth(c, None, now)``
         #: gives all their truth bits in one call, and a wake-up is a comparison of bits
         #: (see ``Cascade.wake``). Otherwise ``wake_truth`` is None.
         self.wake_rules: tuple[RuleSpec, ...] = ()
@@ -288,6 +288,12 @@ class Program:
         #: Each wake rule by its truth bit (bits rise with the firing order).
         self.wake_rule_of_bit: dict[int, RuleSpec] = {}
         self.wake_truth: Callable[[Any, Any, float], int] | None = None
+        #: With a wake plan, segments that time can move (reading a decayed score, a
+        #: window or the class): ``wake_segments(c, None, now)`` gives their membership
+        #: bits (as in ``Contact.segs``), None when there are none. A wake-up that moves
+        #: one takes the general round instead of the plan.
+        self.wake_segment_bits = 0
+        self.wake_segments: Callable[[Any, Any, float], int] | None = None
         #: The class the cascade knows for the contact it is evaluating (read by the
         #: generated ``valuation`` reader).
         self.class_memo = ClassMemo()

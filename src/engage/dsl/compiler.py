@@ -123,7 +123,7 @@ class _Compiler:
         lines = self._score_lines()
         thresholds = self._classify_thresholds(rules)
         self._dependencies(segments, rules, thresholds)
-        self._wake_plan(rules)
+        self._wake_plan(rules, segments)
         functions = self.gen.build()
         for target, attribute, name in self._pending:
             setattr(target, attribute, functions[name])
@@ -491,20 +491,27 @@ class _Compiler:
         program.segment_exit_rules = _group(rules, "segment_exit", lambda s: s.segment)
         program.tag_added_rules = tuple(s for s, _ in rules if s.kind == "tag_added")
 
-    def _wake_plan(self, rules: list[tuple[RuleSpec, CheckedRule]]) -> None:
+    def _wake_plan(
+        self,
+        rules: list[tuple[RuleSpec, CheckedRule]],
+        segments: list[tuple[SegmentSpec, ast.Expr]],
+    ) -> None:
         """One generated function for the truth of every rule a wake-up can change.
 
         A wake-up changes nothing stored: only the recency class and what time reads
         (decayed scores, windows) move. When every rule that can see that keeps a truth
-        bit, and no segment or re-arm condition reads it, a wake-up's first round is
-        just "which bits rose", answered by one call instead of a call per rule.
+        bit, and no re-arm condition reads it, a wake-up's first round is just "which
+        bits rose", answered by one call instead of a call per rule.
+
+        Segments that time can move get a second generated call, which gives their
+        membership bits: a wake-up that moves none of them (nearly all do not) takes
+        the plan; one that moves a segment takes the general round, which also fires
+        the segment's enter and exit rules.
         """
         program = self.program
         if not program.time_atoms:
             return
         if program.time_rearms or VALUATION_KEY in program.rearm_deps:
-            return
-        if program.time_segments or VALUATION_KEY in program.segment_deps:
             return
         chosen = {id(rule) for rule in program.time_rules}
         chosen.update(id(rule) for rule in program.rule_deps.get(VALUATION_KEY, ()))
@@ -524,6 +531,13 @@ class _Compiler:
         assert bits == sorted(bits)
         name = self.gen.add_mask([(cond, spec.bit) for spec, cond in wake_rules])
         self._later(program, "wake_truth", name)
+        moved = {id(segment) for segment in program.time_segments}
+        moved.update(id(segment) for segment in program.segment_deps.get(VALUATION_KEY, ()))
+        wake_segments = [(spec, cond) for spec, cond in segments if id(spec) in moved]
+        if wake_segments:
+            program.wake_segment_bits = sum(spec.bit for spec, _ in wake_segments)
+            name = self.gen.add_mask([(cond, spec.bit) for spec, cond in wake_segments])
+            self._later(program, "wake_segments", name)
 
     def _plans(
         self,

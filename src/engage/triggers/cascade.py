@@ -225,7 +225,7 @@ class Cascade:
         now = writer.now
         self._origin = (event_id, event.type if event else event_type, now if wake else timer)
         memo = program.class_memo
-        memo.clear()
+        memo.contact = None  # ClassMemo.clear, inline: run is called for every event
         out: list[Action] = []
         first = True
         #: Every rule that fired in this cascade, in first-firing order (a cycle names them).
@@ -262,7 +262,7 @@ class Cascade:
                 if not fired:
                     break
                 fired.sort(key=_firing_order)
-                memo.clear()  # actions may change what the class depends on
+                memo.contact = None  # actions may change what the class depends on
                 run_actions = self.executor.run
                 for _, _, rule, context, cause in fired:
                     cascade_rules[rule.name] = None
@@ -292,7 +292,7 @@ class Cascade:
                 first = False
         finally:
             # A filled memo outlives no evaluation, not even one an exception cut short.
-            memo.clear()
+            memo.contact = None
         return out
 
     def wake(self, contact: Contact) -> list[Action]:
@@ -313,6 +313,8 @@ class Cascade:
             fired = self._wake_firings(contact, now)
         finally:
             memo.clear()  # as in run: never left filled, even by an exception
+        if fired is None:  # a segment moved: its events are the general round's work
+            return self.run(contact, None, None, wake=True)
         if not fired:
             return []
         plain = self._plain
@@ -327,9 +329,12 @@ class Cascade:
         self._follow_up(contact, out, None, None, now)
         return out
 
-    def _wake_firings(self, contact: Contact, now: float) -> list[tuple[RuleSpec, Cause]]:
+    def _wake_firings(self, contact: Contact, now: float) -> list[tuple[RuleSpec, Cause]] | None:
         """The wake plan's first round: update the truth bits, and return the rules
-        that fire with their causes, in firing order (the memo is left to the caller)."""
+        that fire with their causes, in firing order (the memo is left to the caller).
+
+        None, with nothing changed, when the wake-up moves a segment in or out.
+        """
         program = self.program
         truth_of = program.wake_truth
         assert truth_of is not None
@@ -340,6 +345,12 @@ class Cascade:
         if watched:
             discarded = is_discarded(contact)
             memo.fill(contact, now, class_of(classes, contact.last_activity, discarded, now))
+        segments_of = program.wake_segments
+        if (
+            segments_of is not None
+            and segments_of(contact, None, now) != contact.segs & program.wake_segment_bits
+        ):
+            return None
         new = truth_of(contact, None, now)
         truth = contact.truth
         old = truth & program.wake_bits
@@ -503,20 +514,21 @@ class Cascade:
     # -- derived state ----------------------------------------------------------------
 
     def _valuation(self, contact: Contact, net: dict[Key, Any], at_wake: bool) -> None:
-        if not at_wake and not any(key in net for key in _VALUATION_INPUTS):
+        if not (at_wake or LAST_ACTIVITY_KEY in net or STATUS_KEY in net or DISCARD_KEY in net):
             return
         classes = self.program.classes
         now = self.writer.now
+        discarded = is_discarded(contact)
         old_activity = net.get(LAST_ACTIVITY_KEY, contact.last_activity)
         old_discarded = net.get(DISCARD_KEY)
         if old_discarded is None:
-            old_discarded = is_discarded(contact)
+            old_discarded = discarded
         if at_wake:
             # Just before a boundary the contact was still in the earlier class.
             old_class = class_of(classes, old_activity, old_discarded, now, just_before=True)
         else:
             old_class = class_of(classes, old_activity, old_discarded, now)
-        new_class = class_of(classes, contact.last_activity, is_discarded(contact), now)
+        new_class = class_of(classes, contact.last_activity, discarded, now)
         self.program.class_memo.fill(contact, now, new_class)
         if old_class != new_class:
             net[VALUATION_KEY] = old_class
@@ -533,8 +545,9 @@ class Cascade:
         deps = program.segment_deps
         pending: set[int] = set()
         for key in net:
-            for segment in deps.get(key, ()):
-                pending.add(segment.index)
+            if key in deps:
+                for segment in deps[key]:
+                    pending.add(segment.index)
         if creating:
             pending.update(self._creation_segments)
         if at_wake:
