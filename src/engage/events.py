@@ -65,7 +65,12 @@ def _check_value(value: Any, depth: int, budget: list[int]) -> None:
         raise EventError(f"data has more than {MAX_DATA_ITEMS} values")
     if depth > MAX_DATA_DEPTH:
         raise EventError(f"data nested deeper than {MAX_DATA_DEPTH} levels")
-    if value is None or isinstance(value, bool | int):
+    kind = value.__class__
+    if kind is str:  # the common case first, without the isinstance chain
+        if len(value) > MAX_TEXT_LENGTH:
+            raise EventError(f"data holds a text longer than {MAX_TEXT_LENGTH} characters")
+        return
+    if value is None or kind is int or isinstance(value, bool | int):
         return
     if isinstance(value, float):
         if not math.isfinite(value):
@@ -79,7 +84,7 @@ def _check_value(value: Any, depth: int, budget: list[int]) -> None:
         for item in value:
             _check_value(item, depth + 1, budget)
         return
-    if isinstance(value, Mapping):
+    if kind is dict or isinstance(value, Mapping):
         for key, item in value.items():
             if not isinstance(key, str):
                 raise EventError(f"data keys must be text, not {type(key).__name__}")
@@ -94,7 +99,9 @@ def normalize(record: Any) -> Event:
     Raises:
         EventError: the record cannot be accepted; the message is the reason.
     """
-    if not isinstance(record, Mapping):
+    # ``__class__ is dict`` first: the ABC check costs a sixth of a plain event's
+    # validation, and nearly every record is a dict.
+    if record.__class__ is not dict and not isinstance(record, Mapping):
         raise EventError(f"an event must be an object, not {type(record).__name__}")
     contact = record.get("contact")
     if not isinstance(contact, str) or not contact:
@@ -127,7 +134,7 @@ def normalize(record: Any) -> Event:
         raise EventError(f"'id' longer than {MAX_ID_LENGTH} characters")
     data = record.get("data")
     if data is not None:
-        if not isinstance(data, Mapping):
+        if data.__class__ is not dict and not isinstance(data, Mapping):
             raise EventError(f"'data' must be an object, not {type(data).__name__}")
         if data:
             _check_value(data, 0, [MAX_DATA_ITEMS])

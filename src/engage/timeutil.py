@@ -69,9 +69,11 @@ def coerce_time(value: object) -> float:
     Raises:
         ValueError: the value is none of those, or is not finite, or is out of range.
     """
-    if isinstance(value, bool):
+    if value.__class__ is float:  # the common case first, without the isinstance chain
+        seconds: float = value
+    elif isinstance(value, bool):
         raise ValueError(f"not a time: {value!r}")
-    if isinstance(value, int | float):
+    elif isinstance(value, int | float):
         seconds = float(value)
     elif isinstance(value, str):
         seconds = parse_time(value)

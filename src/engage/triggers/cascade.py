@@ -684,8 +684,11 @@ class Cascade:
                 if not rules:
                     continue
                 spec = program.scores[key[1]]
-                before = self.display(contact, key, old)
-                after = self.display(contact, key, score_of(contact, key[1]))
+                decay = spec.decay  # display, inline: this runs on most events
+                before = old if decay is None else decay.read(old, now)
+                after = score_of(contact, key[1])
+                if decay is not None:
+                    after = decay.read(after, now)
                 delta = None if before is None or after is None else after - before
                 data = {"score": spec.name, "old": before, "new": after, "delta": delta}
                 self._fire_made(contact, rules, "score.change", data, fired, now)
