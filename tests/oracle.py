@@ -619,6 +619,18 @@ class Oracle:
 
     def candidates(self, c: Contact) -> set[float]:
         """Every moment after the clock at which time alone might change something."""
+        moments = self._clock_moments(c)
+        for name, block in self.scores.items():
+            if block.decay is not None and name in c.scores:
+                for constant in self.constants:
+                    moment = self._crossing(c, name, constant)
+                    if moment is not None:
+                        moments.add(moment)
+        return {m for m in moments if m > self.now}
+
+    def _clock_moments(self, c: Contact) -> set[float]:
+        """The candidate moments that are not decay crossings: class boundaries,
+        ``within`` ends and window expiries (some may be at or before the clock)."""
         moments: set[float] = set()
         if c.last_activity is not None:
             moments.update(c.last_activity + window for _, window in self.classes)
@@ -628,13 +640,7 @@ class Oracle:
                 moments.add(value + node.window.seconds)
         for node, times in c.windows.items():
             moments.update(t + node.window.seconds for t in times)
-        for name, block in self.scores.items():
-            if block.decay is not None and name in c.scores:
-                for constant in self.constants:
-                    moment = self._crossing(c, name, constant)
-                    if moment is not None:
-                        moments.add(moment)
-        return {m for m in moments if m > self.now}
+        return moments
 
     def _crossing(self, c: Contact, name: str, target: float) -> float | None:
         """The first float moment after the clock at which the raw value, on its way to
@@ -680,15 +686,18 @@ class Oracle:
         are set aside (``assume``).
         """
         for c in self.contacts.values():
-            for name, block in self.scores.items():
-                if block.decay is None:
-                    continue
-                value = self.raw_score(c, name, max(moment, self.now))
-                if value is None:
-                    continue
-                for constant in self.constants:
-                    if math.isclose(value, constant, rel_tol=1e-12, abs_tol=1e-12):
-                        self.tie = True
+            self._note_contact_ties(c, max(moment, self.now))
+
+    def _note_contact_ties(self, c: Contact, moment: float) -> None:
+        for name, block in self.scores.items():
+            if block.decay is None:
+                continue
+            value = self.raw_score(c, name, moment)
+            if value is None:
+                continue
+            for constant in self.constants:
+                if math.isclose(value, constant, rel_tol=1e-12, abs_tol=1e-12):
+                    self.tie = True
 
     def advance(self, when: float | str | datetime) -> None:
         """Move the clock to ``when``, evaluating every contact at every moment due."""
@@ -707,7 +716,12 @@ class Oracle:
             self.now = moment
             for cid in sorted(due):
                 if moment in due[cid]:
-                    self.cascade(self.contacts[cid], None, None)
+                    c = self.contacts[cid]
+                    if moment in self._clock_moments(c):
+                        # Another timer (a class boundary, a window) stops the clock
+                        # here: the same rounding question as an operation's moment.
+                        self._note_contact_ties(c, moment)
+                    self.cascade(c, None, None)
         self.now = target
 
     # -- output ------------------------------------------------------------------------
