@@ -329,3 +329,44 @@ def test_unreadable_newest_snapshot_falls_back_to_the_log(tmp_path: Path) -> Non
     assert "snapshot-000000000999.engsnap" in reopened.recovery.skipped_snapshots[0][0]
     assert list(recovered.dump()) == expected
     reopened.close(checkpoint=False)
+
+
+LIST_FIELD_RULES = """
+fields {
+    interests: list
+}
+when interests contains "golf" then tag "golfer"
+when interests contains "tennis" then tag "tennis"
+"""
+
+
+def test_list_fields_come_back_as_lists_that_rules_read(tmp_path: Path) -> None:
+    """msgpack gives lists back as lists: a restored list field is a tuple again, reads
+    as before, and a reload does not share it with the contact it was taken from."""
+    compiled = engage.compile(LIST_FIELD_RULES, name="t.rules")
+    engine = Engine(compiled)
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    engine.ingest(
+        {"contact": "c1", "type": "contact.updated", "at": at, "data": {"interests": ["golf"]}}
+    )
+    path = tmp_path / "s.engsnap"
+    engine.snapshot(path)
+    restored = Engine.restore(path, compiled)
+    assert restored._contacts["c1"].fields == [("golf",)]
+    assert list(restored.dump()) == list(engine.dump())
+    actions = restored.ingest(
+        {
+            "contact": "c1",
+            "type": "contact.updated",
+            "at": at + timedelta(days=1),
+            "data": {"interests": ["golf", "tennis"]},
+        }
+    )
+    assert [(a.action, a.args) for a in actions] == [("tag", ["tennis"])]
+
+    before = engine._contacts["c1"]
+    engine.reload(compiled)
+    after = engine._contacts["c1"]
+    assert after is not before
+    assert after.fields == before.fields
+    assert after.fields is not before.fields

@@ -26,11 +26,11 @@ from engage.state.contact import (
     DISARMED,
     LAST_FIRED,
     LINE_STATE,
+    NO_MORE_SCORES,
     ONCE_FIRED,
     WINDOWS,
     Contact,
     put_score,
-    set_score_values,
     tag_collection,
 )
 from engage.storage.snapshot import FORMAT_VERSION, SnapshotData, contact_record, program_tables
@@ -168,9 +168,7 @@ def install(engine: Engine, data: SnapshotData, *, backfill: bool = False) -> Re
                 decay = engine.program.scores[index].decay
                 if decay is not None and ref is not None:
                     decay.ref = ref
-            for record in data.contacts:
-                contact = _contact(record, engine)
-                engine._contacts[contact.id] = contact
+            _install_contacts(engine, data.contacts)
         else:
             mapper = _Mapper(engine, old_tables, report)
             for record in data.contacts:
@@ -217,26 +215,42 @@ def _install_counters(engine: Engine, header: dict[str, Any]) -> None:
         )
 
 
-def _contact(record: list[Any], engine: Engine) -> Contact:
-    """A contact record written by the same program."""
-    (cid, scores, fields, tags, groups, status, created, last, segs, truth, wake, extra) = record
-    contact = Contact(cid, created, 0)
-    set_score_values(contact, scores)
-    if fields is not None:
-        program_fields = engine.program.fields
-        contact.fields = [
-            tuple(value) if isinstance(value, list) and program_fields[i].type == "list" else value
-            for i, value in enumerate(fields)
-        ]
-    contact.tags = tag_collection(tags)
-    contact.groups = tuple(groups)
-    contact.status = status
-    contact.last_activity = last
-    contact.segs = segs
-    contact.truth = truth
-    contact.wake = wake
-    contact.extra = extra or None
-    return contact
+def _install_contacts(engine: Engine, records: list[list[Any]]) -> None:
+    """Contact records written by the same program, into ``engine``.
+
+    Restoring is mostly this loop, so it builds each contact without ``Contact.__init__``
+    (whose defaults would all be overwritten) and converts only the fields that need it
+    (list fields come back from msgpack as lists and are kept as tuples).
+    """
+    list_fields = [i for i, spec in enumerate(engine.program.fields) if spec.type == "list"]
+    contacts = engine._contacts
+    new = Contact.__new__
+    for record in records:
+        (cid, scores, fields, tags, groups, status, created, last, segs, truth, wake, extra) = (
+            record
+        )
+        contact = new(Contact)
+        contact.id = cid
+        # set_score_values, inline (a call per contact is a tenth of this loop).
+        contact.first_score = scores[0] if scores else None
+        contact.more_scores = scores[1:] if len(scores) > 1 else NO_MORE_SCORES
+        if fields is not None:
+            fields = list(fields)  # a reload's records hold the old contacts' own lists
+            for i in list_fields:
+                value = fields[i]
+                if isinstance(value, list):
+                    fields[i] = tuple(value)
+        contact.fields = fields
+        contact.tags = tag_collection(tags)
+        contact.groups = tuple(groups)
+        contact.status = status
+        contact.created = created
+        contact.last_activity = last
+        contact.segs = segs
+        contact.truth = truth
+        contact.wake = wake
+        contact.extra = extra or None
+        contacts[cid] = contact
 
 
 def rule_predecessors(
@@ -414,10 +428,12 @@ def _rebuild_derived(
         if is_discarded(contact):
             writer.discarded.add(contact.id)
         if program.time_atoms:
-            if recompute or contact.wake is None:
+            if recompute:
                 contact.wake = None
                 engine._schedule(contact)
-            else:
+            elif contact.wake is not None:
+                # A wake-up the same program computed; None stays None (nothing time
+                # can change after the moment it was computed, so none after the clock).
                 engine._timers.push(contact.wake, contact.id)
         else:
             contact.wake = None
