@@ -225,7 +225,7 @@ class Cascade:
         now = writer.now
         self._origin = (event_id, event.type if event else event_type, now if wake else timer)
         memo = program.class_memo
-        memo.contact = None  # ClassMemo.clear, inline: run is called for every event
+        memo.clear()
         out: list[Action] = []
         first = True
         #: Every rule that fired in this cascade, in first-firing order (a cycle names them).
@@ -262,7 +262,7 @@ class Cascade:
                 if not fired:
                     break
                 fired.sort(key=_firing_order)
-                memo.contact = None  # actions may change what the class depends on
+                memo.clear()  # actions may change what the class depends on
                 run_actions = self.executor.run
                 for _, _, rule, context, cause in fired:
                     cascade_rules[rule.name] = None
@@ -292,7 +292,7 @@ class Cascade:
                 first = False
         finally:
             # A filled memo outlives no evaluation, not even one an exception cut short.
-            memo.contact = None
+            memo.clear()
         return out
 
     def wake(self, contact: Contact) -> list[Action]:
@@ -514,7 +514,7 @@ class Cascade:
     # -- derived state ----------------------------------------------------------------
 
     def _valuation(self, contact: Contact, net: dict[Key, Any], at_wake: bool) -> None:
-        if not (at_wake or LAST_ACTIVITY_KEY in net or STATUS_KEY in net or DISCARD_KEY in net):
+        if not at_wake and net.keys().isdisjoint(_VALUATION_INPUTS):
             return
         classes = self.program.classes
         now = self.writer.now
@@ -684,11 +684,8 @@ class Cascade:
                 if not rules:
                     continue
                 spec = program.scores[key[1]]
-                decay = spec.decay  # display, inline: this runs on most events
-                before = old if decay is None else decay.read(old, now)
-                after = score_of(contact, key[1])
-                if decay is not None:
-                    after = decay.read(after, now)
+                before = self.display(contact, key, old)
+                after = self.display(contact, key, score_of(contact, key[1]))
                 delta = None if before is None or after is None else after - before
                 data = {"score": spec.name, "old": before, "new": after, "delta": delta}
                 self._fire_made(contact, rules, "score.change", data, fired, now)
