@@ -122,6 +122,39 @@ class Contact(_EverySlot):
         self.wake = None
         self.extra = None
 
+    @classmethod
+    def restored(
+        cls,
+        contact_id: str,
+        scores: Sequence[Any],
+        fields: list[Any] | None,
+        tags: Iterable[str],
+        groups: Iterable[str],
+        status: str,
+        created: float,
+        last_activity: float | None,
+        segs: int,
+        truth: int,
+        wake: float | None,
+        extra: dict[str, Any] | None,
+    ) -> Contact:
+        """A contact with stored state (a snapshot's), each slot set once: restoring a
+        million contacts through ``__init__`` would set every slot twice."""
+        contact = cls.__new__(cls)
+        contact.id = contact_id
+        set_score_values(contact, scores)
+        contact.fields = fields
+        contact.tags = tag_collection(tags)
+        contact.groups = tuple(groups)
+        contact.status = status
+        contact.created = created
+        contact.last_activity = last_activity
+        contact.segs = segs
+        contact.truth = truth
+        contact.wake = wake
+        contact.extra = extra or None
+        return contact
+
     def more(self) -> dict[str, Any]:
         """The ``extra`` dict, created on first use."""
         extra = self.extra

@@ -33,6 +33,7 @@ from typing import IO, TYPE_CHECKING, Any, Final
 import msgpack
 
 from engage.errors import SnapshotError
+from engage.state.contact import score_values
 
 if TYPE_CHECKING:
     from engage.engine import Engine
@@ -79,7 +80,7 @@ def contact_record(contact: Any) -> list[Any]:
     """One contact as a positional msgpack array (compact: no key names per contact)."""
     return [
         contact.id,
-        [contact.first_score, *contact.more_scores],  # score_values, without the call
+        score_values(contact),
         contact.fields,
         list(contact.tags),
         list(contact.groups),

@@ -26,7 +26,6 @@ from engage.state.contact import (
     DISARMED,
     LAST_FIRED,
     LINE_STATE,
-    NO_MORE_SCORES,
     ONCE_FIRED,
     WINDOWS,
     Contact,
@@ -218,39 +217,25 @@ def _install_counters(engine: Engine, header: dict[str, Any]) -> None:
 def _install_contacts(engine: Engine, records: list[list[Any]]) -> None:
     """Contact records written by the same program, into ``engine``.
 
-    Restoring is mostly this loop, so it builds each contact without ``Contact.__init__``
-    (whose defaults would all be overwritten) and converts only the fields that need it
-    (list fields come back from msgpack as lists and are kept as tuples).
+    Fields are taken as they are, except list fields: msgpack gives them back as lists,
+    and they are kept as tuples.
     """
     list_fields = [i for i, spec in enumerate(engine.program.fields) if spec.type == "list"]
     contacts = engine._contacts
-    new = Contact.__new__
+    restored = Contact.restored
     for record in records:
         (cid, scores, fields, tags, groups, status, created, last, segs, truth, wake, extra) = (
             record
         )
-        contact = new(Contact)
-        contact.id = cid
-        # set_score_values, inline (a call per contact is a tenth of this loop).
-        contact.first_score = scores[0] if scores else None
-        contact.more_scores = scores[1:] if len(scores) > 1 else NO_MORE_SCORES
         if fields is not None:
             fields = list(fields)  # a reload's records hold the old contacts' own lists
             for i in list_fields:
                 value = fields[i]
                 if isinstance(value, list):
                     fields[i] = tuple(value)
-        contact.fields = fields
-        contact.tags = tag_collection(tags)
-        contact.groups = tuple(groups)
-        contact.status = status
-        contact.created = created
-        contact.last_activity = last
-        contact.segs = segs
-        contact.truth = truth
-        contact.wake = wake
-        contact.extra = extra or None
-        contacts[cid] = contact
+        contacts[cid] = restored(
+            cid, scores, fields, tags, groups, status, created, last, segs, truth, wake, extra
+        )
 
 
 def rule_predecessors(
