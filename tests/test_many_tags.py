@@ -38,7 +38,7 @@ def test_tags_stay_in_the_order_they_were_added_past_the_switch() -> None:
     assert view is not None
     assert view.tags == [f"tier_{n}" for n in range(1, TIERS + 1)]
     # The contact switched to a dict; the dump reads the same.
-    contact = engine._contacts["a"]
+    contact = engine.state.contacts["a"]
     assert isinstance(contact.tags, dict)
     assert next(iter(engine.dump()))["tags"] == view.tags
 
@@ -97,7 +97,7 @@ def test_snapshot_and_restore_keep_many_tags_and_go_on_adding() -> None:
         first.snapshot(path)
         restored = engage.Engine.restore(path, rules)
     assert list(restored.dump()) == list(first.dump())
-    assert isinstance(restored._contacts["a"].tags, dict)
+    assert isinstance(restored.state.contacts["a"].tags, dict)
     rest = submits("a", TIERS - MANY_TAGS - 2, start=100)
     assert restored.ingest_many(rest) == straight.ingest_many(rest)
     assert list(restored.dump()) == list(straight.dump())

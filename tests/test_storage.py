@@ -264,8 +264,8 @@ def test_torn_log_tail_is_cut_and_reported_not_replayed(tmp_path: Path) -> None:
     first = StateDir(folder, rules(), fsync="always")
     engine = first.open()
     run(engine, stream(0, 10))
-    assert engine._log is not None
-    log_path = Path(engine._log.path)
+    assert engine.journal.attached
+    log_path = Path(engine.journal.path)
     first.close(checkpoint=False)  # a crash: no snapshot
     size = log_path.stat().st_size
     with open(log_path, "r+b") as handle:
@@ -301,8 +301,8 @@ def test_checkpoint_compacts_the_log(tmp_path: Path) -> None:
     run(engine, stream(20, 40))
     second_snapshot = state.checkpoint()
     names = sorted(os.listdir(folder))
-    assert engine._log is not None
-    current_log = os.path.basename(engine._log.path)
+    assert engine.journal.attached
+    current_log = os.path.basename(engine.journal.path)
     assert names == [current_log, os.path.basename(second_snapshot)]
     assert not os.path.exists(first_snapshot)
     assert names[0].startswith("log-") and names[1].startswith("snapshot-")
@@ -352,7 +352,7 @@ def test_list_fields_come_back_as_lists_that_rules_read(tmp_path: Path) -> None:
     path = tmp_path / "s.engsnap"
     engine.snapshot(path)
     restored = Engine.restore(path, compiled)
-    assert restored._contacts["c1"].fields == [("golf",)]
+    assert restored.state.contacts["c1"].fields == [("golf",)]
     assert list(restored.dump()) == list(engine.dump())
     actions = restored.ingest(
         {
@@ -364,9 +364,9 @@ def test_list_fields_come_back_as_lists_that_rules_read(tmp_path: Path) -> None:
     )
     assert [(a.action, a.args) for a in actions] == [("tag", ["tennis"])]
 
-    before = engine._contacts["c1"]
+    before = engine.state.contacts["c1"]
     engine.reload(compiled)
-    after = engine._contacts["c1"]
+    after = engine.state.contacts["c1"]
     assert after is not before
     assert after.fields == before.fields
     assert after.fields is not before.fields

@@ -508,7 +508,7 @@ def test_ingest_many_hands_the_decay_reference_to_the_full_path() -> None:
         "score fit {\n    on email.open +1\n}\n"
         'when fit >= 1 then tag "fits"\n'
     )
-    assert engine._fast_plans, "the click must take the inline path"
+    assert engine.inline_types, "the click must take the inline path"
     at = T0.timestamp()
     engine.ingest_many(
         [

@@ -17,8 +17,10 @@ the contacts are scanned.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
+
+import attrs
 
 from engage.dsl import ast
 from engage.dsl.checker import check_condition
@@ -26,13 +28,16 @@ from engage.dsl.codegen import CodeGenerator, literal_value
 from engage.dsl.parser import parse
 from engage.errors import QueryError, RulesError
 from engage.index.score_index import LAST_ACTIVITY, count_between, ids_between, top_entries
+from engage.program import Program
 from engage.state.contact import DISARMED, LAST_FIRED, ONCE_FIRED, score_of
+from engage.state.writer import StateWriter
 from engage.time.valuation import DISCARDED, EXPIRED, INACTIVE, class_ranges
 from engage.timeutil import format_time
 from engage.triggers.cascade import Cascade
 
 if TYPE_CHECKING:
-    from engage.engine import Engine
+    from engage.engine.state import EngineState
+    from engage.index.score_index import SortedIndexes
 
 _PREFIX = "segment __query__ = "
 _MAX_QUERY_LENGTH = 10_000
@@ -47,6 +52,51 @@ class _Query:
         self.text = text
         self.expr = expr
         self.predicate = predicate
+
+
+class QueryCache:
+    """Compiled queries by text, for one program: the engine makes a new one whenever
+    its program changes (a compiled query reads scores and fields by position)."""
+
+    __slots__ = ("_compiled",)
+
+    #: Past this many distinct texts the cache starts again (hosts that build query text
+    #: from data would otherwise grow it without end).
+    LIMIT = 256
+
+    def __init__(self) -> None:
+        self._compiled: dict[str, _Query] = {}
+
+    def get(self, text: str) -> _Query | None:
+        return self._compiled.get(text)
+
+    def put(self, text: str, query: _Query) -> None:
+        if len(self._compiled) >= self.LIMIT:
+            self._compiled.clear()
+        self._compiled[text] = query
+
+    def __len__(self) -> int:
+        return len(self._compiled)
+
+
+@attrs.frozen
+class QueryScope:
+    """What a query reads: the program, the state and the engine's derived structures
+    (segment members, the discarded set, sorted indexes), plus the cascade and writer
+    that ``explain`` reads current values through. The engine builds one per call."""
+
+    program: Program
+    state: EngineState
+    members: Sequence[set[str]]
+    discarded: set[str]
+    indexes: SortedIndexes
+    cascade: Cascade
+    writer: StateWriter
+    cache: QueryCache
+
+    @property
+    def now(self) -> float:
+        return self.state.clock_or_zero()
 
 
 class _NoWindows:
@@ -65,9 +115,9 @@ class _NoWindows:
         )
 
 
-def compile_query(engine: Engine, text: str) -> _Query:
-    """Parse, check and compile a query condition (cached per engine)."""
-    cache: dict[str, _Query] = engine.__dict__.setdefault("_query_cache", {})
+def compile_query(scope: QueryScope, text: str) -> _Query:
+    """Parse, check and compile a query condition (cached per program)."""
+    cache = scope.cache
     cached = cache.get(text)
     if cached is not None:
         return cached
@@ -83,7 +133,7 @@ def compile_query(engine: Engine, text: str) -> _Query:
     decl = parsed.decls[0] if len(parsed.decls) == 1 else None
     if not isinstance(decl, ast.SegmentDecl):
         raise QueryError(f"not a condition: {text!r}")
-    program = engine.program
+    program = scope.program
     problems = [
         d for d in check_condition(decl.condition, program.symbols, source) if d.severity == "error"
     ]
@@ -99,9 +149,7 @@ def compile_query(engine: Engine, text: str) -> _Query:
     name = generator.add_condition(decl.condition)
     predicate = generator.build()[name]
     query = _Query(text, decl.condition, predicate)
-    if len(cache) > 256:
-        cache.clear()
-    cache[text] = query
+    cache.put(text, query)
     return query
 
 
@@ -139,24 +187,24 @@ class _Range:
         self.exclude_discarded = exclude_discarded
 
 
-def _plan(engine: Engine, expr: ast.Expr) -> tuple[Any, bool]:
+def _plan(scope: QueryScope, expr: ast.Expr) -> tuple[Any, bool]:
     """The best indexable part of ``expr`` and whether it is the whole condition."""
     items = expr.items if isinstance(expr, ast.And) else (expr,)
     for item in items:
-        plan = _index_for(engine, item)
+        plan = _index_for(scope, item)
         if plan is not None:
             return plan, len(items) == 1
     return None, False
 
 
-def _index_for(engine: Engine, node: ast.Expr) -> Any:
-    program = engine.program
-    now = engine.now if engine.now is not None else 0.0
+def _index_for(scope: QueryScope, node: ast.Expr) -> Any:
+    program = scope.program
+    now = scope.now
     match node:
         case ast.InSegment(segment=segment):
             return ("segment", program.segment_by_name[segment].index)
         case ast.Compare(op="==", left=ast.Name(name="valuation"), right=ast.String(value=v)):
-            return _valuation_range(engine, v, now)
+            return _valuation_range(scope, v, now)
         case ast.Within(operand=ast.Name(name="last_activity"), window=window, older=older):
             limit = now - window.seconds
             if older:
@@ -213,8 +261,8 @@ def _score_range(node: ast.Expr) -> tuple[str, Any, bool, Any, bool] | None:
     return None
 
 
-def _valuation_range(engine: Engine, cls: str, now: float) -> Any:
-    program = engine.program
+def _valuation_range(scope: QueryScope, cls: str, now: float) -> Any:
+    program = scope.program
     if cls == DISCARDED:
         return ("discarded",)
     if cls == INACTIVE:
@@ -233,51 +281,51 @@ def _valuation_range(engine: Engine, cls: str, now: float) -> Any:
 # -- answering ---------------------------------------------------------------------------
 
 
-def _candidates(engine: Engine, plan: Any) -> Iterable[str]:
-    contacts = engine._contacts
+def _candidates(scope: QueryScope, plan: Any) -> Iterable[str]:
+    contacts = scope.state.contacts
     if isinstance(plan, tuple):
         if plan[0] == "segment":
-            return sorted(engine._members[plan[1]])
+            return sorted(scope.members[plan[1]])
         if plan[0] == "discarded":
-            return sorted(engine._writer.discarded)
+            return sorted(scope.discarded)
         return sorted(
             cid
             for cid, c in contacts.items()
-            if c.last_activity is None and cid not in engine._writer.discarded
+            if c.last_activity is None and cid not in scope.discarded
         )
-    index = engine._indexes.ensure(plan.which, contacts)
+    index = scope.indexes.ensure(plan.which, contacts)
     ids: Iterable[str] = ids_between(
         index, plan.low, plan.low_inclusive, plan.high, plan.high_inclusive
     )
     if plan.exclude_discarded:
-        discarded = engine._writer.discarded
+        discarded = scope.discarded
         ids = (cid for cid in ids if cid not in discarded)
     return ids
 
 
-def count(engine: Engine, text: str) -> int:
-    query = compile_query(engine, text)
-    plan, whole = _plan(engine, query.expr)
-    contacts = engine._contacts
+def count(scope: QueryScope, text: str) -> int:
+    query = compile_query(scope, text)
+    plan, whole = _plan(scope, query.expr)
+    contacts = scope.state.contacts
     if plan is not None and whole:
         if isinstance(plan, tuple):
             if plan[0] == "segment":
-                return len(engine._members[plan[1]])
+                return len(scope.members[plan[1]])
             if plan[0] == "discarded":
-                return len(engine._writer.discarded)
+                return len(scope.discarded)
         elif plan.exact:
-            index = engine._indexes.ensure(plan.which, contacts)
+            index = scope.indexes.ensure(plan.which, contacts)
             total = count_between(
                 index, plan.low, plan.low_inclusive, plan.high, plan.high_inclusive
             )
             if plan.exclude_discarded:
-                for cid in engine._writer.discarded:
+                for cid in scope.discarded:
                     contact = contacts[cid]
                     key = contact.last_activity
                     if key is not None and _in_range(key, plan):
                         total -= 1
             return total
-    return len(_matching(engine, query, plan))
+    return len(_matching(scope, query, plan))
 
 
 def _in_range(key: Any, plan: _Range) -> bool:
@@ -289,30 +337,30 @@ def _in_range(key: Any, plan: _Range) -> bool:
     )
 
 
-def _matching(engine: Engine, query: _Query, plan: Any) -> list[str]:
-    contacts = engine._contacts
-    now = engine.now if engine.now is not None else 0.0
+def _matching(scope: QueryScope, query: _Query, plan: Any) -> list[str]:
+    contacts = scope.state.contacts
+    now = scope.now
     predicate = query.predicate
-    ids = _candidates(engine, plan) if plan is not None else contacts.keys()
+    ids = _candidates(scope, plan) if plan is not None else contacts.keys()
     return sorted(cid for cid in ids if predicate(contacts[cid], None, now))
 
 
-def select(engine: Engine, text: str) -> list[str]:
-    query = compile_query(engine, text)
-    plan, _ = _plan(engine, query.expr)
-    return _matching(engine, query, plan)
+def select(scope: QueryScope, text: str) -> list[str]:
+    query = compile_query(scope, text)
+    plan, _ = _plan(scope, query.expr)
+    return _matching(scope, query, plan)
 
 
-def top(engine: Engine, score: str, k: int = 10) -> list[tuple[str, Any]]:
-    spec = engine.program.score_by_name.get(score)
+def top(scope: QueryScope, score: str, k: int = 10) -> list[tuple[str, Any]]:
+    spec = scope.program.score_by_name.get(score)
     if spec is None:
         raise QueryError(
-            f"unknown score {score!r}; scores: {', '.join(engine.program.score_by_name)}"
+            f"unknown score {score!r}; scores: {', '.join(scope.program.score_by_name)}"
         )
     if k <= 0:
         return []
-    index = engine._indexes.ensure(spec.index, engine._contacts)
-    now = engine.now if engine.now is not None else 0.0
+    index = scope.indexes.ensure(spec.index, scope.state.contacts)
+    now = scope.now
     result = []
     for stored, contact_id in top_entries(index, k):
         value = stored if spec.decay is None else spec.decay.read(stored, now)
@@ -320,17 +368,17 @@ def top(engine: Engine, score: str, k: int = 10) -> list[tuple[str, Any]]:
     return result
 
 
-def explain(engine: Engine, contact_id: str, rule_name: str) -> dict[str, Any]:
-    program = engine.program
+def explain(scope: QueryScope, contact_id: str, rule_name: str) -> dict[str, Any]:
+    program = scope.program
     rule = program.rule_by_name.get(rule_name)
     if rule is None:
         raise QueryError(f"unknown rule {rule_name!r}")
-    contact = engine._contacts.get(contact_id)
+    contact = scope.state.contacts.get(contact_id)
     if contact is None:
         return {"rule": rule.name, "contact": contact_id, "exists": False}
-    now = engine.now if engine.now is not None else 0.0
-    cascade: Cascade = engine._cascade
-    engine._writer.now = now
+    now = scope.now
+    cascade = scope.cascade
+    scope.writer.now = now
     reads = {
         label: cascade.display(contact, key, cascade.current(contact, key))
         for label, key in rule.read_names

@@ -138,7 +138,7 @@ def breakdown(engine: engage.Engine, contacts: int) -> dict[str, float]:
     vocabularies, small ints) are not counted: they exist once per engine, not per
     contact. The contact dict's share is its size divided by the number of contacts.
     """
-    store = engine._contacts  # the engine's own table: a diagnostic, read only
+    store = engine.state.contacts  # the state record's table: a diagnostic, read only
     contact = store["c0000000"]
     sizes: dict[str, float] = {
         "contact_object": sys.getsizeof(contact),

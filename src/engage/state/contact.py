@@ -210,35 +210,70 @@ WINDOWS: Final = "windows"  # dict history-atom id -> list of event times
 VALUATION_CLASS: Final = "vclass"  # the recency class at the last evaluation
 
 
+#: The fields of a contact record, in order: the positional form of one contact that
+#: snapshots, reloads and the per-contact step write and read. Only this module knows
+#: the order; a change of it is a new snapshot format.
+RECORD_FIELDS: Final = (
+    "id",
+    "scores",
+    "fields",
+    "tags",
+    "groups",
+    "status",
+    "created",
+    "last_activity",
+    "segs",
+    "truth",
+    "wake",
+    "extra",
+)
+RECORD_LENGTH: Final = len(RECORD_FIELDS)
+
+
+def to_record(contact: Contact) -> list[Any]:
+    """The contact as a positional record (compact: no key names per contact), in
+    :data:`RECORD_FIELDS` order. Shares the contact's field list and extra dict."""
+    return [
+        contact.id,
+        score_values(contact),
+        contact.fields,
+        list(contact.tags),
+        list(contact.groups),
+        contact.status,
+        contact.created,
+        contact.last_activity,
+        contact.segs,
+        contact.truth,
+        contact.wake,
+        contact.extra,
+    ]
+
+
+def from_record(record: Sequence[Any], list_fields: Sequence[int] = ()) -> Contact:
+    """A contact from a record written by :func:`to_record` under the same program.
+
+    ``list_fields`` are the indexes of ``list`` fields: msgpack gives them back as
+    lists, and contacts keep them as tuples. The field list is copied, so that a
+    reload's contacts never share one with the contacts they replace.
+    """
+    (cid, scores, fields, tags, groups, status, created, last, segs, truth, wake, extra) = record
+    if fields is not None:
+        fields = list(fields)
+        for i in list_fields:
+            value = fields[i]
+            if isinstance(value, list):
+                fields[i] = tuple(value)
+    return Contact.restored(
+        cid, scores, fields, tags, groups, status, created, last, segs, truth, wake, extra
+    )
+
+
 def contact_to_state(contact: Contact) -> dict[str, Any]:
-    """The contact as plain data (msgpack-able), independent of any other contact."""
-    return {
-        "id": contact.id,
-        "scores": score_values(contact),
-        "fields": None if contact.fields is None else list(contact.fields),
-        "tags": list(contact.tags),
-        "groups": list(contact.groups),
-        "status": contact.status,
-        "created": contact.created,
-        "last_activity": contact.last_activity,
-        "segs": contact.segs,
-        "truth": contact.truth,
-        "wake": contact.wake,
-        "extra": contact.extra,
-    }
+    """The contact as plain data by field name (msgpack-able), independent of any other
+    contact."""
+    return dict(zip(RECORD_FIELDS, to_record(contact), strict=True))
 
 
 def contact_from_state(state: dict[str, Any]) -> Contact:
     """Rebuild a contact from :func:`contact_to_state` output."""
-    contact = Contact(state["id"], state["created"], 0)
-    set_score_values(contact, state["scores"])
-    contact.fields = None if state["fields"] is None else list(state["fields"])
-    contact.tags = tag_collection(state["tags"])
-    contact.groups = tuple(state["groups"])
-    contact.status = state["status"]
-    contact.last_activity = state["last_activity"]
-    contact.segs = state["segs"]
-    contact.truth = state["truth"]
-    contact.wake = state["wake"]
-    contact.extra = state["extra"]
-    return contact
+    return from_record([state[name] for name in RECORD_FIELDS])

@@ -22,22 +22,25 @@ import attrs
 from engage.actions import Action
 from engage.errors import EventError, SnapshotError
 from engage.events import field_value
+from engage.program import Program
 from engage.state.contact import (
     DISARMED,
     LAST_FIRED,
     LINE_STATE,
     ONCE_FIRED,
+    RECORD_FIELDS,
     WINDOWS,
     Contact,
+    from_record,
     put_score,
     tag_collection,
+    to_record,
 )
-from engage.storage.snapshot import FORMAT_VERSION, SnapshotData, contact_record, program_tables
-from engage.time.valuation import is_discarded
+from engage.storage.snapshot import FORMAT_VERSION, SnapshotData, program_tables
 from engage.triggers.cascade import Problem
 
 if TYPE_CHECKING:
-    from engage.engine import Engine
+    from engage.engine.state import EngineState
 
 
 @attrs.define
@@ -81,10 +84,10 @@ class ReloadReport:
         return lines
 
 
-def rules_digest(engine: Engine) -> str:
+def rules_digest(program: Program) -> str:
     """A fingerprint of the rules' source text."""
     digest = hashlib.sha256()
-    for name, text in sorted(engine.program.sources.items()):
+    for name, text in sorted(program.sources.items()):
         digest.update(name.encode())
         digest.update(b"\0")
         digest.update(text.encode())
@@ -123,60 +126,90 @@ def action_from_record(record: dict[str, Any]) -> Action:
     return action
 
 
-def engine_header(engine: Engine) -> dict[str, Any]:
-    """Everything but the contacts: clock, counters, dedupe window, pending outputs."""
+def snapshot_header(
+    program: Program,
+    state: EngineState,
+    journal_seq: int,
+    outbox: Sequence[Action] = (),
+    failed: Sequence[Action] = (),
+) -> dict[str, Any]:
+    """Everything but the contacts: clock, counters, dedupe window, pending outputs and
+    the program's tables (what positions in contact records mean)."""
     from engage import __version__
 
     return {
         "format": FORMAT_VERSION,
         "engage": __version__,
-        "clock": None if engine._now == -math.inf else engine._now,
-        "position": engine._position,
-        "log_seq": engine._log_seq,
-        "stats": engine.stats.to_dict(),
-        "dedupe_capacity": engine._dedupe.capacity,
-        "dedupe": engine._dedupe.ids(),
-        "deleted_history": engine._deleted_history,
-        "failed": [action_record(a) for a in engine.failed],
-        "outbox": [action_record(a) for a in engine.outbox],
-        "problems": [p.to_dict() for p in engine.problems[-1000:]],
-        "rules_digest": rules_digest(engine),
+        "clock": state.now if state.started else None,
+        "position": state.position,
+        "log_seq": journal_seq,
+        "stats": state.stats.to_dict(),
+        "dedupe_capacity": state.dedupe.capacity,
+        "dedupe": state.dedupe.ids(),
+        "deleted_history": state.deleted_history,
+        "failed": [action_record(a) for a in failed],
+        "outbox": [action_record(a) for a in outbox],
+        "problems": [p.to_dict() for p in state.problems[-1000:]],
+        "rules_digest": rules_digest(program),
+        "tables": program_tables(program),
     }
 
 
-def in_memory(engine: Engine) -> SnapshotData:
-    """The engine's state as snapshot data, without a file (for reloads)."""
-    header = engine_header(engine)
-    header["tables"] = program_tables(engine)
-    contacts = [contact_record(c) for c in engine._contacts.values()]
+def snapshot_data(program: Program, state: EngineState, journal_seq: int) -> SnapshotData:
+    """The state as snapshot data without a file (for reloads). The records share the
+    contacts' field lists and extra dicts: the contacts are dropped afterwards."""
+    header = snapshot_header(program, state, journal_seq)
+    contacts = [to_record(c) for c in state.contacts.values()]
     header["contact_count"] = len(contacts)
     return SnapshotData(header, contacts)
 
 
-def install(engine: Engine, data: SnapshotData, *, backfill: bool = False) -> ReloadReport:
-    """Load snapshot data into a fresh ``engine`` (same or different rules)."""
+def pending_actions(header: dict[str, Any]) -> tuple[list[Action], list[Action]]:
+    """The outbox and the failed actions a snapshot kept."""
+    return (
+        [action_from_record(r) for r in header.get("outbox", ())],
+        [action_from_record(r) for r in header.get("failed", ())],
+    )
+
+
+@attrs.frozen
+class Installed:
+    """What :func:`install` did: the report, whether the program was the one that wrote
+    the records (then derived structures need no recomputation), and the journal
+    sequence number the state covers."""
+
+    report: ReloadReport
+    same_program: bool
+    journal_seq: int
+
+
+def install(program: Program, state: EngineState, data: SnapshotData) -> Installed:
+    """Load snapshot data into a fresh state running ``program`` (same or different
+    rules than those that wrote it). Derived structures are the engine's to rebuild."""
     header = data.header
     report = ReloadReport()
     try:
-        _install_counters(engine, header)
+        _install_counters(state, header)
         old_tables = header["tables"]
-        new_tables = program_tables(engine)
+        new_tables = program_tables(program)
         same = _same_tables(old_tables, new_tables)
+        contacts = state.contacts
         if same:
             for index, ref in enumerate(old_tables["decay_refs"]):
-                decay = engine.program.scores[index].decay
+                decay = program.scores[index].decay
                 if decay is not None and ref is not None:
                     decay.ref = ref
-            _install_contacts(engine, data.contacts)
+            list_fields = [i for i, spec in enumerate(program.fields) if spec.type == "list"]
+            for record in data.contacts:
+                contacts[record[0]] = from_record(record, list_fields)
         else:
-            mapper = _Mapper(engine, old_tables, report)
+            mapper = _Mapper(program, state.clock_or_zero(), old_tables, report)
             for record in data.contacts:
                 contact = mapper.contact(record)
-                engine._contacts[contact.id] = contact
+                contacts[contact.id] = contact
     except (KeyError, IndexError, TypeError, ValueError) as exc:
         raise SnapshotError(f"snapshot state does not fit these rules: {exc!r}") from None
-    _rebuild_derived(engine, recompute=not same, report=report, backfill=backfill)
-    return report
+    return Installed(report, same, int(header.get("log_seq", 0)))
 
 
 def _same_tables(old: dict[str, Any], new: dict[str, Any]) -> bool:
@@ -190,20 +223,15 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _install_counters(engine: Engine, header: dict[str, Any]) -> None:
+def _install_counters(state: EngineState, header: dict[str, Any]) -> None:
     clock = header.get("clock")
-    engine._now = -math.inf if clock is None else float(clock)
-    engine._position = int(header.get("position", 0))
-    engine._log_seq = int(header.get("log_seq", 0))
-    for name, value in header.get("stats", {}).items():
-        if hasattr(engine.stats, name):
-            setattr(engine.stats, name, int(value))
-    engine._dedupe.load(header.get("dedupe", ()))
-    engine._deleted_history = dict(header.get("deleted_history", {}))
-    engine.failed = [action_from_record(r) for r in header.get("failed", ())]
-    engine.outbox = [action_from_record(r) for r in header.get("outbox", ())]
+    state.now = -math.inf if clock is None else float(clock)
+    state.position = int(header.get("position", 0))
+    state.stats.load(header.get("stats", {}))
+    state.dedupe.load(header.get("dedupe", ()))
+    state.deleted_history = dict(header.get("deleted_history", {}))
     for record in header.get("problems", ()):
-        engine.problems.append(
+        state.problems.append(
             Problem(
                 record["kind"],
                 record["contact"],
@@ -211,30 +239,6 @@ def _install_counters(engine: Engine, header: dict[str, Any]) -> None:
                 f"(before restore, at {record['at']}) {record['message']}",
                 tuple(record.get("rules", ())),
             )
-        )
-
-
-def _install_contacts(engine: Engine, records: list[list[Any]]) -> None:
-    """Contact records written by the same program, into ``engine``.
-
-    Fields are taken as they are, except list fields: msgpack gives them back as lists,
-    and they are kept as tuples.
-    """
-    list_fields = [i for i, spec in enumerate(engine.program.fields) if spec.type == "list"]
-    contacts = engine._contacts
-    restored = Contact.restored
-    for record in records:
-        (cid, scores, fields, tags, groups, status, created, last, segs, truth, wake, extra) = (
-            record
-        )
-        if fields is not None:
-            fields = list(fields)  # a reload's records hold the old contacts' own lists
-            for i in list_fields:
-                value = fields[i]
-                if isinstance(value, list):
-                    fields[i] = tuple(value)
-        contacts[cid] = restored(
-            cid, scores, fields, tags, groups, status, created, last, segs, truth, wake, extra
         )
 
 
@@ -273,12 +277,12 @@ def rule_predecessors(
 class _Mapper:
     """Maps contact records written under one program to another, by name."""
 
-    def __init__(self, engine: Engine, old: dict[str, Any], report: ReloadReport) -> None:
-        self.engine = engine
-        self.program = engine.program
-        self.now = 0.0 if engine._now == -math.inf else engine._now
+    def __init__(
+        self, program: Program, now: float, old: dict[str, Any], report: ReloadReport
+    ) -> None:
+        self.program = program
+        self.now = now
         self.report = report
-        program = self.program
         self.old_scores = [(name, half_life) for name, half_life in old["scores"]]
         self.old_refs = list(old["decay_refs"])
         self.old_fields = [(name, type_) for name, type_ in old["fields"]]
@@ -315,9 +319,10 @@ class _Mapper:
         self.line_ids = {line.id for plan in program.plans.values() for line in plan.lines}
 
     def contact(self, record: list[Any]) -> Contact:
-        (cid, scores, fields, tags, groups, status, created, last, _segs, truth, _wake, extra) = (
-            record
-        )
+        named = dict(zip(RECORD_FIELDS, record, strict=True))
+        cid, scores, fields, extra = named["id"], named["scores"], named["fields"], named["extra"]
+        tags, groups, status = named["tags"], named["groups"], named["status"]
+        created, last, truth = named["created"], named["last_activity"], named["truth"]
         program = self.program
         contact = Contact(cid, created, len(program.scores))
         for old_index, (name, half_life) in enumerate(self.old_scores):
@@ -381,55 +386,3 @@ class _Mapper:
         if LINE_STATE in extra:
             extra[LINE_STATE] = {k: v for k, v in extra[LINE_STATE].items() if k in self.line_ids}
         return {k: v for k, v in extra.items() if v not in (None, {}, [])} or None
-
-
-def _rebuild_derived(
-    engine: Engine, *, recompute: bool, report: ReloadReport, backfill: bool
-) -> None:
-    """Segment members, discarded set, timers; after a remap also segments and truths."""
-    program = engine.program
-    now = 0.0 if engine._now == -math.inf else engine._now
-    writer = engine._writer
-    writer.now = now
-    changed = set(report.new_rules) | set(report.changed_rules)
-    fresh_rules = tuple(
-        rule for rule in program.rules if rule.kind == "when" and rule.name in changed
-    )
-    for contact in engine._contacts.values():
-        if recompute:
-            contact.segs = 0
-            for segment in program.segments:
-                assert segment.cond is not None
-                if segment.cond(contact, None, now):
-                    contact.segs |= segment.bit
-            for rule in fresh_rules:
-                if rule.bit and not backfill:
-                    assert rule.cond is not None
-                    if rule.cond(contact, None, now):
-                        contact.truth |= rule.bit
-        for segment in program.segments:
-            if contact.segs & segment.bit:
-                engine._members[segment.index].add(contact.id)
-        if is_discarded(contact):
-            writer.discarded.add(contact.id)
-        if program.time_atoms:
-            if recompute:
-                contact.wake = None
-                engine._schedule(contact)
-            elif contact.wake is not None:
-                # A wake-up the same program computed; None stays None (nothing time
-                # can change after the moment it was computed, so none after the clock).
-                engine._timers.push(contact.wake, contact.id)
-        else:
-            contact.wake = None
-    if backfill and fresh_rules:
-        for contact_id in sorted(engine._contacts):
-            contact = engine._contacts[contact_id]
-            writer.changes = {}
-            engine._indexes.mark(contact)
-            actions = engine._cascade.run(contact, None, None, forced=fresh_rules)
-            if program.time_atoms:
-                engine._schedule(contact)
-            if actions:
-                engine._dispatch(actions)
-                report.backfilled_actions.extend(actions)

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Any
 
 from engage.engine import Engine
 from engage.errors import SnapshotError
@@ -102,48 +101,39 @@ class StateDir:
         for index, (_, name) in enumerate(logs):
             problems: list[LogCorruption] = []
             for frame in eventlog.read(name, problems):
-                if frame["n"] <= engine._log_seq:
+                if frame["n"] <= engine.journal.seq:
                     continue
-                self._replay(engine, frame)
+                engine.replay_entry(frame)
                 recovery.replayed += 1
             if problems:
                 if index == len(logs) - 1:
                     eventlog.repair(name)
                 recovery.cut.append((os.path.basename(name), problems[0]))
                 break
-        segment = os.path.join(self.path, f"log-{engine._log_seq + 1:012d}.englog")
-        engine._log = EventLog(segment, fsync=self.fsync, interval_ms=self.interval_ms)
+        segment = os.path.join(self.path, f"log-{engine.journal.seq + 1:012d}.englog")
+        engine.journal.attach(EventLog(segment, fsync=self.fsync, interval_ms=self.interval_ms))
         self.engine = engine
         return engine
-
-    @staticmethod
-    def _replay(engine: Engine, frame: dict[str, Any]) -> None:
-        """Apply one log entry exactly as it was applied the first time."""
-        if "e" in frame:
-            engine._position = int(frame.get("p", engine._position + 1)) - 1
-            engine.ingest(frame["e"])
-        elif "a" in frame:
-            engine.advance(frame["a"])
-        engine._log_seq = frame["n"]
 
     def checkpoint(self) -> str:
         """Snapshot now, then compact: drop the log segments and snapshots it covers."""
         engine = self.engine
         if engine is None:
             raise RuntimeError("open() the state folder first")
-        seq = engine._log_seq
+        seq = engine.journal.seq
         target = os.path.join(self.path, f"snapshot-{seq:012d}.engsnap")
         engine.snapshot(target)
-        old_log = engine._log
-        engine._log = EventLog(
-            os.path.join(self.path, f"log-{seq + 1:012d}.englog"),
-            fsync=self.fsync,
-            interval_ms=self.interval_ms,
+        old_log = engine.journal.attach(
+            EventLog(
+                os.path.join(self.path, f"log-{seq + 1:012d}.englog"),
+                fsync=self.fsync,
+                interval_ms=self.interval_ms,
+            )
         )
         if old_log is not None:
             old_log.close()
         for first, name in self._files(_LOG):
-            if first <= seq and name != engine._log.path:
+            if first <= seq and name != engine.journal.path:
                 os.unlink(name)
         for snap_seq, name in self._files(_SNAPSHOT):
             if snap_seq < seq:
@@ -156,6 +146,4 @@ class StateDir:
             return
         if checkpoint:
             self.checkpoint()
-        if self.engine._log is not None:
-            self.engine._log.close()
-            self.engine._log = None
+        self.engine.journal.close()

@@ -1,0 +1,716 @@
+"""The engine: contacts' state, the clock, and the rules applied to a stream of events.
+
+:class:`Engine` ties the owned parts together:
+
+- :class:`~engage.engine.state.EngineState` — contacts, clock, dedupe window, counters;
+- :class:`~engage.engine.journal.Journal` — the write-ahead log and its sequence;
+- :class:`~engage.engine.admission.Admission` — the one way in for every record;
+- :class:`~engage.engine.inline.InlinePath` — plain points applied in place;
+- :class:`~engage.engine.dispatch.Dispatcher` — handlers, outbox, failed actions;
+
+and the parts derived from the program: the :class:`~engage.state.writer.StateWriter`
+(built-in effects, score lines), the :class:`~engage.triggers.cascade.Cascade` (only
+the rules whose inputs changed), the :class:`~engage.time.timers.TimerIndex` (wake-ups
+exactly when time alone changes something), segment members and sorted indexes. A
+reload swaps the program and rebuilds every derived part from the state; nothing
+derived survives it. ``docs/architecture.md`` walks through an event's path.
+"""
+
+from __future__ import annotations
+
+import os
+import traceback
+from collections.abc import Iterable, Iterator
+from datetime import datetime
+from typing import Any
+
+from engage.actions import Action
+from engage.collector import gc_paused
+from engage.dsl.symbols import NON_ACTIVITY_TYPES
+from engage.engine.admission import Admission
+from engage.engine.dispatch import Dispatcher, Handler
+from engage.engine.inline import InlinePath, InlinePlan
+from engage.engine.journal import Journal
+from engage.engine.records import Rejected, Stats
+from engage.engine.state import EngineState
+from engage.events import BOUNCE, DELETED, UNSUBSCRIBE, Event, Update, unsubscribe_scope
+from engage.index.score_index import SortedIndexes
+from engage.program import Program, RuleSpec
+from engage.query import QueryCache, QueryScope
+from engage.rules import Rules
+from engage.scoring.lines import apply_lines
+from engage.state.contact import HISTORY, WINDOWS, Contact, put_score, score_of
+from engage.state.dedupe import DEFAULT_CAPACITY
+from engage.state.view import ContactView
+from engage.state.writer import StateWriter
+from engage.storage.state import (
+    ReloadReport,
+    install,
+    pending_actions,
+    snapshot_data,
+    snapshot_header,
+)
+from engage.time.timers import TimerIndex, next_wake
+from engage.time.valuation import is_discarded
+from engage.time.windows import count as window_count
+from engage.time.windows import prune
+from engage.time.windows import record as record_window
+from engage.timeutil import coerce_time, epoch_to_datetime, format_time
+from engage.triggers.cascade import Cascade, Problem
+
+__all__ = ["Engine", "Handler", "Rejected", "Stats"]
+
+
+class Engine:
+    """An incremental rules engine over contacts.
+
+    Args:
+        rules: compiled rules (:func:`engage.load` / :func:`engage.compile`).
+        dedupe_window: how many recent event ids to remember for idempotency.
+        max_contacts: refuse (as bad records) events that would create a contact past
+            this many; None for no limit. A guard against a feed that floods the engine
+            with made-up contact ids; settable later as :attr:`max_contacts`.
+    """
+
+    def __init__(
+        self,
+        rules: Rules,
+        *,
+        dedupe_window: int = DEFAULT_CAPACITY,
+        max_contacts: int | None = None,
+    ) -> None:
+        #: The engine's state record (read-only for hosts; see :mod:`engage.engine.state`).
+        self.state = EngineState(dedupe_window)
+        #: The write-ahead log, when durability is on (see :mod:`engage.storage.statedir`).
+        self.journal = Journal()
+        self._dispatcher = Dispatcher()
+        #: What the last restore or reload changed (None for a fresh engine).
+        self.reload_report: ReloadReport | None = None
+        self._max_contacts = max_contacts
+        self._derive(rules)
+
+    def _derive(self, rules: Rules) -> None:
+        """Build every part that depends on the program, empty: the caller fills the
+        derived structures from the state (:meth:`_rebuild_derived`) when there is one."""
+        self.rules = rules
+        program = self._program = rules.program_for_engine()
+        state = self.state
+        self._writer = StateWriter(program)
+        self._members: list[set[str]] = [set() for _ in program.segments]
+        self._cascade = Cascade(program, self._writer, self._members, state.problems)
+        self._timers = TimerIndex()
+        self._indexes = SortedIndexes()
+        self._queries = QueryCache()
+        self._admission = Admission(program, state, self.journal, self._max_contacts)
+        self._inline = InlinePath(program, state, self._indexes, self._crossed, self._crossed_many)
+        self._decaying = tuple(score for score in program.scores if score.decay is not None)
+        self._has_timers = bool(program.time_atoms)
+        self._full_applied = 0
+
+    # -- reading ----------------------------------------------------------------------
+
+    @property
+    def program(self) -> Program:
+        return self._program
+
+    @property
+    def max_contacts(self) -> int | None:
+        """The contact limit (None: none); records past it are rejected."""
+        return self._max_contacts
+
+    @max_contacts.setter
+    def max_contacts(self, limit: int | None) -> None:
+        self._max_contacts = limit
+        self._admission.max_contacts = limit
+
+    @property
+    def stats(self) -> Stats:
+        return self.state.stats
+
+    @property
+    def rejected(self) -> list[Rejected]:
+        """Records that were not accepted, with their reason (a host may clear it)."""
+        return self.state.rejected
+
+    @property
+    def problems(self) -> list[Problem]:
+        """What went wrong while running rules: loops cut short, internal errors."""
+        return self.state.problems
+
+    @property
+    def outbox(self) -> list[Action]:
+        """Outside actions emitted since the last :meth:`drain_outbox`."""
+        return self._dispatcher.outbox
+
+    @property
+    def failed(self) -> list[Action]:
+        """Actions whose handler raised (see :meth:`retry_failed`)."""
+        return self._dispatcher.failed
+
+    @property
+    def clock(self) -> datetime | None:
+        """The engine's clock: the latest event time seen or advanced to."""
+        return epoch_to_datetime(self.state.now) if self.state.started else None
+
+    @property
+    def now(self) -> float | None:
+        """The clock in epoch seconds, or None before the first event."""
+        return self.state.now if self.state.started else None
+
+    @property
+    def position(self) -> int:
+        """How many records this engine has been given (accepted or not)."""
+        return self.state.position
+
+    @property
+    def inline_types(self) -> frozenset[str]:
+        """The event types the inline path applies (see :mod:`engage.engine.inline`)."""
+        return frozenset(self._inline.plans)
+
+    def path_counts(self) -> dict[str, int]:
+        """How many admitted events each path applied since this program was loaded:
+        ``inline`` (of which ``handed_over`` reached the cascade) and ``full``."""
+        inline = self._inline
+        return {
+            "inline": inline.applied,
+            "handed_over": inline.handed_over,
+            "full": self._full_applied,
+        }
+
+    def __len__(self) -> int:
+        return len(self.state.contacts)
+
+    def __contains__(self, contact_id: object) -> bool:
+        return contact_id in self.state.contacts
+
+    def contact_ids(self) -> list[str]:
+        """Every contact id, sorted."""
+        return sorted(self.state.contacts)
+
+    def contact(self, contact_id: str) -> ContactView | None:
+        """A read-only view of one contact at the clock, or None."""
+        contact = self.state.contacts.get(contact_id)
+        if contact is None:
+            return None
+        return ContactView(self._program, contact, self.state.clock_or_zero())
+
+    def contacts(self) -> Iterator[ContactView]:
+        """Views of every contact, in contact-id order."""
+        now = self.state.clock_or_zero()
+        contacts = self.state.contacts
+        for contact_id in sorted(contacts):
+            yield ContactView(self._program, contacts[contact_id], now)
+
+    def dump(self) -> Iterator[dict[str, Any]]:
+        """The state of every contact as the ``--dump`` JSON objects, in id order."""
+        for view in self.contacts():
+            yield view.to_dict()
+
+    def deleted_history(self, contact_id: str) -> list[Any]:
+        """The tracked history of a deleted contact (kept when the contact is removed)."""
+        return list(self.state.deleted_history.get(contact_id, ()))
+
+    def check_invariants(self) -> None:
+        """Assert that every derived structure agrees with the state (O(n log n)).
+
+        Segment members equal the contacts whose segment bit is set, the discarded set
+        equals the discarded contacts, every sorted index holds each contact's current
+        keys, and the timer wheel holds each contact's wake-up.
+        """
+        contacts = self.state.contacts
+        for segment, members in zip(self._program.segments, self._members, strict=True):
+            expected = {cid for cid, c in contacts.items() if c.segs & segment.bit}
+            assert members == expected, f"segment {segment.name!r}: members drifted"
+        discarded = {cid for cid, c in contacts.items() if is_discarded(c)}
+        assert self._writer.discarded == discarded, "the discarded set drifted"
+        self._indexes.sync(contacts)
+        self._indexes.check(contacts)
+        self._timers.check(contacts)
+
+    # -- handlers and outbox ------------------------------------------------------------
+
+    def on(self, verb: str, handler: Handler) -> None:
+        """Call ``handler(action)`` for every outside action with this verb (``"*"``: all).
+
+        Handlers run after the event's cascade is over, in action order. A handler that
+        raises marks the action failed (``action.status``), keeps it in ``engine.failed``
+        for :meth:`retry_failed`, and the stream goes on.
+        """
+        self._dispatcher.on(verb, handler)
+
+    def drain_outbox(self) -> list[Action]:
+        """The outside actions emitted since the last drain (and forget them)."""
+        return self._dispatcher.drain()
+
+    def retry_failed(self) -> list[Action]:
+        """Call the handlers again for failed actions; returns those that failed again.
+
+        Only the handler that raised and those after it are called: a handler that
+        already took the action does not get it twice, across reloads too. (After a
+        restore, where that is not known, every handler of the verb is called.)
+        """
+        return self._dispatcher.retry()
+
+    # -- events -------------------------------------------------------------------------
+
+    def ingest(self, event: Any) -> list[Action]:
+        """Apply one event; returns the actions it caused (timers due before it included)."""
+        out: list[Action] = []
+        self.state.position += 1
+        self._ingest_one(event, out, self.state.position)
+        self.state.stats.actions += len(out)
+        return out
+
+    def ingest_many(self, events: Iterable[Any]) -> list[Action]:
+        """Apply events in order; returns every action caused, in order.
+
+        Bad records are counted and kept in :attr:`rejected` with their reason; they
+        never stop the stream. Every record passes the same admission as
+        :meth:`ingest`; events of inline types then skip the change set.
+        """
+        out: list[Action] = []
+        state = self.state
+        inline = self._inline
+        if not inline.active:
+            for event in events:
+                state.position += 1
+                self._ingest_one(event, out, state.position)
+            state.stats.actions += len(out)
+            return out
+        admit = self._admission.admit
+        plan_for = inline.plan_for
+        apply_inline = inline.apply
+        move_clock = self._move_clock
+        for record in events:
+            state.position += 1
+            admitted = admit(record, state.position)
+            if admitted is None:
+                continue
+            event, updates = admitted
+            moment: float = event.at  # type: ignore[assignment]  # admitted: always set
+            if moment > state.now:
+                move_clock(moment, out)
+            plan = plan_for(event) if updates is None else None
+            if plan is not None:
+                apply_inline(plan, event, out)
+            else:
+                self._apply_guarded(event, updates, out)
+        state.stats.actions += len(out)
+        return out
+
+    def replay_entry(self, frame: dict[str, Any]) -> list[Action]:
+        """Apply one write-ahead log entry exactly as it was applied the first time
+        (its record position, then the record or the clock move)."""
+        if "e" in frame:
+            self.state.position = int(frame.get("p", self.state.position + 1)) - 1
+            actions = self.ingest(frame["e"])
+        elif "a" in frame:
+            actions = self.advance(frame["a"])
+        else:
+            actions = []
+        self.journal.seq = int(frame["n"])
+        return actions
+
+    def _crossed(
+        self, contact: Contact, index: int, old: Any, event: Event, out: list[Action]
+    ) -> None:
+        """An inline event moved score ``index`` from ``old`` past a breakpoint.
+
+        The points are applied already (on an inline score no clamp or decay can change
+        them); the score's threshold rules are what is left to run.
+        """
+        writer = self._writer
+        writer.now = self.state.now
+        if writer.changes:
+            writer.changes = {}
+        actions = self._cascade.score_round(contact, index, old, event.id, event.type)
+        if actions:
+            out.extend(actions)
+            self._dispatcher.dispatch(actions)
+
+    def _crossed_many(
+        self, contact: Contact, plan: InlinePlan, event: Event, out: list[Action]
+    ) -> None:
+        """An inline event that moves several scores passes a breakpoint: apply its
+        points on the full path."""
+        writer = self._writer
+        writer.now = self.state.now
+        writer.changes = {}
+        for index, delta, *_ in plan.deltas:
+            writer.add_points(contact, index, delta)
+        actions = self._cascade.run(contact, None, event.id, event_type=event.type)
+        if actions:
+            out.extend(actions)
+            self._dispatcher.dispatch(actions)
+
+    def _ingest_one(self, record: Any, out: list[Action], position: int | None) -> None:
+        """The full path for one event record."""
+        admitted = self._admission.admit(record, position)
+        if admitted is None:
+            return
+        event, updates = admitted
+        moment: float = event.at  # type: ignore[assignment]  # admitted: always set
+        if moment > self.state.now:
+            self._move_clock(moment, out)
+        self._apply_guarded(event, updates, out)
+
+    def _apply_guarded(self, event: Event, updates: list[Update] | None, out: list[Action]) -> None:
+        self._full_applied += 1
+        try:
+            self._apply(event, updates, out)
+        except Exception as exc:  # an engine bug must not lose the stream
+            self.state.problems.append(
+                Problem(
+                    "internal error",
+                    event.contact,
+                    self.state.now,
+                    f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=6)}",
+                )
+            )
+            self._writer.changes = {}
+
+    def _apply(self, event: Event, updates: list[Update] | None, out: list[Action]) -> None:
+        program = self._program
+        writer = self._writer
+        state = self.state
+        now = state.now
+        moment: float = event.at  # type: ignore[assignment]  # admitted: always set
+        writer.now = now
+        writer.changes = {}
+        contacts = state.contacts
+        contact = contacts.get(event.contact)
+        creating = contact is None
+        if event.type == DELETED:
+            if contact is not None:
+                self._delete(contact, event, out)
+            return
+        if contact is None:
+            contact = Contact(event.contact, moment, len(program.scores))
+            contacts[event.contact] = contact
+            state.stats.contacts_created += 1
+            writer.changes[("created",)] = None
+        if self._indexes.dirty is not None:
+            self._indexes.mark(contact)
+        if updates:
+            self._apply_updates(contact, updates)
+        if event.type == UNSUBSCRIBE:
+            writer.unsubscribe(contact, *unsubscribe_scope(event.data))
+        elif event.type == BOUNCE and event.data and event.data.get("kind") == "hard":
+            writer.hard_bounce(contact)
+        if event.type not in NON_ACTIVITY_TYPES:
+            writer.activity(contact, moment)
+        plan = program.plans.get(event.type)
+        on_rules: tuple[RuleSpec, ...] = ()
+        if plan is not None:
+            for atom in plan.history:
+                if atom.where is None or atom.where(contact, event, now):
+                    windows = contact.extra.get(WINDOWS, {}) if contact.extra else {}
+                    before = window_count(windows.get(atom.id), atom.window, now)
+                    record_window(contact, atom.id, moment, atom.window, now)
+                    writer.changes.setdefault(atom.key, before)
+            if plan.lines:
+                apply_lines(writer, contact, plan.lines, event, now)
+            on_rules = plan.on_rules
+        actions = self._cascade.run(contact, event, event.id, creating=creating, on_rules=on_rules)
+        if self._has_timers:
+            self._schedule(contact)
+        if actions:
+            out.extend(actions)
+            self._dispatcher.dispatch(actions)
+
+    def _apply_updates(self, contact: Contact, updates: list[Update]) -> None:
+        writer = self._writer
+        for kind, target, value in updates:
+            if kind == "field":
+                writer.set_field(contact, target, value)
+            elif kind == "score":
+                writer.set_score(contact, target, value)
+            elif kind == "consent":
+                writer.set_consent(contact, target, value)
+            elif kind == "tag":
+                writer.add_tag(contact, target)
+            elif kind == "group":
+                writer.add_group(contact, target)
+            elif kind == "status":
+                writer.set_status(contact, value)
+            else:
+                writer.set_undeclared(contact, target, value)
+
+    def _delete(self, contact: Contact, event: Event, out: list[Action]) -> None:
+        plan = self._program.plans.get(DELETED)
+        if plan is not None and plan.on_rules:
+            actions = self._cascade.run(contact, event, event.id, on_rules=plan.on_rules)
+            out.extend(actions)
+            self._dispatcher.dispatch(actions)
+        state = self.state
+        self._indexes.mark(contact)
+        history = contact.get_extra(HISTORY)
+        if history:
+            state.deleted_history.setdefault(contact.id, []).extend(history)
+        for index, members in enumerate(self._members):
+            if contact.segs >> index & 1:
+                members.discard(contact.id)
+        del state.contacts[contact.id]
+        self._writer.discarded.discard(contact.id)
+        contact.wake = None
+        state.stats.deleted += 1
+
+    # -- time -------------------------------------------------------------------------
+
+    def advance(self, when: datetime | float | int | str) -> list[Action]:
+        """Move the clock forward to ``when``; fires every timer due by then, in order.
+
+        A time at or before the clock changes nothing (the clock never goes back).
+        """
+        moment = coerce_time(when)
+        out: list[Action] = []
+        if moment > self.state.now:
+            self.journal.advance(moment)
+            self._move_clock(moment, out)
+        self.state.stats.actions += len(out)
+        return out
+
+    def _move_clock(self, moment: float, out: list[Action]) -> None:
+        """Fire wake-ups due at or before ``moment`` in time order, then set the clock.
+
+        Cost without timers or decaying scores: two attribute tests.
+        """
+        if self._has_timers:
+            timers = self._timers
+            contacts = self.state.contacts
+            next_moment = timers.next_moment()
+            if next_moment is not None and next_moment <= moment:
+                for due, contact in timers.pop_due_with_time(moment, contacts):
+                    self._wake(contact, due, out)
+                timers.compact(contacts)
+        self.state.now = moment
+        if self._decaying:
+            self._rebase_decay(moment)
+
+    def _wake(self, contact: Contact, moment: float, out: list[Action]) -> None:
+        state = self.state
+        if moment > state.now:  # noqa: PLR1730 - max() is a call: 2% of a clock tick
+            state.now = moment
+        writer = self._writer
+        writer.now = state.now
+        writer.changes = {}
+        if self._indexes.dirty is not None:
+            self._indexes.mark(contact)
+        extra = contact.extra
+        if extra is not None and WINDOWS in extra:
+            windows = extra[WINDOWS]
+            for atom in self._program.history_atoms:
+                times = windows.get(atom.id)
+                if times:
+                    prune(times, atom.window, state.now)
+        actions = self._cascade.wake(contact)
+        self._schedule(contact)
+        if actions:
+            out.extend(actions)
+            self._dispatcher.dispatch(actions)
+
+    def _schedule(self, contact: Contact) -> None:
+        moment = next_wake(self._program, contact, self.state.now)
+        if moment != contact.wake:
+            contact.wake = moment
+            if moment is not None:
+                self._timers.push(moment, contact.id)
+
+    def _rebase_decay(self, moment: float) -> None:
+        for score in self._decaying:
+            decay = score.decay
+            assert decay is not None
+            if decay.needs_rebase(moment):
+                factor = decay.rebase_factor(moment)
+                index = score.index
+                for contact in self.state.contacts.values():
+                    value = score_of(contact, index)
+                    if value is not None:
+                        put_score(contact, index, value * factor)
+                self._indexes.rescale(score.index, factor, self.state.contacts)
+
+    def next_timer(self) -> datetime | None:
+        """When the next pending timer is due, or None."""
+        moment = self._timers.next_moment(self.state.contacts)
+        return None if moment is None else epoch_to_datetime(moment)
+
+    # -- durability -------------------------------------------------------------------
+
+    def snapshot(self, path: str | os.PathLike[str]) -> int:
+        """Write the whole state to ``path`` atomically (see :mod:`engage.storage.snapshot`).
+
+        Returns the snapshot's size in bytes.
+        """
+        from engage.storage import snapshot
+
+        self.journal.sync()
+        header = snapshot_header(
+            self._program, self.state, self.journal.seq, self.outbox, self.failed
+        )
+        return snapshot.write(path, header, self.state.contacts.values())
+
+    @classmethod
+    def restore(
+        cls,
+        path: str | os.PathLike[str],
+        rules: Rules,
+        *,
+        backfill: bool = False,
+        dedupe_window: int = DEFAULT_CAPACITY,
+    ) -> Engine:
+        """An engine with the state of the snapshot at ``path``, running ``rules``.
+
+        The rules may differ from those that wrote the snapshot: state is then mapped by
+        name (:meth:`reload` describes how); ``engine.reload_report`` says what changed.
+
+        Raises:
+            SnapshotError: the file is not a snapshot this version can read, or is corrupt.
+        """
+        from engage.storage import snapshot
+
+        # Millions of small containers are built and all of them live on: the cyclic
+        # collector would rescan them again and again (more than half the time).
+        with gc_paused():
+            data = snapshot.read(path)
+            capacity = int(data.header.get("dedupe_capacity", dedupe_window))
+            engine = cls(rules, dedupe_window=capacity)
+            engine.reload_report = engine._install(data, backfill=backfill)
+            engine._dispatcher.load(*pending_actions(data.header))
+        return engine
+
+    def reload(self, rules: Rules, *, backfill: bool = False) -> ReloadReport:
+        """Swap in new rules, keeping every contact's state.
+
+        Scores, fields and rule marks follow their names; a removed score or field is
+        reported (its values are dropped); segments and timers are recomputed. New
+        ``when`` rules (and rules whose condition changed) do not fire for contacts that
+        already match — with ``backfill=True`` they do, once, now.
+
+        Every part derived from the old program (writer, cascade, members, timers,
+        indexes, compiled queries, inline plans) is rebuilt; the journal, the handlers,
+        the outbox and the failed actions stay as they are.
+        """
+        data = snapshot_data(self._program, self.state, self.journal.seq)
+        self.state = EngineState(self.state.dedupe.capacity)
+        self._derive(rules)
+        with gc_paused():
+            report = self._install(data, backfill=backfill)
+        self.reload_report = report
+        return report
+
+    def _install(self, data: Any, *, backfill: bool) -> ReloadReport:
+        installed = install(self._program, self.state, data)
+        self.journal.seq = installed.journal_seq
+        self._rebuild_derived(
+            recompute=not installed.same_program, report=installed.report, backfill=backfill
+        )
+        return installed.report
+
+    def _rebuild_derived(self, *, recompute: bool, report: ReloadReport, backfill: bool) -> None:
+        """Segment members, discarded set, timers; after a remap also segments and truths
+        (and, with a backfill, the new rules fired for the contacts that match)."""
+        program = self._program
+        state = self.state
+        now = state.clock_or_zero()
+        writer = self._writer
+        writer.now = now
+        changed = set(report.new_rules) | set(report.changed_rules)
+        fresh_rules = tuple(
+            rule for rule in program.rules if rule.kind == "when" and rule.name in changed
+        )
+        for contact in state.contacts.values():
+            if recompute:
+                contact.segs = 0
+                for segment in program.segments:
+                    assert segment.cond is not None
+                    if segment.cond(contact, None, now):
+                        contact.segs |= segment.bit
+                for rule in fresh_rules:
+                    if rule.bit and not backfill:
+                        assert rule.cond is not None
+                        if rule.cond(contact, None, now):
+                            contact.truth |= rule.bit
+            for segment in program.segments:
+                if contact.segs & segment.bit:
+                    self._members[segment.index].add(contact.id)
+            if is_discarded(contact):
+                writer.discarded.add(contact.id)
+            if self._has_timers:
+                if recompute:
+                    contact.wake = None
+                    self._schedule(contact)
+                elif contact.wake is not None:
+                    # A wake-up the same program computed; None stays None (nothing time
+                    # can change after the moment it was computed, so none after the clock).
+                    self._timers.push(contact.wake, contact.id)
+            else:
+                contact.wake = None
+        if backfill and fresh_rules:
+            for contact_id in sorted(state.contacts):
+                contact = state.contacts[contact_id]
+                writer.changes = {}
+                self._indexes.mark(contact)
+                actions = self._cascade.run(contact, None, None, forced=fresh_rules)
+                if self._has_timers:
+                    self._schedule(contact)
+                if actions:
+                    self._dispatcher.dispatch(actions)
+                    report.backfilled_actions.extend(actions)
+
+    # -- queries --------------------------------------------------------------------------
+
+    def _scope(self) -> QueryScope:
+        return QueryScope(
+            self._program,
+            self.state,
+            self._members,
+            self._writer.discarded,
+            self._indexes,
+            self._cascade,
+            self._writer,
+            self._queries,
+        )
+
+    def top(self, score: str, k: int = 10) -> list[tuple[str, Any]]:
+        """The k contacts with the highest value of ``score``, highest first.
+
+        Ties are in contact-id order. Runtime: O(log n + k) once the index is built.
+        """
+        from engage.query import top
+
+        return top(self._scope(), score, k)
+
+    def count(self, condition: str) -> int:
+        """How many contacts satisfy ``condition`` (a condition in the rules language).
+
+        Ranges on a score, on the recency class and segment membership are answered
+        from indexes in O(log n); other conditions scan the contacts.
+        """
+        from engage.query import count
+
+        return count(self._scope(), condition)
+
+    def select(self, condition: str) -> list[str]:
+        """The ids of the contacts that satisfy ``condition``, sorted."""
+        from engage.query import select
+
+        return select(self._scope(), condition)
+
+    def explain(self, contact_id: str, rule: str) -> dict[str, Any]:
+        """Why rule ``rule`` did or did not fire for a contact: its condition now,
+        what it reads, and the state of its firing mode."""
+        from engage.query import explain
+
+        return explain(self._scope(), contact_id, rule)
+
+    def summary(self) -> dict[str, Any]:
+        """Counters and sizes, for the CLI summary and for monitoring."""
+        state = self.state
+        return {
+            **state.stats.to_dict(),
+            "contacts": len(state.contacts),
+            "problems": len(state.problems),
+            "failed_actions": len(self.failed),
+            "pending_timers": len(self._timers),
+            "clock": format_time(state.now) if state.started else None,
+        }

@@ -1,0 +1,83 @@
+"""The journal: the one owner of the write-ahead event log and its sequence numbers.
+
+Every accepted record and every clock move is written here before it is applied, when
+durability is on (see :mod:`engage.storage.statedir`); without a log attached, writing
+costs one attribute test. The sequence number counts entries ever written, across log
+segments and snapshots, so that recovery knows which entries a snapshot covers.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from engage.events import Event
+from engage.storage.eventlog import EventLog
+
+
+class Journal:
+    """Sequence numbers, and the event log they are written to (when attached)."""
+
+    __slots__ = ("_log", "seq")
+
+    def __init__(self) -> None:
+        self._log: EventLog | None = None
+        #: The number of the last entry written (or replayed).
+        self.seq = 0
+
+    @property
+    def attached(self) -> bool:
+        return self._log is not None
+
+    @property
+    def path(self) -> str | None:
+        """The file of the attached log segment, or None."""
+        return None if self._log is None else self._log.path
+
+    def attach(self, log: EventLog | None) -> EventLog | None:
+        """Write to ``log`` from now on (None: stop logging); returns the previous log,
+        which the caller closes."""
+        previous = self._log
+        self._log = log
+        return previous
+
+    def event(self, position: int | None, event: Event) -> None:
+        """Write an accepted event (with the record position it came from)."""
+        log = self._log
+        if log is not None:
+            self.seq += 1
+            log.append(
+                {
+                    "n": self.seq,
+                    "p": position,
+                    "e": {
+                        "contact": event.contact,
+                        "type": event.type,
+                        "at": event.at,
+                        "id": event.id,
+                        "data": event.data,
+                    },
+                }
+            )
+
+    def advance(self, moment: float) -> None:
+        """Write a move of the clock."""
+        log = self._log
+        if log is not None:
+            self.seq += 1
+            log.append({"n": self.seq, "a": moment})
+
+    def sync(self) -> None:
+        """Force what was written to disk."""
+        if self._log is not None:
+            self._log.sync()
+
+    def close(self) -> None:
+        """Close the attached log, if any, and stop logging."""
+        log = self.attach(None)
+        if log is not None:
+            log.close()
+
+
+def covered(frame: dict[str, Any], journal: Journal) -> bool:
+    """Whether a log entry is already part of the state (its number is not past ours)."""
+    return int(frame["n"]) <= journal.seq
