@@ -102,14 +102,18 @@ class ScoreLineSpec:
 class HistoryAtom:
     """An event window read by ``had``/``count``: events of one type passing a filter."""
 
-    __slots__ = ("event_type", "id", "key", "signature", "where", "window")
+    __slots__ = ("event_type", "id", "key", "legacy_signature", "signature", "where", "window")
 
     def __init__(
         self, atom_id: int, event_type: str, where: Predicate | None, window: float
     ) -> None:
         self.id = atom_id
-        #: Identifies the window across programs (type, filter, length), for reloads.
+        #: Identifies the window across programs (type, filter, length), for reloads:
+        #: the canonical text of :func:`engage.dsl.printer.window_signature`.
         self.signature = f"{event_type}||{window!r}"
+        #: The signature snapshots written before the canonical one carried (the
+        #: ``repr()`` of syntax-tree objects): read, to map them, never written.
+        self.legacy_signature = self.signature
         self.event_type = event_type
         self.where = where
         self.window = window

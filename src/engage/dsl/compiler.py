@@ -25,6 +25,7 @@ from engage.actions import ActionSpec, Computed
 from engage.dsl import ast
 from engage.dsl.checker import CheckedProgram, CheckedRule
 from engage.dsl.codegen import CodeGenerator, literal_value
+from engage.dsl.printer import window_signature
 from engage.dsl.walk import children
 from engage.errors import source_lines
 from engage.program import (
@@ -84,7 +85,10 @@ class _Compiler:
         atom = self._history.get(key)
         if atom is None:
             atom = HistoryAtom(len(self._history), node.event_type, None, node.window.seconds)
-            atom.signature = f"{node.event_type}|{node.where!r}|{float(node.window.seconds)!r}"
+            atom.signature = window_signature(node.event_type, node.where, node.window.seconds)
+            atom.legacy_signature = (
+                f"{node.event_type}|{node.where!r}|{float(node.window.seconds)!r}"
+            )
             self._history[key] = atom
             if node.where is not None:
                 self._later(atom, "where", self.gen.add_condition(node.where))

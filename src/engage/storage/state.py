@@ -190,7 +190,7 @@ def install(program: Program, state: EngineState, data: SnapshotData) -> Install
     report = ReloadReport()
     try:
         _install_counters(state, header)
-        old_tables = header["tables"]
+        old_tables = _with_current_signatures(header["tables"], program)
         new_tables = program_tables(program)
         same = _same_tables(old_tables, new_tables)
         contacts = state.contacts
@@ -210,6 +210,14 @@ def install(program: Program, state: EngineState, data: SnapshotData) -> Install
     except (KeyError, IndexError, TypeError, ValueError) as exc:
         raise SnapshotError(f"snapshot state does not fit these rules: {exc!r}") from None
     return Installed(report, same, int(header.get("log_seq", 0)))
+
+
+def _with_current_signatures(tables: dict[str, Any], program: Program) -> dict[str, Any]:
+    """The tables with event-window signatures of older snapshots (``repr()`` of syntax
+    trees) replaced by the canonical signatures of the same windows in ``program``."""
+    current = {atom.legacy_signature: atom.signature for atom in program.history_atoms}
+    atoms = [current.get(signature, signature) for signature in tables.get("atoms", ())]
+    return {**tables, "atoms": atoms}
 
 
 def _same_tables(old: dict[str, Any], new: dict[str, Any]) -> bool:
