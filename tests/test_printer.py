@@ -13,7 +13,7 @@ from engage.dsl import ast
 from engage.dsl.parser import parse
 from engage.dsl.printer import condition_text, window_signature
 from engage.storage import snapshot
-from tests.strategies import rules_text
+from strategies import rules_text
 
 T0 = 1_767_225_600.0  # 2026-01-01T00:00:00Z
 DAY = 86_400.0

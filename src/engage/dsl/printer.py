@@ -84,7 +84,9 @@ def condition_text(node: ast.Expr) -> str:
                 f"{condition_text(low)} and {condition_text(high)})"
             )
         case ast.InList(operand=operand, items=items, negated=negated):
-            return f"({condition_text(operand)} {'not ' if negated else ''}in {condition_text(items)})"
+            return (
+                f"({condition_text(operand)} {'not ' if negated else ''}in {condition_text(items)})"
+            )
         case ast.TextMatch(op=op, operand=operand, pattern=pattern, negated=negated):
             return (
                 f"({condition_text(operand)} {'not ' if negated else ''}{_TEXT_OPS[op]} "

@@ -31,6 +31,8 @@ from typing import Any, BinaryIO, Final, Literal
 
 import msgpack
 
+from engage.state.contact import plain_container
+
 FsyncPolicy = Literal["always", "interval", "never"]
 POLICIES: Final = ("always", "interval", "never")
 _FRAME = struct.Struct("<II")
@@ -68,7 +70,7 @@ class EventLog:
         self.interval = interval_ms / 1000.0
         self._file: BinaryIO = open(self.path, "ab", buffering=1 << 16)  # noqa: SIM115
         self._last_sync = time.monotonic()
-        self._packer = msgpack.Packer(use_bin_type=True, default=_default)
+        self._packer = msgpack.Packer(use_bin_type=True, default=plain_container)
         self.frames_written = 0
 
     def append(self, payload: dict[str, Any]) -> None:
@@ -103,12 +105,6 @@ class EventLog:
 
     def __exit__(self, *_: object) -> None:
         self.close()
-
-
-def _default(value: Any) -> Any:
-    if isinstance(value, tuple | set | frozenset):
-        return list(value)
-    raise TypeError(f"cannot log a {type(value).__name__}")
 
 
 def read(

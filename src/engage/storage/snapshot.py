@@ -35,7 +35,7 @@ import msgpack
 
 from engage.errors import SnapshotError
 from engage.program import Program
-from engage.state.contact import RECORD_LENGTH, Contact, to_record
+from engage.state.contact import RECORD_LENGTH, Contact, plain_container, to_record
 
 MAGIC: Final = b"ENGSNAP\x00"
 FORMAT_VERSION: Final = 1
@@ -74,12 +74,6 @@ def program_tables(program: Program) -> dict[str, Any]:
     }
 
 
-def _default(value: Any) -> Any:
-    if isinstance(value, tuple | set | frozenset):
-        return list(value)
-    raise TypeError(f"cannot snapshot a {type(value).__name__}")
-
-
 def write(
     path: str | os.PathLike[str], header: dict[str, Any], contacts: Collection[Contact]
 ) -> int:
@@ -91,7 +85,7 @@ def write(
     target = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(target))
     header = {**header, "contact_count": len(contacts)}
-    packer = msgpack.Packer(default=_default, use_bin_type=True)
+    packer = msgpack.Packer(default=plain_container, use_bin_type=True)
     header_bytes = packer.pack(header)
     fd, temp = tempfile.mkstemp(prefix=".snapshot-", suffix=".tmp", dir=folder)
     try:
