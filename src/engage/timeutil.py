@@ -35,6 +35,9 @@ DURATION_UNITS: Final[dict[str, int]] = {
 #: keep float arithmetic (decay, windows) far away from overflow.
 MIN_TIME: Final = -62135596800.0  # 0001-01-01T00:00:00Z
 MAX_TIME: Final = 253402300799.0  # 9999-12-31T23:59:59Z
+#: How far after the host's clock an event time may be, by default (a device with a
+#: wrong clock must not move the engine's clock to 2099 for everyone).
+DEFAULT_MAX_FUTURE: Final = 86_400.0
 
 
 def parse_time(text: str) -> float:
@@ -122,3 +125,30 @@ def format_duration(seconds: float) -> str:
             return f"{count} {unit[:-1] if count == 1 else unit}"
     count_s = int(seconds) if float(seconds).is_integer() else seconds
     return f"{count_s} second" if count_s == 1 else f"{count_s} seconds"
+
+
+_SHORT_UNITS: Final = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in a duration written for a command line: ``90s``, ``5m``, ``2h``,
+    ``1d``, ``1w``, a bare number of seconds, or the language's ``2 hours``.
+
+    Raises:
+        ValueError: not a duration, or negative.
+    """
+    cleaned = text.strip().lower()
+    amount_text, unit = cleaned, "s"
+    if cleaned and cleaned[-1] in _SHORT_UNITS:
+        amount_text, unit = cleaned[:-1], cleaned[-1]
+    parts = cleaned.split()
+    try:
+        if len(parts) == 2:
+            seconds = duration_seconds(float(parts[0]), parts[1])
+        else:
+            seconds = float(amount_text) * _SHORT_UNITS[unit]
+    except (KeyError, ValueError):
+        raise ValueError(f"not a duration: {text!r} (write 90s, 5m, 2h, 1d or '2 hours')") from None
+    if not math.isfinite(seconds) or seconds < 0:
+        raise ValueError(f"a duration must be zero or more: {text!r}")
+    return seconds

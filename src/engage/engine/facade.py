@@ -18,6 +18,7 @@ derived survives it. ``docs/architecture.md`` walks through an event's path.
 
 from __future__ import annotations
 
+import math
 import os
 import traceback
 from collections.abc import Iterable, Iterator
@@ -32,8 +33,19 @@ from engage.engine.dispatch import Dispatcher, Handler
 from engage.engine.inline import InlinePath, InlinePlan
 from engage.engine.journal import Journal
 from engage.engine.records import Rejected, Stats
+from engage.engine.reorder import ReorderBuffer
 from engage.engine.state import EngineState
-from engage.events import BOUNCE, DELETED, UNSUBSCRIBE, Event, Update, unsubscribe_scope
+from engage.errors import EventError
+from engage.events import (
+    BOUNCE,
+    DELETED,
+    UNSUBSCRIBE,
+    UPDATED,
+    Event,
+    Update,
+    contact_updates,
+    unsubscribe_scope,
+)
 from engage.index.score_index import SortedIndexes
 from engage.program import Program, RuleSpec
 from engage.query import QueryCache, QueryScope
@@ -45,6 +57,7 @@ from engage.state.view import ContactView
 from engage.state.writer import StateWriter
 from engage.storage.state import (
     ReloadReport,
+    held_events,
     install,
     pending_actions,
     snapshot_data,
@@ -55,7 +68,7 @@ from engage.time.valuation import is_discarded
 from engage.time.windows import count as window_count
 from engage.time.windows import prune
 from engage.time.windows import record as record_window
-from engage.timeutil import coerce_time, epoch_to_datetime, format_time
+from engage.timeutil import DEFAULT_MAX_FUTURE, coerce_time, epoch_to_datetime, format_time
 from engage.triggers.cascade import Cascade, Problem
 
 __all__ = ["Engine", "Handler", "Rejected", "Stats"]
@@ -70,6 +83,11 @@ class Engine:
         max_contacts: refuse (as bad records) events that would create a contact past
             this many; None for no limit. A guard against a feed that floods the engine
             with made-up contact ids; settable later as :attr:`max_contacts`.
+        max_out_of_order: how far out of order (seconds) a live feed may deliver
+            events: they are held that long and applied in time order (a watermark;
+            see :mod:`engage.engine.reorder`). None (the default): applied as they come.
+        max_future: refuse (as bad records) events stamped more than this many seconds
+            after the host's clock (default one day); None for simulations.
     """
 
     def __init__(
@@ -78,6 +96,8 @@ class Engine:
         *,
         dedupe_window: int = DEFAULT_CAPACITY,
         max_contacts: int | None = None,
+        max_out_of_order: float | None = None,
+        max_future: float | None = DEFAULT_MAX_FUTURE,
     ) -> None:
         #: The engine's state record (read-only for hosts; see :mod:`engage.engine.state`).
         self.state = EngineState(dedupe_window)
@@ -87,6 +107,8 @@ class Engine:
         #: What the last restore or reload changed (None for a fresh engine).
         self.reload_report: ReloadReport | None = None
         self._max_contacts = max_contacts
+        self._max_future = max_future
+        self._reorder = None if max_out_of_order is None else ReorderBuffer(max_out_of_order)
         self._derive(rules)
 
     def _derive(self, rules: Rules) -> None:
@@ -101,7 +123,9 @@ class Engine:
         self._timers = TimerIndex()
         self._indexes = SortedIndexes()
         self._queries = QueryCache()
-        self._admission = Admission(program, state, self.journal, self._max_contacts)
+        self._admission = Admission(
+            program, state, self.journal, self._max_contacts, self._max_future
+        )
         self._inline = InlinePath(program, state, self._indexes, self._crossed, self._crossed_many)
         self._decaying = tuple(score for score in program.scores if score.decay is not None)
         self._has_timers = bool(program.time_atoms)
@@ -122,6 +146,32 @@ class Engine:
     def max_contacts(self, limit: int | None) -> None:
         self._max_contacts = limit
         self._admission.max_contacts = limit
+
+    @property
+    def max_future(self) -> float | None:
+        """How far after the host's clock an event time may be (None: no limit)."""
+        return self._max_future
+
+    @max_future.setter
+    def max_future(self, seconds: float | None) -> None:
+        self._max_future = seconds
+        self._admission.max_future = seconds
+
+    @property
+    def max_out_of_order(self) -> float | None:
+        """The reorder bound in seconds (None: events are applied as they come)."""
+        return None if self._reorder is None else self._reorder.bound
+
+    @max_out_of_order.setter
+    def max_out_of_order(self, seconds: float | None) -> None:
+        if self._reorder is not None and len(self._reorder):
+            raise ValueError("events are held: flush() them before changing the bound")
+        self._reorder = None if seconds is None else ReorderBuffer(seconds)
+
+    @property
+    def held(self) -> int:
+        """How many events the reorder buffer holds (waiting for the watermark)."""
+        return 0 if self._reorder is None else len(self._reorder)
 
     @property
     def stats(self) -> Stats:
@@ -271,7 +321,7 @@ class Engine:
         out: list[Action] = []
         state = self.state
         inline = self._inline
-        if not inline.active:
+        if not inline.active or self._reorder is not None:
             for event in events:
                 state.position += 1
                 self._ingest_one(event, out, state.position)
@@ -349,6 +399,45 @@ class Engine:
         if admitted is None:
             return
         event, updates = admitted
+        reorder = self._reorder
+        if reorder is None:
+            self._apply_admitted(event, updates, out)
+            return
+        moment: float = event.at  # type: ignore[assignment]  # admitted: always set
+        if reorder.overtaken(moment):
+            self._apply_admitted(event, updates, out)  # late: at the clock, as ever
+        else:
+            if moment < reorder.latest:
+                self.state.stats.reordered += 1
+            reorder.hold(event, None)
+        self._release(None, out)
+
+    def flush(self) -> list[Action]:
+        """Apply every event the reorder buffer holds, in time order (the end of a
+        stream: nothing older can come any more)."""
+        out: list[Action] = []
+        self._release(math.inf, out)
+        self.state.stats.actions += len(out)
+        return out
+
+    def _release(self, until: float | None, out: list[Action]) -> None:
+        """Apply the held events the watermark (or ``until``) passed, earliest first.
+        A ``contact.updated`` is validated again against the program now running."""
+        if self._reorder is None:
+            return
+        for _, _, event, _ in self._reorder.release(until):
+            updates = None
+            if event.type == UPDATED:
+                try:
+                    updates = contact_updates(event.data, self._program)
+                except EventError as exc:
+                    self.state.reject(_record_of(event), str(exc), None)
+                    continue
+            self._apply_admitted(event, updates, out)
+
+    def _apply_admitted(
+        self, event: Event, updates: list[Update] | None, out: list[Action]
+    ) -> None:
         moment: float = event.at  # type: ignore[assignment]  # admitted: always set
         if moment > self.state.now:
             self._move_clock(moment, out)
@@ -466,6 +555,7 @@ class Engine:
         out: list[Action] = []
         if moment > self.state.now:
             self.journal.advance(moment)
+            self._release(moment, out)
             self._move_clock(moment, out)
         self.state.stats.actions += len(out)
         return out
@@ -544,8 +634,9 @@ class Engine:
         from engage.storage import snapshot
 
         self.journal.sync()
+        held = [] if self._reorder is None else [h[2] for h in self._reorder.held()]
         header = snapshot_header(
-            self._program, self.state, self.journal.seq, self.outbox, self.failed
+            self._program, self.state, self.journal.seq, self.outbox, self.failed, held
         )
         return snapshot.write(path, header, self.state.contacts.values())
 
@@ -557,11 +648,15 @@ class Engine:
         *,
         backfill: bool = False,
         dedupe_window: int = DEFAULT_CAPACITY,
+        max_out_of_order: float | None = None,
+        max_future: float | None = DEFAULT_MAX_FUTURE,
     ) -> Engine:
         """An engine with the state of the snapshot at ``path``, running ``rules``.
 
         The rules may differ from those that wrote the snapshot: state is then mapped by
         name (:meth:`reload` describes how); ``engine.reload_report`` says what changed.
+        Events the snapshot's reorder buffer held are held again (without a bound, they
+        are applied now, in time order).
 
         Raises:
             SnapshotError: the file is not a snapshot this version can read, or is corrupt.
@@ -573,10 +668,27 @@ class Engine:
         with gc_paused():
             data = snapshot.read(path)
             capacity = int(data.header.get("dedupe_capacity", dedupe_window))
-            engine = cls(rules, dedupe_window=capacity)
+            engine = cls(
+                rules,
+                dedupe_window=capacity,
+                max_out_of_order=max_out_of_order,
+                max_future=max_future,
+            )
             engine.reload_report = engine._install(data, backfill=backfill)
             engine._dispatcher.load(*pending_actions(data.header))
+            engine._hold_again(held_events(data.header))
         return engine
+
+    def _hold_again(self, events: list[Event]) -> None:
+        if not events:
+            return
+        if self._reorder is None:
+            out: list[Action] = []
+            for event in events:
+                self._apply_admitted(event, _updates_of(event, self._program), out)
+            return
+        for event in events:
+            self._reorder.hold(event, None)
 
     def reload(self, rules: Rules, *, backfill: bool = False) -> ReloadReport:
         """Swap in new rules, keeping every contact's state.
@@ -712,5 +824,28 @@ class Engine:
             "problems": len(state.problems),
             "failed_actions": len(self.failed),
             "pending_timers": len(self._timers),
+            "held": self.held,
             "clock": format_time(state.now) if state.started else None,
         }
+
+
+def _record_of(event: Event) -> dict[str, Any]:
+    """An event as the record it came from (for rejections after admission)."""
+    return {
+        "contact": event.contact,
+        "type": event.type,
+        "at": event.at,
+        "id": event.id,
+        "data": event.data,
+    }
+
+
+def _updates_of(event: Event, program: Program) -> list[Update] | None:
+    """A held ``contact.updated``'s updates under ``program`` (None: not one, or its data
+    no longer fits; it was validated when it arrived)."""
+    if event.type != UPDATED:
+        return None
+    try:
+        return contact_updates(event.data, program)
+    except EventError:
+        return None

@@ -31,15 +31,26 @@ class Stats:
         "deleted",
         "duplicates",
         "events",
+        "future",
         "late",
         "rejected",
+        "reordered",
     )
 
     def __init__(self) -> None:
+        #: Records accepted (admitted).
         self.events = 0
         self.duplicates = 0
+        #: Records rejected as bad, ``future`` among them.
         self.rejected = 0
+        #: Records rejected for a time too far after the host's clock.
+        self.future = 0
+        #: Events applied at the clock because they came older than it (or, with a
+        #: reorder bound, older than the watermark).
         self.late = 0
+        #: Events that came out of order within the reorder bound, and were put back in
+        #: time order.
+        self.reordered = 0
         self.actions = 0
         self.contacts_created = 0
         self.deleted = 0

@@ -21,7 +21,7 @@ import attrs
 
 from engage.actions import Action
 from engage.errors import EventError, SnapshotError
-from engage.events import field_value
+from engage.events import Event, field_value
 from engage.program import Program
 from engage.state.contact import (
     DISARMED,
@@ -132,8 +132,10 @@ def snapshot_header(
     journal_seq: int,
     outbox: Sequence[Action] = (),
     failed: Sequence[Action] = (),
+    held: Sequence[Event] = (),
 ) -> dict[str, Any]:
-    """Everything but the contacts: clock, counters, dedupe window, pending outputs and
+    """Everything but the contacts: clock, counters, dedupe window, pending outputs,
+    the events the reorder buffer holds (admitted and journaled, not yet applied), and
     the program's tables (what positions in contact records mean)."""
     from engage import __version__
 
@@ -152,6 +154,7 @@ def snapshot_header(
         "problems": [p.to_dict() for p in state.problems[-1000:]],
         "rules_digest": rules_digest(program),
         "tables": program_tables(program),
+        "held": [event_record(e) for e in held],
     }
 
 
@@ -162,6 +165,25 @@ def snapshot_data(program: Program, state: EngineState, journal_seq: int) -> Sna
     contacts = [to_record(c) for c in state.contacts.values()]
     header["contact_count"] = len(contacts)
     return SnapshotData(header, contacts)
+
+
+def event_record(event: Event) -> dict[str, Any]:
+    """An admitted event as plain data (held events in snapshots)."""
+    return {
+        "contact": event.contact,
+        "type": event.type,
+        "at": event.at,
+        "id": event.id,
+        "data": event.data,
+    }
+
+
+def held_events(header: dict[str, Any]) -> list[Event]:
+    """The events a snapshot's reorder buffer held, in release order."""
+    return [
+        Event(r["contact"], r["type"], float(r["at"]), r["id"], r["data"])
+        for r in header.get("held", ())
+    ]
 
 
 def pending_actions(header: dict[str, Any]) -> tuple[list[Action], list[Action]]:

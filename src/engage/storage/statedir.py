@@ -22,6 +22,7 @@ from engage.errors import SnapshotError
 from engage.rules import Rules
 from engage.storage import eventlog
 from engage.storage.eventlog import EventLog, FsyncPolicy, LogCorruption
+from engage.timeutil import DEFAULT_MAX_FUTURE
 
 _SNAPSHOT = re.compile(r"^snapshot-(\d{12})\.engsnap$")
 _LOG = re.compile(r"^log-(\d{12})\.englog$")
@@ -64,8 +65,14 @@ class StateDir:
         fsync: FsyncPolicy = "interval",
         interval_ms: float = 100.0,
         backfill: bool = False,
+        max_out_of_order: float | None = None,
+        max_future: float | None = DEFAULT_MAX_FUTURE,
     ) -> None:
         self.path = os.fspath(path)
+        #: Engine options that recovery must apply as the first run did: replayed log
+        #: entries pass through the same reorder buffer and the same future margin.
+        self.max_out_of_order = max_out_of_order
+        self.max_future = max_future
         self.rules = rules
         self.fsync: FsyncPolicy = fsync
         self.interval_ms = interval_ms
@@ -88,7 +95,13 @@ class StateDir:
         engine: Engine | None = None
         for seq, name in reversed(self._files(_SNAPSHOT)):
             try:
-                engine = Engine.restore(name, self.rules, backfill=self.backfill)
+                engine = Engine.restore(
+                    name,
+                    self.rules,
+                    backfill=self.backfill,
+                    max_out_of_order=self.max_out_of_order,
+                    max_future=self.max_future,
+                )
             except SnapshotError as exc:
                 recovery.skipped_snapshots.append((os.path.basename(name), str(exc)))
                 continue
@@ -96,7 +109,9 @@ class StateDir:
             recovery.snapshot_seq = seq
             break
         if engine is None:
-            engine = Engine(self.rules)
+            engine = Engine(
+                self.rules, max_out_of_order=self.max_out_of_order, max_future=self.max_future
+            )
         logs = self._files(_LOG)
         for index, (_, name) in enumerate(logs):
             problems: list[LogCorruption] = []
