@@ -1,20 +1,21 @@
 """The Lark parser for the rules language, built once, and words to describe its tokens.
 
-The grammar itself lives in ``engage/grammar/engage.lark`` (shipped in the wheel). It is
-LALR(1) with Lark's contextual lexer, so a keyword is only a keyword where the parser can
-accept it; building the tables takes a few tens of milliseconds, so the parser is built
-on first use and shared.
+The grammar itself is the top-level ``grammar/engage.lark`` (shipped in the wheel; see
+:mod:`engage.grammar` for how it is found). It is LALR(1) with Lark's contextual lexer,
+so a keyword is only a keyword where the parser can accept it; building the tables takes
+a few tens of milliseconds, so the parser is built on first use and shared.
 """
 
 from __future__ import annotations
 
 import functools
 import re
-from importlib import resources
 from typing import Final
 
 import lark
 from lark.lexer import PatternStr
+
+from engage import grammar
 
 #: How regex terminals are named in messages.
 _TERMINAL_WORDS: Final[dict[str, str]] = {
@@ -30,8 +31,8 @@ _KEYWORD_SHAPE: Final = re.compile(r"[a-z][a-z-]*\Z")
 
 
 def grammar_text() -> str:
-    """The text of the grammar file, as shipped in the package."""
-    return resources.files("engage.grammar").joinpath("engage.lark").read_text("utf-8")
+    """The text of the grammar file."""
+    return grammar.grammar_text()
 
 
 @functools.cache
