@@ -78,3 +78,46 @@ def describe_terminal(terminal: str) -> str:
     if text is not None:
         return f"`{text}`"
     return terminal.lower()
+
+
+# -- the vocabulary, for highlighters ------------------------------------------------------
+
+_RESERVED_GROUP: Final = re.compile(r"\(\?!\(\?:([a-z|]+)\)")
+
+
+@functools.cache
+def keywords() -> tuple[str, ...]:
+    """Every keyword of the language (``and``, ``half-life``, ``webhook``...), sorted.
+
+    Read from the grammar's literal terminals, so that editors and highlighters never
+    keep a list of their own.
+    """
+    return tuple(sorted({k for k in map(keyword_of, terminal_patterns()) if k is not None}))
+
+
+@functools.cache
+def reserved_words() -> tuple[str, ...]:
+    """The keywords that can never be names (those the ``NAME`` terminal refuses)."""
+    for terminal in lark_parser().terminals:
+        if terminal.name == "NAME":
+            found = _RESERVED_GROUP.match(terminal.pattern.value)
+            if found is None:
+                raise ValueError("the NAME terminal no longer lists its reserved words")
+            return tuple(sorted(found.group(1).split("|")))
+    raise ValueError("the grammar has no NAME terminal")
+
+
+@functools.cache
+def words_of_rule(rule: str) -> tuple[str, ...]:
+    """The keywords a one-word grammar rule accepts: ``unit`` -> ``day``, ``days``..."""
+    patterns = terminal_patterns()
+    words = {
+        patterns[symbol.name]
+        for found in lark_parser().rules
+        if found.origin.name == rule
+        for symbol in found.expansion
+        if symbol.name in patterns
+    }
+    if not words:
+        raise ValueError(f"the grammar has no one-word rule {rule!r}")
+    return tuple(sorted(words))
