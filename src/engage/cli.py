@@ -1,4 +1,4 @@
-"""The ``engage`` command: ``check``, ``run`` and ``bench`` (see the contract).
+"""The ``engage`` command: ``check``, ``run``, ``fmt`` and ``bench`` (see the contract).
 
 Exit codes: 0 when the job ran (bad event records are reported, not fatal), 1 when the
 rules have errors, 2 for a usage problem (bad option, unreadable or unknown events
@@ -108,6 +108,17 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--quiet", "-q", action="store_true", help="no summary, no progress bar")
 
+    fmt_command = commands.add_parser(
+        "fmt",
+        help="rewrite rules files in the canonical layout",
+        description="Rewrite rules files in the canonical layout, comments kept. "
+        "With --check, change nothing: print a diff and exit 1 if a file would change.",
+    )
+    fmt_command.add_argument("files", nargs="+", metavar="FILE", help="rules files (.rules)")
+    fmt_command.add_argument(
+        "--check", action="store_true", help="print what would change; exit 1 if anything would"
+    )
+
     bench = commands.add_parser(
         "bench",
         help="run the benchmark harness",
@@ -141,6 +152,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(args_list)
     if args.command == "check":
         return check(args.files, quiet=args.quiet)
+    if args.command == "fmt":
+        return fmt(args.files, check_only=args.check)
     return run(args)
 
 
@@ -191,6 +204,82 @@ def check(files: Sequence[str], *, quiet: bool = False) -> int:
 
 def _plural(count: int, noun: str) -> str:
     return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+# -- fmt --------------------------------------------------------------------------------
+
+
+def fmt(files: Sequence[str], *, check_only: bool = False) -> int:
+    """``engage fmt``: rewrite files in place, or (``check_only``) diff them.
+
+    Exit code 1 when a file has syntax errors or, with ``check_only``, would change;
+    2 when a file cannot be read or written. Files are written whole, atomically.
+    """
+    import difflib
+
+    from engage.dsl.formatter import format_rules
+    from engage.errors import LimitExceededError, RulesError
+
+    err = sys.stderr
+    status = EXIT_OK
+    changed = 0
+    for path in files:
+        try:
+            with open(path, encoding="utf-8") as handle:
+                text = handle.read()
+            formatted = format_rules(text, path)
+        except RulesError as exc:
+            for diagnostic in exc.diagnostics:
+                err.write(diagnostic.format() + "\n")
+            status = max(status, EXIT_RULES)
+            continue
+        except (LimitExceededError, UnicodeDecodeError, OSError) as exc:
+            err.write(f"engage fmt: error: {path}: {_os_message(exc, path)}\n")
+            status = EXIT_USAGE
+            continue
+        if formatted == text:
+            continue
+        changed += 1
+        if check_only:
+            sys.stdout.writelines(
+                difflib.unified_diff(
+                    text.splitlines(keepends=True),
+                    formatted.splitlines(keepends=True),
+                    fromfile=path,
+                    tofile=f"{path} (formatted)",
+                )
+            )
+            status = max(status, EXIT_RULES)
+            continue
+        try:
+            _replace_file(path, formatted)
+        except OSError as exc:
+            err.write(f"engage fmt: error: cannot write {path}: {exc.strerror or exc}\n")
+            status = EXIT_USAGE
+            continue
+        print(f"reformatted {path}")
+    verb = "would reformat" if check_only else "reformatted"
+    err.write(f"engage fmt: {verb} {_plural(changed, 'file')}, {len(files) - changed} unchanged\n")
+    return status
+
+
+def _replace_file(path: str, text: str) -> None:
+    """Write ``text`` to a new file beside ``path``, then rename it over ``path``."""
+    import contextlib
+    import tempfile
+
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, temp = tempfile.mkstemp(prefix=".engage-fmt-", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
+            handle.write(text)
+        with contextlib.suppress(OSError):
+            os.chmod(temp, os.stat(path).st_mode & 0o7777)
+        os.replace(temp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temp)
+        raise
 
 
 # -- run --------------------------------------------------------------------------------

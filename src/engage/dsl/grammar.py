@@ -1,20 +1,21 @@
 """The Lark parser for the rules language, built once, and words to describe its tokens.
 
-The grammar itself lives in ``engage/grammar/engage.lark`` (shipped in the wheel). It is
-LALR(1) with Lark's contextual lexer, so a keyword is only a keyword where the parser can
-accept it; building the tables takes a few tens of milliseconds, so the parser is built
-on first use and shared.
+The grammar itself is the top-level ``grammar/engage.lark`` (shipped in the wheel; see
+:mod:`engage.grammar` for how it is found). It is LALR(1) with Lark's contextual lexer,
+so a keyword is only a keyword where the parser can accept it; building the tables takes
+a few tens of milliseconds, so the parser is built on first use and shared.
 """
 
 from __future__ import annotations
 
 import functools
 import re
-from importlib import resources
 from typing import Final
 
 import lark
 from lark.lexer import PatternStr
+
+from engage import grammar
 
 #: How regex terminals are named in messages.
 _TERMINAL_WORDS: Final[dict[str, str]] = {
@@ -30,8 +31,8 @@ _KEYWORD_SHAPE: Final = re.compile(r"[a-z][a-z-]*\Z")
 
 
 def grammar_text() -> str:
-    """The text of the grammar file, as shipped in the package."""
-    return resources.files("engage.grammar").joinpath("engage.lark").read_text("utf-8")
+    """The text of the grammar file."""
+    return grammar.grammar_text()
 
 
 @functools.cache
@@ -77,3 +78,46 @@ def describe_terminal(terminal: str) -> str:
     if text is not None:
         return f"`{text}`"
     return terminal.lower()
+
+
+# -- the vocabulary, for highlighters ------------------------------------------------------
+
+_RESERVED_GROUP: Final = re.compile(r"\(\?!\(\?:([a-z|]+)\)")
+
+
+@functools.cache
+def keywords() -> tuple[str, ...]:
+    """Every keyword of the language (``and``, ``half-life``, ``webhook``...), sorted.
+
+    Read from the grammar's literal terminals, so that editors and highlighters never
+    keep a list of their own.
+    """
+    return tuple(sorted({k for k in map(keyword_of, terminal_patterns()) if k is not None}))
+
+
+@functools.cache
+def reserved_words() -> tuple[str, ...]:
+    """The keywords that can never be names (those the ``NAME`` terminal refuses)."""
+    for terminal in lark_parser().terminals:
+        if terminal.name == "NAME":
+            found = _RESERVED_GROUP.match(terminal.pattern.value)
+            if found is None:
+                raise ValueError("the NAME terminal no longer lists its reserved words")
+            return tuple(sorted(found.group(1).split("|")))
+    raise ValueError("the grammar has no NAME terminal")
+
+
+@functools.cache
+def words_of_rule(rule: str) -> tuple[str, ...]:
+    """The keywords a one-word grammar rule accepts: ``unit`` -> ``day``, ``days``..."""
+    patterns = terminal_patterns()
+    words = {
+        patterns[symbol.name]
+        for found in lark_parser().rules
+        if found.origin.name == rule
+        for symbol in found.expansion
+        if symbol.name in patterns
+    }
+    if not words:
+        raise ValueError(f"the grammar has no one-word rule {rule!r}")
+    return tuple(sorted(words))
