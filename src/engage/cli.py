@@ -50,7 +50,20 @@ def _parser() -> argparse.ArgumentParser:
         required=True,
         metavar="PATH",
         help="events file: .jsonl, .msgpack or .csv (optionally .gz); '-' is stdin; "
-        "repeat to read several files in order",
+        "repeat to read several files (merged into one time order)",
+    )
+    run.add_argument(
+        "--in-file-order",
+        action="store_true",
+        help="apply records as written instead of in time order (streams; no sort)",
+    )
+    run.add_argument(
+        "--sort-chunk",
+        type=int,
+        default=None,
+        metavar="N",
+        help="records sorted in memory at a time; a longer input is sorted in runs on "
+        "disk (default: 100000)",
     )
     run.add_argument("--until", metavar="TIME", help="after the last event, move the clock to TIME")
     run.add_argument(
@@ -169,6 +182,7 @@ def _plural(count: int, noun: str) -> str:
 def run(args: argparse.Namespace) -> int:
     """``engage run``: replay events, write actions, dead letters, dump and summary."""
     from engage.io import DeadLetter, open_events
+    from engage.io.ordering import CHUNK_RECORDS, TimeOrder, placed_records
     from engage.io.progress import Progress
     from engage.io.replay import Replay, print_bad_records
     from engage.timeutil import coerce_time
@@ -181,6 +195,9 @@ def run(args: argparse.Namespace) -> int:
         except ValueError as exc:
             err.write(f"engage run: error: bad --until time {args.until!r}: {exc}\n")
             return EXIT_USAGE
+    if args.sort_chunk is not None and args.sort_chunk < 1:
+        err.write("engage run: error: --sort-chunk must be at least 1\n")
+        return EXIT_USAGE
     if args.events.count("-") > 1:
         err.write("engage run: error: standard input ('-') can be read only once\n")
         return EXIT_USAGE
@@ -255,16 +272,21 @@ def run(args: argparse.Namespace) -> int:
         derive_ids=state is not None,
         after_batch=after_batch,
     )
+    order = (
+        None
+        if args.in_file_order
+        else TimeOrder(chunk_size=args.sort_chunk or CHUNK_RECORDS, on_read=replay.read_progress)
+    )
     interrupted = False
     try:
-        for source in sources:
-            with source:
-                replay.feed(source)
+        replay.feed_placed(placed_records(sources, order, replay.read_progress))
         if until is not None:
             replay.write_actions(engine.advance(until))
     except KeyboardInterrupt:
         interrupted = True
     finally:
+        for source in sources:
+            source.close()
         progress.finish()
         replay.sink.flush()
         dead_letter.close()
@@ -281,7 +303,7 @@ def run(args: argparse.Namespace) -> int:
     for problem in engine.problems:
         err.write(f"error: {problem}\n")
     if not args.quiet:
-        _summary(replay, engine, args, err, counted_before)
+        _summary(replay, engine, args, err, counted_before, order)
     return EXIT_OK
 
 
@@ -310,6 +332,7 @@ def _summary(
     args: argparse.Namespace,
     err: IO[str],
     counted_before: tuple[int, int],
+    order: Any = None,
 ) -> None:
     """Counts of this run (a resumed state folder has counted earlier runs too)."""
     accepted = engine.stats.events - counted_before[0]
@@ -327,6 +350,11 @@ def _summary(
         f"{replay.suppressed:,}, failed {replay.failed:,})",
         f"  contacts {overview['contacts']:,}, clock {clock}",
     ]
+    if order is not None and order.out_of_order:
+        lines.append(
+            f"  out of order in the input {order.out_of_order:,} "
+            "(applied in time order; see --in-file-order)"
+        )
     if replay.dead_letter.reasons:
         top = ", ".join(
             f"{reason} ({n:,})" for reason, n in replay.dead_letter.reasons.most_common(5)
