@@ -1,4 +1,4 @@
-"""The ``engage`` command: ``check``, ``run`` and ``bench`` (see the contract).
+"""The ``engage`` command: ``check``, ``run``, ``diff`` and ``bench`` (see the contract).
 
 Exit codes: 0 when the job ran (bad event records are reported, not fatal), 1 when the
 rules have errors, 2 for a usage problem (bad option, unreadable or unknown events
@@ -104,6 +104,31 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--quiet", "-q", action="store_true", help="no summary, no progress bar")
 
+    diff = commands.add_parser(
+        "diff",
+        help="show what a rules change would change",
+        description="Replay the same events through two versions of the rules and compare: "
+        "firings per rule, contacts affected, first differences.",
+    )
+    diff.add_argument("old", metavar="OLD", help="the rules as they are (.rules)")
+    diff.add_argument("new", metavar="NEW", help="the rules as they would be (.rules)")
+    diff.add_argument(
+        "--events",
+        action="append",
+        required=True,
+        metavar="PATH",
+        help="events file, as for run (repeat for several; '-' is stdin)",
+    )
+    diff.add_argument("--until", metavar="TIME", help="after the last event, move clocks to TIME")
+    diff.add_argument(
+        "--contacts",
+        type=int,
+        default=5,
+        metavar="N",
+        help="show the first differences of N affected contacts (default 5)",
+    )
+    diff.add_argument("--json", action="store_true", help="write the report as one JSON object")
+
     bench = commands.add_parser(
         "bench",
         help="run the benchmark harness",
@@ -124,6 +149,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(args_list)
     if args.command == "check":
         return check(args.files, quiet=args.quiet)
+    if args.command == "diff":
+        return diff(args)
     return run(args)
 
 
@@ -304,6 +331,55 @@ def run(args: argparse.Namespace) -> int:
         err.write(f"error: {problem}\n")
     if not args.quiet:
         _summary(replay, engine, args, err, counted_before, order)
+    return EXIT_OK
+
+
+# -- diff -------------------------------------------------------------------------------
+
+
+def diff(args: argparse.Namespace) -> int:
+    """``engage diff``: the same events through the old and the new rules, compared."""
+    from engage.diffing import diff as compare
+    from engage.diffing import render
+    from engage.io import open_events
+    from engage.io.ordering import TimeOrder, placed_records
+    from engage.timeutil import coerce_time
+
+    err = sys.stderr
+    until = None
+    if args.until is not None:
+        try:
+            until = coerce_time(args.until)
+        except ValueError as exc:
+            err.write(f"engage diff: error: bad --until time {args.until!r}: {exc}\n")
+            return EXIT_USAGE
+    if args.contacts < 0 or args.events.count("-") > 1:
+        err.write("engage diff: error: --contacts must be >= 0; '-' can be read only once\n")
+        return EXIT_USAGE
+    sources = []
+    for path in args.events:
+        try:
+            sources.append(open_events(path))
+        except (OSError, ValueError) as exc:
+            for source in sources:
+                source.close()
+            err.write(f"engage diff: error: {_os_message(exc, path)}\n")
+            return EXIT_USAGE
+    try:
+        old = _load([args.old], err)
+        new = _load([args.new], err) if old is not None else None
+        if old is None or new is None:
+            return EXIT_RULES
+        report = compare(
+            old, new, placed_records(sources, TimeOrder()), until=until, shown=args.contacts
+        )
+    finally:
+        for source in sources:
+            source.close()
+    if args.json:
+        sys.stdout.write(json.dumps(report.to_dict(), sort_keys=True) + "\n")
+    else:
+        sys.stdout.write(render(report, args.old, args.new))
     return EXIT_OK
 
 
