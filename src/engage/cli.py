@@ -1,4 +1,4 @@
-"""The ``engage`` command: ``check``, ``run``, ``fmt`` and ``bench`` (see the contract).
+"""The ``engage`` command: ``check``, ``run``, ``fmt``, ``diff`` and ``bench`` (see the contract).
 
 Exit codes: 0 when the job ran (bad event records are reported, not fatal), 1 when the
 rules have errors, 2 for a usage problem (bad option, unreadable or unknown events
@@ -52,7 +52,20 @@ def _parser() -> argparse.ArgumentParser:
         required=True,
         metavar="PATH",
         help="events file: .jsonl, .msgpack or .csv (optionally .gz); '-' is stdin; "
-        "repeat to read several files in order",
+        "repeat to read several files (merged into one time order)",
+    )
+    run.add_argument(
+        "--in-file-order",
+        action="store_true",
+        help="apply records as written instead of in time order (streams; no sort)",
+    )
+    run.add_argument(
+        "--sort-chunk",
+        type=int,
+        default=None,
+        metavar="N",
+        help="records sorted in memory at a time; a longer input is sorted in runs on "
+        "disk (default: 100000)",
     )
     run.add_argument("--until", metavar="TIME", help="after the last event, move the clock to TIME")
     run.add_argument(
@@ -119,6 +132,31 @@ def _parser() -> argparse.ArgumentParser:
         "--check", action="store_true", help="print what would change; exit 1 if anything would"
     )
 
+    diff = commands.add_parser(
+        "diff",
+        help="show what a rules change would change",
+        description="Replay the same events through two versions of the rules and compare: "
+        "firings per rule, contacts affected, first differences.",
+    )
+    diff.add_argument("old", metavar="OLD", help="the rules as they are (.rules)")
+    diff.add_argument("new", metavar="NEW", help="the rules as they would be (.rules)")
+    diff.add_argument(
+        "--events",
+        action="append",
+        required=True,
+        metavar="PATH",
+        help="events file, as for run (repeat for several; '-' is stdin)",
+    )
+    diff.add_argument("--until", metavar="TIME", help="after the last event, move clocks to TIME")
+    diff.add_argument(
+        "--contacts",
+        type=int,
+        default=5,
+        metavar="N",
+        help="show the first differences of N affected contacts (default 5)",
+    )
+    diff.add_argument("--json", action="store_true", help="write the report as one JSON object")
+
     bench = commands.add_parser(
         "bench",
         help="run the benchmark harness",
@@ -154,6 +192,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return check(args.files, quiet=args.quiet)
     if args.command == "fmt":
         return fmt(args.files, check_only=args.check)
+    if args.command == "diff":
+        return diff(args)
     return run(args)
 
 
@@ -288,6 +328,7 @@ def _replace_file(path: str, text: str) -> None:
 def run(args: argparse.Namespace) -> int:
     """``engage run``: replay events, write actions, dead letters, dump and summary."""
     from engage.io import DeadLetter, open_events
+    from engage.io.ordering import CHUNK_RECORDS, TimeOrder, placed_records
     from engage.io.progress import Progress
     from engage.io.replay import Replay, print_bad_records
     from engage.timeutil import coerce_time
@@ -300,6 +341,9 @@ def run(args: argparse.Namespace) -> int:
         except ValueError as exc:
             err.write(f"engage run: error: bad --until time {args.until!r}: {exc}\n")
             return EXIT_USAGE
+    if args.sort_chunk is not None and args.sort_chunk < 1:
+        err.write("engage run: error: --sort-chunk must be at least 1\n")
+        return EXIT_USAGE
     if args.events.count("-") > 1:
         err.write("engage run: error: standard input ('-') can be read only once\n")
         return EXIT_USAGE
@@ -381,17 +425,22 @@ def run(args: argparse.Namespace) -> int:
         derive_ids=state is not None,
         after_batch=after_batch,
     )
+    order = (
+        None
+        if args.in_file_order
+        else TimeOrder(chunk_size=args.sort_chunk or CHUNK_RECORDS, on_read=replay.read_progress)
+    )
     interrupted = False
     try:
-        for source in sources:
-            with source:
-                replay.feed(source)
+        replay.feed_placed(placed_records(sources, order, replay.read_progress))
         replay.write_actions(engine.flush())
         if until is not None:
             replay.write_actions(engine.advance(until))
     except KeyboardInterrupt:
         interrupted = True
     finally:
+        for source in sources:
+            source.close()
         progress.finish()
         replay.sink.flush()
         dead_letter.close()
@@ -408,7 +457,56 @@ def run(args: argparse.Namespace) -> int:
     for problem in engine.problems:
         err.write(f"error: {problem}\n")
     if not args.quiet:
-        _summary(replay, engine, args, err, counted_before)
+        _summary(replay, engine, args, err, counted_before, order)
+    return EXIT_OK
+
+
+# -- diff -------------------------------------------------------------------------------
+
+
+def diff(args: argparse.Namespace) -> int:
+    """``engage diff``: the same events through the old and the new rules, compared."""
+    from engage.diffing import diff as compare
+    from engage.diffing import render
+    from engage.io import open_events
+    from engage.io.ordering import TimeOrder, placed_records
+    from engage.timeutil import coerce_time
+
+    err = sys.stderr
+    until = None
+    if args.until is not None:
+        try:
+            until = coerce_time(args.until)
+        except ValueError as exc:
+            err.write(f"engage diff: error: bad --until time {args.until!r}: {exc}\n")
+            return EXIT_USAGE
+    if args.contacts < 0 or args.events.count("-") > 1:
+        err.write("engage diff: error: --contacts must be >= 0; '-' can be read only once\n")
+        return EXIT_USAGE
+    sources = []
+    for path in args.events:
+        try:
+            sources.append(open_events(path))
+        except (OSError, ValueError) as exc:
+            for source in sources:
+                source.close()
+            err.write(f"engage diff: error: {_os_message(exc, path)}\n")
+            return EXIT_USAGE
+    try:
+        old = _load([args.old], err)
+        new = _load([args.new], err) if old is not None else None
+        if old is None or new is None:
+            return EXIT_RULES
+        report = compare(
+            old, new, placed_records(sources, TimeOrder()), until=until, shown=args.contacts
+        )
+    finally:
+        for source in sources:
+            source.close()
+    if args.json:
+        sys.stdout.write(json.dumps(report.to_dict(), sort_keys=True) + "\n")
+    else:
+        sys.stdout.write(render(report, args.old, args.new))
     return EXIT_OK
 
 
@@ -437,6 +535,7 @@ def _summary(
     args: argparse.Namespace,
     err: IO[str],
     counted_before: tuple[int, int],
+    order: Any = None,
 ) -> None:
     """Counts of this run (a resumed state folder has counted earlier runs too)."""
     accepted = engine.stats.events - counted_before[0]
@@ -457,6 +556,11 @@ def _summary(
         f"{overview['reordered']:,} (within --max-out-of-order), in the future "
         f"{overview['future']:,} (refused)",
     ]
+    if order is not None and order.out_of_order:
+        lines.append(
+            f"  out of order in the input {order.out_of_order:,} "
+            "(applied in time order; see --in-file-order)"
+        )
     if replay.dead_letter.reasons:
         top = ", ".join(
             f"{reason} ({n:,})" for reason, n in replay.dead_letter.reasons.most_common(5)

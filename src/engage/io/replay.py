@@ -22,6 +22,7 @@ from typing import IO, Any
 
 from engage.engine import Engine
 from engage.io.deadletter import DeadLetter
+from engage.io.ordering import Placed, in_file_order
 from engage.io.progress import Progress
 from engage.io.readers import BadRecord, EventSource
 
@@ -93,50 +94,78 @@ class Replay:
         self.suppressed = 0
         self.failed = 0
         self.shown_bad: list[str] = []
-        self._undecoded: list[tuple[int, str, Any]] = []
+        self._read_since_apply = False
 
     def feed(self, source: EventSource) -> None:
-        """Apply every record of one source, in order."""
+        """Apply every record of one source, in the order written."""
+        with source:
+            self.feed_placed(in_file_order([source], self.read_progress))
+
+    def feed_placed(self, placed: Iterable[Placed]) -> None:
+        """Apply ``(source name, line, record)`` triples in the order given.
+
+        A batch of records goes to :meth:`Engine.ingest_many` at a time; bad records
+        (undecodable, or refused by the engine) go to the dead-letter output in the
+        order they were placed, with their own file and line.
+        """
         batch: list[Any] = []
-        lines: list[int] = []
-        self._undecoded = []
-        for line, record in source:
+        places: list[tuple[str, int]] = []
+        undecoded: list[tuple[int, str, int, str, Any]] = []
+        derive_ids = self.derive_ids
+        for name, line, record in placed:
             self.records += 1
             if record.__class__ is BadRecord:
-                # Kept until the batch is applied, so the dead letters stay in line order.
-                self._undecoded.append((line, record.reason, record.raw))
+                # Kept until the batch is applied, so the dead letters stay in order:
+                # an odd rank sorts it between the records placed around it.
+                undecoded.append((2 * len(batch) - 1, name, line, record.reason, record.raw))
                 continue
-            if self.derive_ids and isinstance(record, dict) and "id" not in record:
+            if derive_ids and isinstance(record, dict) and "id" not in record:
                 record["id"] = content_id(record)
             batch.append(record)
-            lines.append(line)
+            places.append((name, line))
             if len(batch) >= BATCH:
-                self._apply(source, batch, lines)
+                self._apply(batch, places, undecoded)
                 batch = []
-                lines = []
-        if batch or self._undecoded:
-            self._apply(source, batch, lines)
+                places = []
+                undecoded = []
+        if batch or undecoded:
+            self._apply(batch, places, undecoded)
 
-    def _apply(self, source: EventSource, batch: list[Any], lines: list[int]) -> None:
+    def _apply(
+        self,
+        batch: list[Any],
+        places: list[tuple[str, int]],
+        bad: list[tuple[int, str, int, str, Any]],
+    ) -> None:
         engine = self.engine
         first = engine.position
         rejected_before = len(engine.rejected)
         actions = engine.ingest_many(batch) if batch else []
-        bad = self._undecoded
-        self._undecoded = []
         for rejected in engine.rejected[rejected_before:]:
             index = (rejected.position or 0) - first - 1
-            line = lines[index] if 0 <= index < len(lines) else 0
-            bad.append((line, rejected.reason, rejected.record))
+            name, line = places[index] if 0 <= index < len(places) else ("", 0)
+            bad.append((2 * index, name, line, rejected.reason, rejected.record))
         bad.sort(key=lambda entry: entry[0])
-        for line, reason, record in bad:
-            self._bad(source.name, line, reason, record)
+        for _, name, line, reason, record in bad:
+            self._bad(name, line, reason, record)
         # The file holds them now; the engine need not keep them twice.
         del engine.rejected[rejected_before:]
         self.write_actions(actions)
         if self.after_batch is not None:
             self.after_batch(len(batch))
-        self.progress.update(self.records, source.bytes_read, source.size)
+        if self._read_since_apply:
+            self._read_since_apply = False
+        else:
+            self.progress.update(self.records, 0, None)
+
+    def read_progress(self, records: int, source: EventSource) -> None:
+        """A hook for the readers: draw how far the current file has been read.
+
+        While a file is read the bar follows its bytes; once the records are applied
+        in time order (after the whole input was read), it counts applied records.
+        """
+        self._read_since_apply = True
+        self.progress.update(records, source.bytes_read, source.size)
 
     def write_actions(self, actions: Iterable[Any]) -> None:
         """Write actions as JSON Lines and count them; drain the engine's outbox."""
