@@ -11,9 +11,17 @@ incremental machinery can be checked against it.
 
 The subset covered is the one ``tests/strategies.py`` generates: fields, scores (lines
 with ``where``, caps, ``once``, clamp, decay), valuation, segments, ``when`` / ``on TYPE``
-/ ``on segment enter|exit`` rules, the modes edge, ``each time``, ``once``, ``re-arm when`` and
-``at most once per D``, and the actions tag, untag, groups, set, clear, add/subtract score, notify,
-create task and ``do``.
+/ ``on segment enter|exit`` / ``on SCORE change`` / ``on tag added`` rules, the modes edge,
+``each time``, ``once``, ``re-arm when`` and ``at most once per D``, every comparison and text
+operator with its negation (``not between``, ``not contains``, ``matches``...), and the actions
+tag, untag, groups, set and clear (of a field or a score), add/subtract score, suspend,
+reactivate, unsubscribe, track, send, notify, create task and ``do``.
+
+Engine-made ``score change`` and ``tag added`` events come from net changes: the scores and
+tags at the start of each round are compared with those at the start of the previous one
+(for the first round, with those before the event's own data), as section 4 of the
+semantics says; several tags added in one step raise their events in the order they were
+first touched.
 
 Re-arm conditions are evaluated at every round and at every time moment. The semantics
 say "whenever its inputs change"; the two readings agree as long as the re-arm condition
@@ -24,6 +32,7 @@ re-arm condition already holds), which is how the generators write them.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
@@ -130,6 +139,44 @@ class Contact:
         self.last_fired: dict[str, float] = {}
         self.line_state: dict[int, dict[str, Any]] = {}
         self.windows: dict[Any, list[float]] = {}  # had/count node -> event times
+        #: ``(scope, name, channel)`` of each unsubscribe, in order.
+        self.unsubscribed: list[tuple[str, str | None, str | None]] = []
+        self.history: list[dict[str, Any]] = []
+        #: Tags touched (added or removed) since the last round started, in order.
+        self.touched_tags: dict[str, None] = {}
+
+    def add_tag(self, tag: str) -> None:
+        if tag not in self.tags:
+            self.touched_tags.setdefault(tag)
+            self.tags.append(tag)
+
+    def remove_tag(self, tag: str) -> None:
+        if tag in self.tags:
+            self.touched_tags.setdefault(tag)
+            self.tags.remove(tag)
+
+    def discarded(self) -> bool:
+        """Suspended, hard-bounced or unsubscribed from everything on every channel."""
+        return (
+            self.status == "suspended"
+            or self.hard_bounced
+            or any(scope == "all" and channel is None for scope, _, channel in self.unsubscribed)
+        )
+
+    def suppression(self, channel: str, campaign: str | None) -> str | None:
+        """Why a send may not go to this contact (docs/semantics.md, 6b), or None."""
+        if self.status == "suspended":
+            return "suspended"
+        if channel == "email" and self.hard_bounced:
+            return "hard bounced"
+        for scope, name, on_channel in self.unsubscribed:
+            if on_channel is not None and on_channel != channel:
+                continue
+            if scope == "all":
+                return "unsubscribed" if on_channel is None else f"unsubscribed from {channel}"
+            if scope == "campaign" and campaign is not None and name == campaign:
+                return f"unsubscribed from campaign {campaign}"
+        return None
 
 
 class Rule:
@@ -256,7 +303,7 @@ class Oracle:
     # -- conditions --------------------------------------------------------------------
 
     def valuation(self, c: Contact) -> str:
-        if c.status == "suspended" or c.hard_bounced:
+        if c.discarded():
             return "discarded"
         if c.last_activity is None:
             return "inactive"
@@ -333,31 +380,18 @@ class Oracle:
         if isinstance(expr, ast.IsEmpty):
             return is_empty(e(expr.operand, c, event)) != expr.negated
         if isinstance(expr, ast.Between):
-            if expr.negated:
-                raise UnsupportedError("not between")
             value = e(expr.operand, c, event)
-            return compare(">=", value, e(expr.low, c, event)) and compare(
+            inside = compare(">=", value, e(expr.low, c, event)) and compare(
                 "<=", value, e(expr.high, c, event)
             )
+            return inside != expr.negated
         if isinstance(expr, ast.InList):
             value = e(expr.operand, c, event)
             found = any(equal(value, e(item, c, event)) for item in expr.items.items)
             return found != expr.negated
         if isinstance(expr, ast.TextMatch):
-            if expr.negated or expr.op == "matches":
-                raise UnsupportedError("text operator")
             value, pattern = e(expr.operand, c, event), e(expr.pattern, c, event)
-            if is_empty(value) or not isinstance(pattern, str):
-                return False
-            if isinstance(value, list | tuple):
-                return expr.op == "contains" and pattern in value
-            if not isinstance(value, str):
-                return False
-            if expr.op == "contains":
-                return pattern in value
-            if expr.op == "startswith":
-                return value.startswith(pattern)
-            return value.endswith(pattern)
+            return self.text_match(expr.op, value, pattern) != expr.negated
         if isinstance(expr, ast.Tagged):
             return expr.tag in c.tags
         if isinstance(expr, ast.InGroup):
@@ -377,6 +411,23 @@ class Oracle:
         if isinstance(expr, ast.Not):
             return not holds(e(expr.operand, c, event))
         raise UnsupportedError(type(expr).__name__)
+
+    @staticmethod
+    def text_match(op: str, value: Any, pattern: Any) -> bool:
+        """The operator without its negation: false on an empty value or pattern."""
+        if is_empty(value) or is_empty(pattern) or not isinstance(pattern, str):
+            return False
+        if isinstance(value, list | tuple):
+            return op == "contains" and pattern in value
+        if not isinstance(value, str):
+            return False
+        if op == "contains":
+            return pattern in value
+        if op == "startswith":
+            return value.startswith(pattern)
+        if op == "endswith":
+            return value.endswith(pattern)
+        return re.search(pattern, value) is not None
 
     def inputs_of(self, expr: Any, c: Contact) -> tuple[Any, ...]:
         """The current value of everything ``expr`` reads, in reading order."""
@@ -429,10 +480,10 @@ class Oracle:
             }
             if isinstance(action, ast.TagAction):
                 verb, args = action.verb, [action.tag]
-                if action.verb == "tag" and action.tag not in c.tags:
-                    c.tags.append(action.tag)
-                elif action.verb == "untag" and action.tag in c.tags:
-                    c.tags.remove(action.tag)
+                if action.verb == "tag":
+                    c.add_tag(action.tag)
+                else:
+                    c.remove_tag(action.tag)
             elif isinstance(action, ast.GroupAction):
                 verb, args = action.verb, [action.group]
                 if verb == "add_to_group" and action.group not in c.groups:
@@ -442,12 +493,38 @@ class Oracle:
             elif isinstance(action, ast.SetAction):
                 value = self.ev(action.value, c, event)
                 verb, args = "set", [action.field, value]
-                if action.field not in self.fields:
-                    raise UnsupportedError("set of a score")
-                self._set_field(c, action.field, value)
+                if action.field in self.fields:
+                    self._set_field(c, action.field, value)
+                elif value is None or kind(value) == "number":
+                    self.set_score(c, action.field, value)
+                # else: not a number, the action fails and changes nothing (6b)
             elif isinstance(action, ast.ClearAction):
                 verb, args = "clear", [action.field]
-                c.fields.pop(action.field, None)
+                if action.field in self.fields:
+                    c.fields.pop(action.field, None)
+                else:
+                    self.set_score(c, action.field, None)
+            elif isinstance(action, ast.StatusAction):
+                verb, args = action.verb, []
+                c.status = "suspended" if action.verb == "suspend" else "active"
+            elif isinstance(action, ast.UnsubscribeAction):
+                verb, args = "unsubscribe", []
+                entry = (action.scope, action.scope_name, action.channel)
+                if entry not in c.unsubscribed:
+                    c.unsubscribed.append(entry)
+            elif isinstance(action, ast.TrackAction):
+                verb, args = "track", [action.status]
+                row: dict[str, Any] = {"status": action.status, "at": self.now, "rule": rule.name}
+                if action.campaign is not None:
+                    row["campaign"] = action.campaign
+                if action.offer is not None:
+                    row["offer"] = action.offer
+                c.history.append(row)
+            elif isinstance(action, ast.SendAction):
+                verb, args = f"send_{action.channel}", [action.template]
+                reason = c.suppression(action.channel, action.campaign)
+                if reason is not None:
+                    record["suppressed"] = reason
             elif isinstance(action, ast.ScoreAction):
                 amount = self.ev(action.amount, c, event)
                 verb, args = action.verb, [action.score, amount]
@@ -476,11 +553,46 @@ class Oracle:
 
     # -- the rounds --------------------------------------------------------------------
 
-    def cascade(self, c: Contact, event: dict[str, Any] | None, event_id: str | None) -> None:
-        """Rounds until nothing fires (docs/semantics.md section 4), from scratch."""
+    def base(self, c: Contact) -> tuple[dict[str, Any], set[str]]:
+        """The scores and tags that the next round's net changes are measured from."""
+        c.touched_tags = {}
+        return {name: self.read_score(c, name) for name in self.scores}, set(c.tags)
+
+    def made_events(
+        self, c: Contact, base: tuple[dict[str, Any], set[str]]
+    ) -> list[dict[str, Any]]:
+        """The engine-made ``score change`` and ``tag added`` events of the net changes
+        since ``base``."""
+        scores, tags = base
+        made: list[dict[str, Any]] = []
+        for name in self.scores:
+            old, new = scores[name], self.read_score(c, name)
+            if old != new or (old is None) != (new is None):
+                delta = None if old is None or new is None else new - old
+                data = {"score": name, "old": old, "new": new, "delta": delta}
+                made.append({"type": "score.change", "data": data})
+        for tag in c.touched_tags:
+            if tag in c.tags and tag not in tags:
+                made.append({"type": "tag.added", "data": {"tag": tag}})
+        return made
+
+    def cascade(
+        self,
+        c: Contact,
+        event: dict[str, Any] | None,
+        event_id: str | None,
+        base: tuple[dict[str, Any], set[str]] | None = None,
+    ) -> None:
+        """Rounds until nothing fires (docs/semantics.md section 4), from scratch.
+
+        ``base``: the scores and tags before the event's own data (default: as now)."""
         first = True
         rounds = 0
+        if base is None:
+            base = self.base(c)
         while True:
+            engine_made = self.made_events(c, base)
+            base = self.base(c)
             fired: list[tuple[tuple[int, int], Rule, Any]] = []
             # Derived state: segments, in file (= dependency) order.
             changes: list[tuple[str, str]] = []
@@ -522,6 +634,19 @@ class Oracle:
                         }
                         if self.cond(trigger.where, c, made) and self.may_fire(rule, c):
                             fired.append((rule.rank, rule, made))
+                elif isinstance(trigger, ast.OnScoreChange | ast.OnTagAdded):
+                    for context in engine_made:
+                        data = context["data"]
+                        if isinstance(trigger, ast.OnScoreChange):
+                            if data.get("score") != trigger.score:
+                                continue
+                        elif context["type"] != "tag.added" or trigger.tag not in (
+                            None,
+                            data["tag"],
+                        ):
+                            continue
+                        if self.cond(trigger.where, c, context) and self.may_fire(rule, c):
+                            fired.append((rule.rank, rule, context))
                 elif isinstance(trigger, ast.OnEvent):
                     if (
                         first
@@ -566,6 +691,7 @@ class Oracle:
             return
         if c is None:
             c = self.contacts[cid] = Contact(cid, moment)
+        base = self.base(c)
         if kind_ == "contact.updated":
             for name, value in data.items():
                 if name in self.fields:
@@ -574,8 +700,7 @@ class Oracle:
                     self.set_score(c, name, value)
                 elif name == "tags":
                     for tag in value:
-                        if tag not in c.tags:
-                            c.tags.append(tag)
+                        c.add_tag(tag)
                 else:
                     raise UnsupportedError(name)
         elif kind_ == "email.bounce" and data.get("kind") == "hard":
@@ -586,7 +711,7 @@ class Oracle:
             if node.event_type == kind_ and self.cond(node.where, c, event):
                 c.windows.setdefault(node, []).append(moment)
         self._score_lines(c, event)
-        self.cascade(c, event, event_id)
+        self.cascade(c, event, event_id, base)
 
     def _score_lines(self, c: Contact, event: dict[str, Any]) -> None:
         passing = [
@@ -749,6 +874,13 @@ class Oracle:
             }
             if c.hard_bounced:
                 record["hard_bounced"] = True
+            if c.unsubscribed:
+                record["unsubscribed"] = [
+                    {k: v for k, v in (("scope", s), ("name", n), ("channel", ch)) if v is not None}
+                    for s, n, ch in c.unsubscribed
+                ]
+            if c.history:
+                record["history"] = [{**row, "at": format_time(row["at"])} for row in c.history]
             out.append(dict(sorted(record.items())))
         return out
 
@@ -771,7 +903,7 @@ def run_oracle(text: str, ops: list[tuple[str, Any]]) -> Oracle:
 # Driving an engine the same way, and comparing
 
 
-ACTION_KEYS = ("at", "contact", "rule", "action", "args", "event")
+ACTION_KEYS = ("at", "contact", "rule", "action", "args", "event", "suppressed")
 
 
 def action_records(actions: Iterable[Any]) -> list[dict[str, Any]]:

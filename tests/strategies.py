@@ -3,9 +3,12 @@
 Rules are assembled from small grammar pieces: two scores (``score``, ``fit``) with
 random lines (``where``, caps, ``once``) and clamps, three fields, up to three segments,
 and rules with every comparison operator and random constants, field and tag conditions,
-arithmetic, and/or/not, state actions that feed other rules (cascades), and the firing
-modes. With ``time=True`` the pieces also include decay, a valuation block, ``within``,
-``older than``, ``had`` and ``count`` windows, and the streams include clock moves.
+arithmetic, ``between`` and ``not between``, every text operator and its negation,
+and/or/not, state actions that feed other rules (cascades: tags, fields, scores set or
+added to, suspensions, unsubscribes that later sends meet), ``on SCORE change`` and
+``on tag added`` rules, and the firing modes. With ``time=True`` the pieces also include
+decay, a valuation block, ``within``, ``older than``, ``had`` and ``count`` windows, and
+the streams include clock moves.
 
 Streams use a few contacts so that interactions happen, a small set of event types,
 ascending times with random gaps, equal timestamps, late events, duplicate ids,
@@ -33,6 +36,10 @@ COMPARE_OPS = ["==", "!=", ">", ">=", "<", "<="]
 ORDER_OPS = [">", ">=", "<", "<="]
 DURATIONS = ["30 minutes", "2 hours", "12 hours", "1 day", "2 days", "5 days"]
 
+TEXT_OPS = ["contains", "startswith", "endswith"]
+TEXT_OPS += [f"not {op}" for op in TEXT_OPS]
+#: ``matches`` patterns (escaped for a rules string): anchors, classes, ``(?i)``.
+PATTERNS = ["^Ca", "a$", "(?i)^bog", "[LC]i", "o.á", "^[A-Z][a-z]{3}$"]
 FIELDS_BLOCK = "fields {\n    nps: number\n    city: text\n    plan: text\n}\n"
 
 
@@ -61,7 +68,8 @@ def score_atom(draw: st.DrawFn, ctx: Pieces) -> str:
         return f"{name} {draw(st.sampled_from(COMPARE_OPS))} {draw(st.integers(-5, 30))}"
     if choice == 3:
         low = draw(st.integers(-5, 20))
-        return f"{name} between {low} and {low + draw(st.integers(0, 10))}"
+        negated = draw(st.sampled_from(["", "not "]))
+        return f"{name} {negated}between {low} and {low + draw(st.integers(0, 10))}"
     if choice == 4:
         return f"{name} is {draw(st.sampled_from(['empty', 'not empty']))}"
     # Arithmetic over non-decaying values.
@@ -73,11 +81,12 @@ def score_atom(draw: st.DrawFn, ctx: Pieces) -> str:
 
 @st.composite
 def field_atom(draw: st.DrawFn, ctx: Pieces) -> str:
-    choice = draw(st.integers(0, 6))
+    choice = draw(st.integers(0, 8))
     if choice == 0:
         return f"nps {draw(st.sampled_from(COMPARE_OPS))} {draw(st.integers(0, 10))}"
     if choice == 1:
-        return f"nps between {draw(st.integers(0, 5))} and {draw(st.integers(5, 10))}"
+        negated = draw(st.sampled_from(["", "not "]))
+        return f"nps {negated}between {draw(st.integers(0, 5))} and {draw(st.integers(5, 10))}"
     if choice == 2:
         op = draw(st.sampled_from(["==", "!="]))
         return f"city {op} {_text(draw(st.sampled_from([*CITIES, ''])))}"
@@ -90,7 +99,10 @@ def field_atom(draw: st.DrawFn, ctx: Pieces) -> str:
         return f"{field} is {draw(st.sampled_from(['empty', 'not empty']))}"
     if choice == 5:
         return f"plan == {_text(draw(st.sampled_from(PLANS)))}"
-    op = draw(st.sampled_from(["contains", "startswith", "endswith"]))
+    if choice >= 7:
+        op = draw(st.sampled_from(["matches", "not matches"]))
+        return f"city {op} {_text(draw(st.sampled_from(PATTERNS)))}"
+    op = draw(st.sampled_from(TEXT_OPS))
     return f"city {op} {_text(draw(st.sampled_from(['a', 'Ca', 'ma', 'tá'])))}"
 
 
@@ -149,7 +161,7 @@ def condition(draw: st.DrawFn, ctx: Pieces, depth: int = 2, positive: bool = Tru
 
 @st.composite
 def action(draw: st.DrawFn) -> str:
-    choice = draw(st.integers(0, 11))
+    choice = draw(st.integers(0, 18))
     if choice in (0, 1):
         return f"tag {_text(draw(st.sampled_from(TAGS)))}"
     if choice == 2:
@@ -173,7 +185,26 @@ def action(draw: st.DrawFn) -> str:
     if choice == 10:
         verb = draw(st.sampled_from(["add to group", "remove from group"]))
         return f"{verb} {_text(draw(st.sampled_from(GROUPS)))}"
-    return f"do hit {draw(st.integers(0, 9))}"
+    if choice == 11:
+        return f"do hit {draw(st.integers(0, 9))}"
+    if choice == 12:
+        value = draw(st.sampled_from([str(draw(st.integers(-5, 30))), "nps", "nps + 2"]))
+        return f"set fit = {value}"
+    if choice == 13:
+        return "suspend"
+    if choice == 16:
+        return draw(st.sampled_from(["reactivate", "clear fit"]))
+    if choice == 14:
+        scope = draw(st.sampled_from(["", ' from campaign "spring"', ' from category "news"']))
+        channel = draw(st.sampled_from(["", " channel email", " channel sms"]))
+        return f"unsubscribe{scope}{channel}"
+    if choice == 15:
+        campaign = draw(st.sampled_from(["", ' for campaign "spring"']))
+        offer = draw(st.sampled_from(["", ' offer "o1"']))
+        return f'track "{draw(st.sampled_from(["opened", "won"]))}"{campaign}{offer}'
+    channel = draw(st.sampled_from(["email", "email", "sms"]))
+    campaign = draw(st.sampled_from(["", ' from campaign "spring"', ' from campaign "fall"']))
+    return f'send {channel} "welcome"{campaign}'
 
 
 @st.composite
@@ -211,12 +242,28 @@ def score_block(draw: st.DrawFn, name: str, ctx: Pieces) -> str:
     return header + "\n" + "\n".join(lines) + "\n}\n"
 
 
+@st.composite
+def change_filter(draw: st.DrawFn, ctx: Pieces) -> str:
+    """The ``where`` of an ``on SCORE change`` rule: on the change itself, or the state."""
+    choice = draw(st.integers(0, 4))
+    if choice == 0:
+        return ""
+    if choice == 1:
+        return f" where event.delta {draw(st.sampled_from(COMPARE_OPS))} {draw(st.integers(-3, 3))}"
+    if choice == 2:
+        return f" where event.new >= {draw(st.integers(0, 20))}"
+    if choice == 3:
+        return " where event.old is empty"
+    return draw(where_clause(ctx))
+
+
 MODES = ["", "", "", " once", " at most once per 2 hours", " at most once per 1 day", "rearm"]
 
 
 @st.composite
 def rule(draw: st.DrawFn, ctx: Pieces, number: int) -> str:
-    trigger_kind = draw(st.sampled_from(["when"] * 5 + ["on"] + (["seg"] if ctx.segments else [])))
+    kinds = ["when"] * 8 + ["on", "on", "change", "tag"] + (["seg"] if ctx.segments else [])
+    trigger_kind = draw(st.sampled_from(kinds))
     # `each time` is refused on conditions that time alone changes: core streams only.
     mode = draw(st.sampled_from(MODES if ctx.time else [*MODES, " each time"]))
     if trigger_kind == "when":
@@ -227,6 +274,14 @@ def rule(draw: st.DrawFn, ctx: Pieces, number: int) -> str:
             mode = f" re-arm when not ({cond}) and ({extra})"
     elif trigger_kind == "on":
         trigger = f"on {draw(st.sampled_from(EVENT_TYPES))}{draw(where_clause(ctx))}"
+    elif trigger_kind == "change":
+        # Decay is not a change, and a decayed value compared with a constant is a
+        # matter of rounding: with time, only the plain score ``fit``.
+        score = "fit" if ctx.time else draw(st.sampled_from(["score", "fit"]))
+        trigger = f"on {score} change{draw(change_filter(ctx))}"
+    elif trigger_kind == "tag":
+        tag = draw(st.sampled_from(["", *(f" {_text(t)}" for t in TAGS)]))
+        trigger = f"on tag added{tag}{draw(where_clause(ctx))}"
     else:
         edge = draw(st.sampled_from(["enter", "exit"]))
         trigger = f"on segment {edge} {draw(st.sampled_from(ctx.segments))}"

@@ -108,13 +108,52 @@ class SortedIndexes:
         self.dirty = None
 
     def check(self, contacts: Mapping[str, Contact]) -> None:
-        """Assert that every built index matches the contacts (for tests)."""
-        self.sync(contacts)
-        for which, index in self.lists.items():
-            expected = sorted(
-                (key, c.id) for c in contacts.values() if (key := _key(c, which)) is not None
+        """Assert every invariant of the indexes, without syncing them (for tests).
+
+        The indexes are lazy, so "every entry is the contact's current key" is not what
+        they promise. What they promise, and what is checked, is that a sync would make
+        them exact: dirty is None exactly while no index is built; each list is a
+        well-formed ``SortedList``; each noted contact has one old key per index; and
+        each index holds exactly the old key of every noted contact (alive or deleted)
+        plus the current key of every contact not noted (None keys are not indexed).
+        A contact changed without :meth:`mark` shows up as a missing or stale entry.
+
+        Raises AssertionError naming the invariant that broke. Cost: O(n log n) per
+        built index, n the contacts (it builds the expected list and sorts it).
+        """
+        dirty = self.dirty
+        assert (dirty is None) == (not self.lists), (
+            f"dirty notes must exist exactly while an index is built "
+            f"(dirty is {'None' if dirty is None else 'set'}, {len(self.lists)} indexes)"
+        )
+        noted = dirty or {}
+        for contact, old_keys in noted.items():
+            width = 2 + len(contact.more_scores)
+            assert len(old_keys) == width, (
+                f"contact {contact.id!r}: {len(old_keys)} noted keys, expected {width}"
             )
-            assert list(index) == expected, f"index {which} out of date"
+        for which, index in self.lists.items():
+            try:
+                index._check()
+            except AssertionError as error:  # sortedcontainers' own invariants
+                raise AssertionError(f"index {which}: SortedList broken: {error}") from error
+            expected: list[tuple[Any, str]] = []
+            for contact in contacts.values():
+                key = noted[contact][which] if contact in noted else _key(contact, which)
+                if key is not None:
+                    expected.append((key, contact.id))
+            for contact, old_keys in noted.items():
+                if contacts.get(contact.id) is not contact and old_keys[which] is not None:
+                    expected.append((old_keys[which], contact.id))
+            expected.sort()
+            assert len(index) == len(expected), (
+                f"index {which}: {len(index)} entries, expected {len(expected)}"
+            )
+            for position, (entry, wanted) in enumerate(zip(index, expected, strict=True)):
+                assert entry == wanted, (
+                    f"index {which}: entry {position} is {entry!r}, expected {wanted!r} "
+                    "(a contact changed without mark, or a sync missed it)"
+                )
 
 
 def count_between(

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Iterator, Mapping
-from typing import Final
+from typing import Any, Final
 
 from engage.program import Program
 from engage.state.contact import WINDOWS, Contact, score_of
@@ -139,16 +139,74 @@ class TimerIndex:
 
     def compact(self, contacts: Mapping[str, Contact]) -> None:
         """Rebuild from the live wake-ups when stale entries dominate."""
-        if self._count <= 4 * len(contacts) + 1024:
+        if self._count <= _compact_limit(contacts):
             return
         self._clear()
         for contact in contacts.values():
             if contact.wake is not None:
                 self.push(contact.wake, contact.id)
 
+    def check(self, contacts: Mapping[str, Contact] | None = None) -> None:
+        """Assert every invariant of the wheel (for tests).
+
+        Structure: the bucket heap lists each bucket exactly once and is a heap; no
+        bucket is empty; every entry lies in the bucket of its moment; every bucket
+        marked sorted is a heap; the count is the number of entries. With ``contacts``,
+        also liveness: every contact with a wake-up has its ``(wake, id)`` entry (other
+        entries may be stale: lazy deletion allows them until :meth:`compact`).
+
+        Raises AssertionError naming the invariant that broke. Cost: O(n), n the
+        entries (live and stale), plus O(b log b) for the bucket heap of b buckets.
+        """
+        buckets, order, marked = self._buckets, self._order, self._sorted
+        assert len(order) == len(set(order)), f"bucket heap has duplicates: {order}"
+        assert set(order) == buckets.keys(), (
+            f"bucket heap {sorted(order)} != buckets {sorted(buckets)}"
+        )
+        assert _is_heap(order), f"bucket numbers are not a heap: {order}"
+        assert marked <= buckets.keys(), (
+            f"sorted marks on missing buckets: {marked - buckets.keys()}"
+        )
+        total = 0
+        for number, bucket in buckets.items():
+            assert bucket, f"bucket {number} is empty but still listed"
+            for moment, contact_id in bucket:
+                assert moment // BUCKET_SECONDS == number, (
+                    f"entry ({moment}, {contact_id!r}) is in bucket {number}, "
+                    f"belongs in {moment // BUCKET_SECONDS}"
+                )
+            if number in marked:
+                assert _is_heap(bucket), f"bucket {number} is marked sorted but is no heap"
+            total += len(bucket)
+        assert total == self._count, f"count {self._count} != {total} entries"
+        if contacts is None:
+            return
+        for contact in contacts.values():
+            wake = contact.wake
+            if wake is not None:
+                bucket = buckets.get(wake // BUCKET_SECONDS, [])
+                assert (wake, contact.id) in bucket, (
+                    f"contact {contact.id!r} wakes at {wake} but has no entry"
+                )
+
+    def stale_bound_holds(self, contacts: Mapping[str, Contact]) -> bool:
+        """Whether the entries are within what :meth:`compact` leaves (live plus the
+        allowed stale ones). True right after a compact; between clock moves that fire
+        a timer, stale entries may pile up beyond it. Cost: O(1)."""
+        return self._count <= _compact_limit(contacts)
+
     def entries(self) -> list[Entry]:
         """The live and stale entries, sorted (for snapshots and tests)."""
         return sorted(entry for bucket in self._buckets.values() for entry in bucket)
+
+
+def _compact_limit(contacts: Mapping[str, Contact]) -> int:
+    """The entries (live and stale) above which :meth:`TimerIndex.compact` rebuilds."""
+    return 4 * len(contacts) + 1024
+
+
+def _is_heap(items: list[Any]) -> bool:
+    return all(items[(i - 1) // 2] <= items[i] for i in range(1, len(items)))
 
 
 def next_wake(program: Program, contact: Contact, now: float) -> float | None:

@@ -1,0 +1,61 @@
+"""Regressions around ``reload``: each test is the smallest program that shows one bug.
+
+Marked ``xfail(strict=True)`` while the bug stands: the mark comes off with the fix, and
+a fix that lands unnoticed turns the run red until it does.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+import engage
+from engage import Action
+
+T0 = 1767607200.0  # 2026-01-05T10:00:00Z
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="a query compiled before a reload that reorders scores reads the old layout",
+)
+def test_query_compiled_before_a_reload_follows_reordered_scores() -> None:
+    engine = engage.Engine(
+        engage.compile("score a { on x +1 }\nscore b { on y +1 }\n", name="r.rules")
+    )
+    engine.ingest({"contact": "c1", "type": "x", "at": T0})
+    query = 'a >= 1 and tagged "z" or a >= 1'
+    assert engine.select(query) == ["c1"]
+    engine.reload(engage.compile("score b { on y +1 }\nscore a { on x +1 }\n", name="r.rules"))
+    assert engine.select(query.replace(" or ", "  or ")) == ["c1"]  # a new text: right
+    assert engine.select(query) == ["c1"]  # the text queried before the reload
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="after a reload, retry_failed calls again the handlers that took the action",
+)
+def test_retry_after_reload_skips_handlers_that_took_the_action() -> None:
+    rules = engage.compile('rule "r" on x then notify sales\n', name="r.rules")
+    engine = engage.Engine(rules)
+    calls: list[str] = []
+    failing = [True]
+
+    def first(action: Action) -> None:
+        calls.append("first")
+
+    def second(action: Action) -> Any:
+        calls.append("second")
+        if failing[0]:
+            raise RuntimeError("down")
+
+    engine.on("notify", first)
+    engine.on("notify", second)
+    engine.ingest({"contact": "c1", "type": "x", "at": T0})
+    assert calls == ["first", "second"]
+    assert len(engine.failed) == 1
+    engine.reload(rules)
+    failing[0] = False
+    assert engine.retry_failed() == []
+    assert calls == ["first", "second", "second"]  # the first handler took it already
