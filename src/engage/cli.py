@@ -229,7 +229,7 @@ def check(files: Sequence[str], *, quiet: bool = False) -> int:
     if not quiet:
         for warning in rules.warnings:
             sys.stderr.write(warning.format() + "\n")
-        program = rules.program_for_engine()
+        program = rules.program  # for its counts: no engine's own copy to compile
         parts = [
             _plural(len(files), "file"),
             _plural(len(program.rules), "rule"),

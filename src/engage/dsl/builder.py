@@ -79,6 +79,10 @@ class TreeBuilder:
         """The syntax tree of a whole file."""
         return cast(ast.RulesFile, self._visit(tree)[0])
 
+    def build_condition(self, tree: Tree[Token]) -> ast.Expr:
+        """The syntax tree of one condition parsed from the ``lone_condition`` start."""
+        return cast(ast.Expr, self._visit(tree)[0])
+
     def _visit(self, tree: Tree[Token]) -> tuple[Any, Meta]:
         children: list[Any] = []
         first: Span | Token | None = None
@@ -119,6 +123,7 @@ class TreeBuilder:
         return children[0]
 
     do_arg = atom
+    lone_condition = atom
 
     def report(self, span: Span, message: str, suggestion: str | None = None) -> None:
         self.problems.append((span, message, suggestion))

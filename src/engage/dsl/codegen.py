@@ -18,7 +18,9 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from engage.dsl import ast, runtime
+from engage.dsl.expr_types import EVENT_CONTEXT, ExprTyper, TypeTable
 from engage.dsl.patterns import compile_pattern
+from engage.dsl.report import Reporter
 from engage.dsl.symbols import Symbols, ValueType
 
 _ORDER_HELPERS = {"<": "_lt", "<=": "_le", ">": "_gt", ">=": "_ge"}
@@ -106,9 +108,20 @@ def literal_value(expr: ast.Expr) -> tuple[bool, Any]:
 class CodeGenerator:
     """Collects generated functions for one program and compiles them together."""
 
-    def __init__(self, symbols: Symbols, hooks: Hooks, decay_readers: dict[int, Any]) -> None:
+    def __init__(
+        self,
+        symbols: Symbols,
+        hooks: Hooks,
+        decay_readers: dict[int, Any],
+        types: TypeTable | None = None,
+    ) -> None:
+        """``types`` are the checker's types of the expressions to generate; without
+        them (a lone condition the checker did not see), each expression is typed when
+        it is first read, silently: its problems are the caller's to check."""
         self.symbols = symbols
         self.hooks = hooks
+        self.types = types if types is not None else TypeTable()
+        self._types_checked = types is not None
         #: Queued functions: (name, parameters, body source).
         self._functions: list[tuple[str, str, str]] = []
         self._temps = itertools.count(1)
@@ -239,7 +252,14 @@ class CodeGenerator:
     # -- expressions ----------------------------------------------------------
 
     def _type(self, expr: ast.Expr) -> ValueType:
-        return self.symbols.type_of(expr)
+        """The type the checker recorded for ``expr`` (O(1))."""
+        kind = self.types.get(expr)
+        if kind is None and not self._types_checked:
+            ExprTyper(self.symbols, Reporter(), self.types).condition(expr, EVENT_CONTEXT)
+            kind = self.types.get(expr)
+        if kind is None:
+            raise KeyError(f"the checker recorded no type for this {type(expr).__name__}")
+        return kind
 
     def value(self, expr: ast.Expr, score_variable: str | None = None) -> str:
         """Python source computing the value of ``expr``."""

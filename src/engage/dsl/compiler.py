@@ -73,7 +73,7 @@ class _Compiler:
             if block.decay is not None:
                 self._decays[score.index] = Decay(block.decay.half_life.seconds, low, high)
         readers = {index: decay.read for index, decay in self._decays.items()}
-        self.gen = CodeGenerator(self.symbols, self, readers)
+        self.gen = CodeGenerator(self.symbols, self, readers, checked.types)
         self._pending: list[tuple[Any, str, str]] = []  # (object, attribute, function name)
         self._sources = {f.path: f.source for f in checked.files}
         self._source_lines: dict[str, list[str]] = {}

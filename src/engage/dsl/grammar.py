@@ -35,11 +35,22 @@ def grammar_text() -> str:
     return grammar.grammar_text()
 
 
+#: The grammar's start symbol for a whole rules file.
+FILE_START: Final = "start"
+#: The grammar's start symbol for one condition alone (a query).
+CONDITION_START: Final = "lone_condition"
+
+
 @functools.cache
 def lark_parser() -> lark.Lark:
-    """The shared LALR parser (positions kept for every node)."""
+    """The shared LALR parser (positions kept for every node).
+
+    It has two start symbols: ``parse(text)`` reads a file, ``parse(text,
+    start=CONDITION_START)`` one condition.
+    """
     return lark.Lark(
         grammar_text(),
+        start=[FILE_START, CONDITION_START],
         parser="lalr",
         lexer="contextual",
         keep_all_tokens=True,  # the builder reads positions from them, then drops them

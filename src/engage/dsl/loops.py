@@ -3,8 +3,8 @@
 A run stops a cascade after 32 rounds (see ``docs/semantics.md``); this module finds, before
 any run, the groups of rules that could get there. It builds a graph with an edge
 ``A -> B`` when an action of A changes something that can make B fire, and reports each
-strongly connected group once (Tarjan's algorithm, linear in rules and edges, so a file
-of thousands of rules is checked in milliseconds).
+strongly connected group once, with all its rules (Tarjan's algorithm, linear in rules
+and edges, so a file of thousands of rules is checked in milliseconds).
 
 An edge exists only where a firing can follow, which keeps the warning for real loops:
 
@@ -22,29 +22,41 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 
+import attrs
+
 from engage.dsl import ast
 from engage.dsl.walk import walk
+
+
+@attrs.frozen(slots=True)
+class RuleLoop:
+    """One group of rules that can feed each other."""
+
+    #: A shortest cycle through the group's first rule, starting there.
+    cycle: list[str]
+    #: Every rule of the group, in firing order.
+    rules: list[str]
 
 
 def rule_loops(
     rules: Sequence[tuple[str, ast.RuleDecl]],
     segments: Mapping[str, ast.Expr],
-) -> list[list[str]]:
-    """Each group of rules that can feed each other, as one cycle of rule names.
+) -> list[RuleLoop]:
+    """Each group of rules that can feed each other, once.
 
     ``rules`` are ``(name, declaration)`` pairs in firing order; ``segments`` maps segment
-    names to their conditions. Groups come in the order of their first rule; each
-    cycle starts at its group's first rule.
+    names to their conditions. Groups come in the order of their first rule.
     """
     order = {name: index for index, (name, _) in enumerate(rules)}
     graph = _trigger_graph(rules, segments, order)
-    loops: list[list[str]] = []
+    loops: list[RuleLoop] = []
     for group in _strongly_connected(graph):
-        first = min(group, key=order.__getitem__)
+        members = sorted(group, key=order.__getitem__)
+        first = members[0]
         if len(group) == 1 and first not in graph[first]:
             continue
-        loops.append(_cycle_through(first, graph, group))
-    loops.sort(key=lambda cycle: order[cycle[0]])
+        loops.append(RuleLoop(_cycle_through(first, graph, group), members))
+    loops.sort(key=lambda loop: order[loop.cycle[0]])
     return loops
 
 

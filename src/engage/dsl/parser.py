@@ -14,12 +14,19 @@ import re
 from collections.abc import Iterable
 from typing import Final
 
+import attrs
 from lark import Token, Tree
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
 from engage.dsl import ast
 from engage.dsl.builder import TreeBuilder, tree_depth_exceeds
-from engage.dsl.grammar import describe_terminal, keyword_of, lark_parser
+from engage.dsl.grammar import (
+    CONDITION_START,
+    FILE_START,
+    describe_terminal,
+    keyword_of,
+    lark_parser,
+)
 from engage.errors import (
     Diagnostic,
     LimitExceededError,
@@ -87,6 +94,24 @@ def parse(text: str, path: str = "<rules>") -> ast.RulesFile:
     return _FileParser(text, path).run()
 
 
+def parse_condition(text: str, path: str = "<query>") -> ast.Expr:
+    """Parse one condition written alone (a query: ``score >= 5 and tagged "vip"``).
+
+    Lines and columns in the syntax tree and in errors are the text's own. Costs one
+    LALR parse of the text, no more than the same condition inside a rules file.
+
+    Raises:
+        RulesSyntaxError: the text is not one condition (with the first problem).
+        LimitExceededError: the text is over :data:`MAX_RULES_CHARS`.
+    """
+    if len(text) > MAX_RULES_CHARS:
+        raise LimitExceededError(
+            f"{path}: condition of {len(text):,} characters is over the "
+            f"{MAX_RULES_CHARS:,}-character limit"
+        )
+    return _FileParser(text, path).condition()
+
+
 class _FileParser:
     """One parse of one file, with error recovery."""
 
@@ -102,7 +127,7 @@ class _FileParser:
         resume_points: list[int] | None = None
         while True:
             try:
-                tree = lark_parser().parse(self._from_line(start))
+                tree = lark_parser().parse(self._from_line(start), start=FILE_START)
             except UnexpectedInput as exc:
                 self.diagnostics.append(self._syntax_error(exc))
                 line = max(exc.line, start) if exc.line > 0 else len(self.lines)
@@ -121,6 +146,28 @@ class _FileParser:
             raise RulesSyntaxError(self.diagnostics)
         return ast.RulesFile(self.path, self.text, tuple(self.decls))
 
+    def condition(self) -> ast.Expr:
+        """The text as one condition; no recovery (a condition is one statement)."""
+        try:
+            tree = lark_parser().parse(self.text, start=CONDITION_START)
+        except UnexpectedInput as exc:
+            found = self._syntax_error(exc)
+            # The messages speak of a file; here the whole text is one condition.
+            message = found.message.replace("the file ends", "the condition ends")
+            message = message.replace("the end of the file", "the end of the condition")
+            raise RulesSyntaxError([attrs.evolve(found, message=message)]) from None
+        deep = tree_depth_exceeds(tree, MAX_NESTING)
+        if deep is not None:
+            self._error(deep, f"conditions nested more than {MAX_NESTING} levels deep")
+            raise RulesSyntaxError(self.diagnostics)
+        builder = TreeBuilder(self.path, self.text)
+        expr = builder.build_condition(tree)
+        for span, message, suggestion in builder.problems:
+            self._error(span, message, suggestion)
+        if self.diagnostics:
+            raise RulesSyntaxError(self.diagnostics)
+        return expr
+
     def _from_line(self, line: int) -> str:
         """The text from ``line`` on, padded so that line numbers stay right."""
         if line <= 1:
@@ -135,7 +182,7 @@ class _FileParser:
         end = before[-1]
         chunk = "\n" * (start - 1) + "\n".join(self.lines[start - 1 : end - 1])
         try:
-            tree = lark_parser().parse(chunk)
+            tree = lark_parser().parse(chunk, start=FILE_START)
         except UnexpectedInput:
             return
         self._build(tree)

@@ -9,9 +9,10 @@ checker reports as errors at ``engage check`` time.
 
 from __future__ import annotations
 
-from typing import Final, Protocol
+from typing import TYPE_CHECKING, Final, Protocol
 
-import re2
+if TYPE_CHECKING:
+    import re2
 
 #: The longest pattern accepted in a rules file.
 MAX_PATTERN_LENGTH: Final = 1000
@@ -28,6 +29,8 @@ class Pattern(Protocol):
 
 
 def _options() -> re2.Options:
+    import re2  # on first use: most rules files have no pattern, and `engage check` starts sooner
+
     options = re2.Options()
     options.log_errors = False
     options.max_mem = MAX_PATTERN_MEMORY
@@ -42,6 +45,8 @@ def compile_pattern(pattern: str) -> Pattern:
     """
     if len(pattern) > MAX_PATTERN_LENGTH:
         raise PatternError(f"pattern longer than {MAX_PATTERN_LENGTH} characters")
+    import re2
+
     try:
         compiled: Pattern = re2.compile(pattern, _options())
     except re2.error as exc:

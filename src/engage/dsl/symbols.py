@@ -1,8 +1,8 @@
-"""The names a rules program knows, and the type of every expression.
+"""The names a rules program knows, their types, and the rules that combine types.
 
-The checker fills a :class:`Symbols` table from the declarations and then asks it for
-the type of each expression; the code generator asks the same table again, so the two
-never disagree about what ``city`` or ``event.url`` is.
+The checker's declarations stage fills a :class:`Symbols` table; its type pass
+(:mod:`engage.dsl.expr_types`) looks names up here and records the type of every
+expression node for the code generator.
 """
 
 from __future__ import annotations
@@ -121,41 +121,6 @@ class Symbols:
     def decaying(self, name: str) -> bool:
         score = self.scores.get(name)
         return score is not None and score.half_life is not None
-
-    def type_of(self, expr: ast.Expr) -> ValueType:
-        """The static type of an expression; ``any`` where it cannot be known.
-
-        Conditions (comparisons, predicates, ``and``/``or``/``not``) are ``bool``.
-        Unknown names are ``any`` here: reporting them is the checker's job.
-        """
-        match expr:
-            case ast.Number() | ast.Count():
-                return "number"
-            case ast.String():
-                return "text"
-            case ast.Bool():
-                return "bool"
-            case ast.TimeLit() | ast.Now():
-                return "time"
-            case ast.DurationLit():
-                return "duration"
-            case ast.ListLit():
-                return "list"
-            case ast.Name(name=name):
-                return self.name_type(name) or "any"
-            case ast.Consent():
-                return "bool"
-            case ast.EventAttr(path=path):
-                if len(path) == 1:
-                    return EVENT_ENVELOPE.get(path[0], "any")
-                return "any"
-            case ast.Neg(operand=operand):
-                inner = self.type_of(operand)
-                return inner if inner in ("number", "duration") else "any"
-            case ast.Arith(op=op, left=left, right=right):
-                return arith_type(op, self.type_of(left), self.type_of(right)) or "any"
-            case _:
-                return "bool"
 
 
 def arith_type(op: str, left: ValueType, right: ValueType) -> ValueType | None:
