@@ -23,9 +23,9 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from engage.dsl import ast
-from engage.dsl.checker import check_condition
+from engage.dsl.checker import type_condition
 from engage.dsl.codegen import CodeGenerator, literal_value
-from engage.dsl.parser import parse
+from engage.dsl.parser import parse_condition
 from engage.errors import QueryError, RulesError
 from engage.index.score_index import LAST_ACTIVITY, count_between, ids_between, top_entries
 from engage.program import Program
@@ -39,7 +39,6 @@ if TYPE_CHECKING:
     from engage.engine.state import EngineState
     from engage.index.score_index import SortedIndexes
 
-_PREFIX = "segment __query__ = "
 _MAX_QUERY_LENGTH = 10_000
 
 
@@ -125,41 +124,32 @@ def compile_query(scope: QueryScope, text: str) -> _Query:
         raise QueryError("a query needs a condition, such as 'score >= 5'")
     if len(text) > _MAX_QUERY_LENGTH or "\n" in text:
         raise QueryError("a query is one line of at most 10,000 characters")
-    source = _PREFIX + text
     try:
-        parsed = parse(source, "<query>")
+        condition = parse_condition(text, "<query>")
     except RulesError as exc:
-        raise QueryError(_shift(exc, len(_PREFIX))) from None
-    decl = parsed.decls[0] if len(parsed.decls) == 1 else None
-    if not isinstance(decl, ast.SegmentDecl):
-        raise QueryError(f"not a condition: {text!r}")
+        raise QueryError(_located(exc)) from None
     program = scope.program
-    problems = [
-        d for d in check_condition(decl.condition, program.symbols, source) if d.severity == "error"
-    ]
-    if problems:
-        raise QueryError(_shift(RulesError(problems), len(_PREFIX)))
+    problems, types = type_condition(condition, program.symbols, text)
+    errors = [d for d in problems if d.severity == "error"]
+    if errors:
+        raise QueryError(_located(RulesError(errors)))
     readers = {s.index: s.decay.read for s in program.scores if s.decay is not None}
-    generator = CodeGenerator(program.symbols, _NoWindows(program.history_atoms), readers)
+    generator = CodeGenerator(program.symbols, _NoWindows(program.history_atoms), readers, types)
     from engage.time.valuation import make_valuation
     from engage.time.windows import make_counter
 
     generator.bind("_valuation", make_valuation(program.classes))
     generator.bind("_count", make_counter(program.history_atoms))
-    name = generator.add_condition(decl.condition)
+    name = generator.add_condition(condition)
     predicate = generator.build()[name]
-    query = _Query(text, decl.condition, predicate)
+    query = _Query(text, condition, predicate)
     cache.put(text, query)
     return query
 
 
-def _shift(error: RulesError, columns: int) -> str:
-    """Error text with columns counted from the start of the query, not the wrapper."""
-    lines = []
-    for diagnostic in error.diagnostics:
-        column = max(1, diagnostic.span.column - columns)
-        lines.append(f"<query>:{column}: {diagnostic.message}")
-    return "\n".join(lines)
+def _located(error: RulesError) -> str:
+    """Error text with the column in the query (one line: no line number needed)."""
+    return "\n".join(f"<query>:{d.span.column}: {d.message}" for d in error.diagnostics)
 
 
 # -- planning -----------------------------------------------------------------------------
