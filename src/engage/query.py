@@ -31,7 +31,8 @@ from engage.index.score_index import LAST_ACTIVITY, count_between, ids_between, 
 from engage.program import Program
 from engage.state.contact import DISARMED, LAST_FIRED, ONCE_FIRED, score_of
 from engage.state.writer import StateWriter
-from engage.time.valuation import DISCARDED, EXPIRED, INACTIVE, class_ranges
+from engage.time.valuation import DISCARDED, EXPIRED, INACTIVE, class_ranges, make_valuation
+from engage.time.windows import make_counter
 from engage.timeutil import format_time
 from engage.triggers.cascade import Cascade
 
@@ -135,9 +136,6 @@ def compile_query(scope: QueryScope, text: str) -> _Query:
         raise QueryError(_located(RulesError(errors)))
     readers = {s.index: s.decay.read for s in program.scores if s.decay is not None}
     generator = CodeGenerator(program.symbols, _NoWindows(program.history_atoms), readers, types)
-    from engage.time.valuation import make_valuation
-    from engage.time.windows import make_counter
-
     generator.bind("_valuation", make_valuation(program.classes))
     generator.bind("_count", make_counter(program.history_atoms))
     name = generator.add_condition(condition)

@@ -29,7 +29,7 @@ class Pattern(Protocol):
 
 
 def _options() -> re2.Options:
-    import re2  # on first use: most rules files have no pattern, and `engage check` starts sooner
+    import re2  # noqa: PLC0415 - on first use: most rules files have no pattern
 
     options = re2.Options()
     options.log_errors = False
@@ -45,7 +45,7 @@ def compile_pattern(pattern: str) -> Pattern:
     """
     if len(pattern) > MAX_PATTERN_LENGTH:
         raise PatternError(f"pattern longer than {MAX_PATTERN_LENGTH} characters")
-    import re2
+    import re2  # noqa: PLC0415 - see _options
 
     try:
         compiled: Pattern = re2.compile(pattern, _options())

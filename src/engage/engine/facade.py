@@ -25,6 +25,7 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Any
 
+from engage import query
 from engage.actions import Action
 from engage.collector import gc_paused
 from engage.dsl.symbols import NON_ACTIVITY_TYPES
@@ -55,6 +56,7 @@ from engage.state.contact import HISTORY, WINDOWS, Contact, put_score, score_of
 from engage.state.dedupe import DEFAULT_CAPACITY
 from engage.state.view import ContactView
 from engage.state.writer import StateWriter
+from engage.storage import snapshot
 from engage.storage.state import (
     ReloadReport,
     held_events,
@@ -631,8 +633,6 @@ class Engine:
 
         Returns the snapshot's size in bytes.
         """
-        from engage.storage import snapshot
-
         self.journal.sync()
         held = [] if self._reorder is None else [h[2] for h in self._reorder.held()]
         header = snapshot_header(
@@ -661,8 +661,6 @@ class Engine:
         Raises:
             SnapshotError: the file is not a snapshot this version can read, or is corrupt.
         """
-        from engage.storage import snapshot
-
         # Millions of small containers are built and all of them live on: the cyclic
         # collector would rescan them again and again (more than half the time).
         with gc_paused():
@@ -788,9 +786,7 @@ class Engine:
 
         Ties are in contact-id order. Runtime: O(log n + k) once the index is built.
         """
-        from engage.query import top
-
-        return top(self._scope(), score, k)
+        return query.top(self._scope(), score, k)
 
     def count(self, condition: str) -> int:
         """How many contacts satisfy ``condition`` (a condition in the rules language).
@@ -798,22 +794,16 @@ class Engine:
         Ranges on a score, on the recency class and segment membership are answered
         from indexes in O(log n); other conditions scan the contacts.
         """
-        from engage.query import count
-
-        return count(self._scope(), condition)
+        return query.count(self._scope(), condition)
 
     def select(self, condition: str) -> list[str]:
         """The ids of the contacts that satisfy ``condition``, sorted."""
-        from engage.query import select
-
-        return select(self._scope(), condition)
+        return query.select(self._scope(), condition)
 
     def explain(self, contact_id: str, rule: str) -> dict[str, Any]:
         """Why rule ``rule`` did or did not fire for a contact: its condition now,
         what it reads, and the state of its firing mode."""
-        from engage.query import explain
-
-        return explain(self._scope(), contact_id, rule)
+        return query.explain(self._scope(), contact_id, rule)
 
     def summary(self) -> dict[str, Any]:
         """Counters and sizes, for the CLI summary and for monitoring."""

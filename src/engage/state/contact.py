@@ -17,6 +17,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any, Final
 
+import msgpack
+
 #: The contact is not suspended.
 ACTIVE: Final = "active"
 #: The contact was suspended (by an action or by the host); it gets no sends.
@@ -291,8 +293,6 @@ def encode_state(contact: Contact, clock: float, decay_refs: Sequence[float | No
 
     Cost: one msgpack pack of the record (about its snapshot size).
     """
-    import msgpack
-
     envelope = [STATE_FORMAT, to_record(contact), clock, list(decay_refs)]
     return bytes(msgpack.packb(envelope, use_bin_type=True, default=plain_container))
 
@@ -305,8 +305,6 @@ def decode_state(
     Raises:
         ValueError: not state bytes of this format.
     """
-    import msgpack
-
     envelope = msgpack.unpackb(blob, raw=False, strict_map_key=False)
     if (
         not isinstance(envelope, list)

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from engage import __version__
 from engage.actions import Action
 from engage.errors import EventError, SnapshotError
 from engage.events import Event, field_value
@@ -137,8 +138,6 @@ def snapshot_header(
     """Everything but the contacts: clock, counters, dedupe window, pending outputs,
     the events the reorder buffer holds (admitted and journaled, not yet applied), and
     the program's tables (what positions in contact records mean)."""
-    from engage import __version__
-
     return {
         "format": FORMAT_VERSION,
         "engage": __version__,

@@ -35,6 +35,7 @@ from engage.state.writer import (
     StateWriter,
 )
 from engage.time.valuation import class_of, is_discarded
+from engage.timeutil import format_time
 from engage.triggers import modes
 from engage.triggers.executor import ActionExecutor
 
@@ -59,8 +60,6 @@ class Problem:
         self.rules = rules
 
     def to_dict(self) -> dict[str, Any]:
-        from engage.timeutil import format_time
-
         return {
             "kind": self.kind,
             "contact": self.contact,
