@@ -327,35 +327,21 @@ def _replace_file(path: str, text: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """``engage run``: replay events, write actions, dead letters, dump and summary."""
-    from engage.io import DeadLetter, open_events
+    from engage.io import DeadLetter
     from engage.io.ordering import CHUNK_RECORDS, TimeOrder, placed_records
     from engage.io.progress import Progress
     from engage.io.replay import Replay, print_bad_records
-    from engage.timeutil import coerce_time
 
     err = sys.stderr
-    until = None
-    if args.until is not None:
-        try:
-            until = coerce_time(args.until)
-        except ValueError as exc:
-            err.write(f"engage run: error: bad --until time {args.until!r}: {exc}\n")
-            return EXIT_USAGE
     if args.sort_chunk is not None and args.sort_chunk < 1:
         err.write("engage run: error: --sort-chunk must be at least 1\n")
         return EXIT_USAGE
-    if args.events.count("-") > 1:
-        err.write("engage run: error: standard input ('-') can be read only once\n")
+    try:
+        until = until_time(args.until)
+        sources = open_sources(args.events)
+    except UsageError as exc:
+        err.write(f"engage run: error: {exc}\n")
         return EXIT_USAGE
-    sources = []
-    for path in args.events:
-        try:
-            sources.append(open_events(path))
-        except (OSError, ValueError) as exc:
-            for source in sources:
-                source.close()
-            err.write(f"engage run: error: {_os_message(exc, path)}\n")
-            return EXIT_USAGE
     rules = _load(args.files, err)
     if rules is None:
         for source in sources:
@@ -468,30 +454,18 @@ def diff(args: argparse.Namespace) -> int:
     """``engage diff``: the same events through the old and the new rules, compared."""
     from engage.diffing import diff as compare
     from engage.diffing import render
-    from engage.io import open_events
     from engage.io.ordering import TimeOrder, placed_records
-    from engage.timeutil import coerce_time
 
     err = sys.stderr
-    until = None
-    if args.until is not None:
-        try:
-            until = coerce_time(args.until)
-        except ValueError as exc:
-            err.write(f"engage diff: error: bad --until time {args.until!r}: {exc}\n")
-            return EXIT_USAGE
-    if args.contacts < 0 or args.events.count("-") > 1:
-        err.write("engage diff: error: --contacts must be >= 0; '-' can be read only once\n")
+    if args.contacts < 0:
+        err.write("engage diff: error: --contacts must be >= 0\n")
         return EXIT_USAGE
-    sources = []
-    for path in args.events:
-        try:
-            sources.append(open_events(path))
-        except (OSError, ValueError) as exc:
-            for source in sources:
-                source.close()
-            err.write(f"engage diff: error: {_os_message(exc, path)}\n")
-            return EXIT_USAGE
+    try:
+        until = until_time(args.until)
+        sources = open_sources(args.events)
+    except UsageError as exc:
+        err.write(f"engage diff: error: {exc}\n")
+        return EXIT_USAGE
     try:
         old = _load([args.old], err)
         new = _load([args.new], err) if old is not None else None
@@ -508,6 +482,39 @@ def diff(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(render(report, args.old, args.new))
     return EXIT_OK
+
+
+class UsageError(Exception):
+    """A command line a command cannot run with (exit code 2); the message says why."""
+
+
+def until_time(text: str | None) -> float | None:
+    """The ``--until`` option as epoch seconds (None when not given)."""
+    from engage.timeutil import coerce_time
+
+    if text is None:
+        return None
+    try:
+        return coerce_time(text)
+    except ValueError as exc:
+        raise UsageError(f"bad --until time {text!r}: {exc}") from None
+
+
+def open_sources(paths: Sequence[str]) -> list[Any]:
+    """Open every ``--events`` source (closing those opened when one fails)."""
+    from engage.io import open_events
+
+    if list(paths).count("-") > 1:
+        raise UsageError("standard input ('-') can be read only once")
+    sources: list[Any] = []
+    for path in paths:
+        try:
+            sources.append(open_events(path))
+        except (OSError, ValueError) as exc:
+            for source in sources:
+                source.close()
+            raise UsageError(_os_message(exc, path)) from None
+    return sources
 
 
 def _os_message(exc: Exception, path: str) -> str:

@@ -59,6 +59,7 @@ from engage.state.writer import StateWriter
 from engage.storage import snapshot
 from engage.storage.state import (
     ReloadReport,
+    event_record,
     held_events,
     install,
     pending_actions,
@@ -433,7 +434,7 @@ class Engine:
                 try:
                     updates = contact_updates(event.data, self._program)
                 except EventError as exc:
-                    self.state.reject(_record_of(event), str(exc), None)
+                    self.state.reject(event_record(event), str(exc), None)
                     continue
             self._apply_admitted(event, updates, out)
 
@@ -817,17 +818,6 @@ class Engine:
             "held": self.held,
             "clock": format_time(state.now) if state.started else None,
         }
-
-
-def _record_of(event: Event) -> dict[str, Any]:
-    """An event as the record it came from (for rejections after admission)."""
-    return {
-        "contact": event.contact,
-        "type": event.type,
-        "at": event.at,
-        "id": event.id,
-        "data": event.data,
-    }
 
 
 def _updates_of(event: Event, program: Program) -> list[Update] | None:
