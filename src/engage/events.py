@@ -20,7 +20,7 @@ from typing import Any, Final
 
 from engage.errors import EventError
 from engage.program import Program
-from engage.timeutil import MAX_TIME, MIN_TIME, coerce_time
+from engage.timeutil import coerce_time
 
 #: Limits on one event record (hostile input: see the limits docs).
 MAX_ID_LENGTH: Final = 256
@@ -144,39 +144,6 @@ def normalize(record: Any) -> Event:
     if type_ == UNSUBSCRIBE and data:
         _check_unsubscribe(data)
     return Event(contact, type_, at, event_id, data)
-
-
-def plain_event(record: dict[str, Any]) -> Event | None:
-    """The event of a *plain* record, or None when the record needs :func:`normalize`.
-
-    A plain record is the common case of a fast stream: a dict of exactly ``contact``,
-    ``type`` and a numeric ``at`` (epoch seconds), and optionally a text ``id``, all
-    within the limits :func:`normalize` applies. Recognising it costs a few type tests
-    instead of ``normalize``'s general checks; every other record goes through
-    ``normalize``, which says what is wrong with it.
-    """
-    size = len(record)
-    if size == 3:
-        event_id = None
-    elif size == 4:
-        event_id = record.get("id")
-        if event_id.__class__ is not str or not 0 < len(event_id) <= MAX_ID_LENGTH:
-            return None
-    else:
-        return None
-    contact = record.get("contact")
-    type_ = record.get("type")
-    at = record.get("at")
-    if (
-        contact.__class__ is not str
-        or not 0 < len(contact) <= MAX_ID_LENGTH
-        or type_.__class__ is not str
-        or not 0 < len(type_) <= MAX_TYPE_LENGTH
-        or (at.__class__ is not float and at.__class__ is not int)
-        or not MIN_TIME <= at <= MAX_TIME
-    ):
-        return None
-    return Event(contact, type_, float(at), event_id, None)
 
 
 def _check_unsubscribe(data: Mapping[str, Any]) -> None:

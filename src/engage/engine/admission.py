@@ -3,7 +3,7 @@
 ``ingest``, ``ingest_many`` and the replay of a write-ahead log all pass each record
 through :meth:`Admission.admit`, which in this order
 
-1. validates it (:func:`~engage.events.plain_event` for the common plain record,
+1. validates it (a few type tests for the common plain record,
    :func:`~engage.events.normalize` for everything else, and the ``contact.updated``
    data against the declared fields), or rejects it with its reason;
 2. refuses a record that would create a contact past the contact limit;
@@ -20,6 +20,7 @@ which needs the rules. A record that fails any step is counted and kept, never l
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from typing import Any
@@ -27,9 +28,24 @@ from typing import Any
 from engage.engine.journal import Journal
 from engage.engine.state import EngineState
 from engage.errors import EventError
-from engage.events import DELETED, UPDATED, Event, Update, contact_updates, normalize, plain_event
+from engage.events import (
+    DELETED,
+    MAX_ID_LENGTH,
+    MAX_TYPE_LENGTH,
+    UPDATED,
+    Event,
+    Update,
+    contact_updates,
+    normalize,
+)
 from engage.program import Program
-from engage.timeutil import DEFAULT_MAX_FUTURE, format_duration, format_time
+from engage.timeutil import (
+    DEFAULT_MAX_FUTURE,
+    MAX_TIME,
+    MIN_TIME,
+    format_duration,
+    format_time,
+)
 
 #: An admitted event and, for ``contact.updated``, its validated updates.
 Admitted = tuple[Event, list[Update] | None]
@@ -47,7 +63,15 @@ class Admission:
         wall_clock: the host's clock in epoch seconds.
     """
 
-    __slots__ = ("_journal", "_program", "_state", "max_contacts", "max_future", "wall_clock")
+    __slots__ = (
+        "_future_limit",
+        "_journal",
+        "_max_future",
+        "_program",
+        "_state",
+        "max_contacts",
+        "wall_clock",
+    )
 
     def __init__(
         self,
@@ -62,18 +86,50 @@ class Admission:
         self._state = state
         self._journal = journal
         self.max_contacts = max_contacts
-        self.max_future = max_future
         self.wall_clock = wall_clock
+        self.max_future = max_future
+
+    @property
+    def max_future(self) -> float | None:
+        return self._max_future
+
+    @max_future.setter
+    def max_future(self, seconds: float | None) -> None:
+        self._max_future = seconds
+        #: Times up to this are not in the future (a cache of the host's clock plus the
+        #: margin, moved up when an event passes it; -inf: read the clock first).
+        self._future_limit = -math.inf if seconds is not None else math.inf
 
     def admit(self, record: Any, position: int | None) -> Admitted | None:
         """The event of ``record`` with its time set, or None when it was rejected or
         a duplicate (counted either way).
 
-        Cost: a few type tests for a plain record, ``normalize`` otherwise; one set
-        operation for an id; one log append when the journal is attached.
+        Cost: a few type tests for a plain record (a dict of exactly ``contact``,
+        ``type``, a numeric ``at`` and optionally a text ``id``, within the limits
+        ``normalize`` applies: written out here, since this runs once per event),
+        ``normalize`` otherwise; one set operation for an id; one log append when the
+        journal is attached.
         """
         state = self._state
-        event = plain_event(record) if record.__class__ is dict else None
+        event = None
+        if record.__class__ is dict:
+            size = len(record)
+            event_id = record.get("id") if size == 4 else None
+            if size == 3 or (
+                size == 4 and event_id.__class__ is str and 0 < len(event_id) <= MAX_ID_LENGTH
+            ):
+                contact = record.get("contact")
+                type_ = record.get("type")
+                at = record.get("at")
+                if (
+                    contact.__class__ is str
+                    and 0 < len(contact) <= MAX_ID_LENGTH
+                    and type_.__class__ is str
+                    and 0 < len(type_) <= MAX_TYPE_LENGTH
+                    and (at.__class__ is float or at.__class__ is int)
+                    and MIN_TIME <= at <= MAX_TIME
+                ):
+                    event = Event(contact, type_, float(at), event_id, None)
         updates = None
         if event is None or event.type == UPDATED:
             try:
@@ -90,7 +146,7 @@ class Admission:
                 state.reject(record, "missing 'at' and the engine clock is not set yet", position)
                 return None
             moment = event.at = state.now
-        if self.max_future is not None and moment > self.wall_clock() + self.max_future:
+        if moment > self._future_limit and self._in_future(moment):
             state.stats.future += 1
             state.reject(record, self._future_reason(moment), position)
             return None
@@ -106,12 +162,23 @@ class Admission:
         if event.id is not None and not state.dedupe.add(event.id):
             state.stats.duplicates += 1
             return None
-        self._journal.event(position, event)
+        journal = self._journal
+        if journal.active:
+            journal.event(position, event)
         stats = state.stats
         stats.events += 1
         if moment < state.now:
             stats.late += 1
         return event, updates
+
+    def _in_future(self, moment: float) -> bool:
+        """Whether ``moment`` is past the margin; moves the cached limit up to the host's
+        clock (read once per event that passes the cached limit, not once per event)."""
+        if self.max_future is None:
+            self._future_limit = math.inf
+            return False
+        self._future_limit = self.wall_clock() + self.max_future
+        return moment > self._future_limit
 
     def _future_reason(self, moment: float) -> str:
         assert self.max_future is not None

@@ -331,9 +331,10 @@ class Engine:
             state.stats.actions += len(out)
             return out
         admit = self._admission.admit
-        plan_for = inline.plan_for
         apply_inline = inline.apply
         move_clock = self._move_clock
+        # Without timers or decaying scores, moving the clock is setting it.
+        clock_is_plain = not (self._has_timers or self._decaying)
         for record in events:
             state.position += 1
             admitted = admit(record, state.position)
@@ -342,11 +343,11 @@ class Engine:
             event, updates = admitted
             moment: float = event.at  # type: ignore[assignment]  # admitted: always set
             if moment > state.now:
-                move_clock(moment, out)
-            plan = plan_for(event) if updates is None else None
-            if plan is not None:
-                apply_inline(plan, event, out)
-            else:
+                if clock_is_plain:
+                    state.now = moment
+                else:
+                    move_clock(moment, out)
+            if updates is not None or not apply_inline(event, out):
                 self._apply_guarded(event, updates, out)
         state.stats.actions += len(out)
         return out

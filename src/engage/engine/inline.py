@@ -172,32 +172,29 @@ class InlinePath:
         """Whether any event type can take the inline path."""
         return bool(self.plans)
 
-    def plan_for(self, event: Event) -> InlinePlan | None:
-        """The inline plan for an admitted event, or None (the full path applies)."""
-        if event.data is not None:
-            return None
-        plan = self.plans.get(event.type)
-        if plan is None and event.type not in self._skip_types:
-            plan = self.activity_only
-        if (
-            plan is not None
-            and plan.creation_needs_rules
-            and event.contact not in self._state.contacts
-        ):
-            return None
-        return plan
-
-    def apply(self, plan: InlinePlan, event: Event, out: list[Action]) -> None:
-        """Apply ``event`` (already admitted, the clock already at or past it).
+    def apply(self, event: Event, out: list[Action]) -> bool:
+        """Apply ``event`` (already admitted, the clock already at or past it) if its type
+        takes the inline path; False (nothing done) when the full path must apply it.
 
         Cost: a dict lookup, a few slot writes, and one bisection per score with rules;
         the cascade only when a breakpoint is passed.
         """
+        if event.data is not None:
+            return False
+        plan = self.plans.get(event.type)
+        if plan is None:
+            if event.type in self._skip_types:
+                return False
+            plan = self.activity_only
+            if plan is None:
+                return False
         state = self._state
         contacts = state.contacts
+        contact = contacts.get(event.contact)
+        if contact is None and plan.creation_needs_rules:
+            return False
         self.applied += 1
         moment: float = event.at  # type: ignore[assignment]  # admitted: always set
-        contact = contacts.get(event.contact)
         indexes = self._indexes
         if contact is None:
             contact = Contact(event.contact, moment, self._score_count)
@@ -244,8 +241,10 @@ class InlinePath:
         elif plan.crosses(contact):
             self.handed_over += 1
             self._crossed_many(contact, plan, event, out)
+            return True
         else:
             for index, delta, *_ in plan.deltas:
                 old = score_of(contact, index)
                 new = delta if old is None else old + delta
                 put_score(contact, index, as_stored(new, old) if new.__class__ is float else new)
+        return True

@@ -17,16 +17,18 @@ from engage.storage.eventlog import EventLog
 class Journal:
     """Sequence numbers, and the event log they are written to (when attached)."""
 
-    __slots__ = ("_log", "seq")
+    __slots__ = ("_log", "active", "seq")
 
     def __init__(self) -> None:
         self._log: EventLog | None = None
+        #: Whether a log is attached (a plain attribute: admission reads it per event).
+        self.active = False
         #: The number of the last entry written (or replayed).
         self.seq = 0
 
     @property
     def attached(self) -> bool:
-        return self._log is not None
+        return self.active
 
     @property
     def path(self) -> str | None:
@@ -38,6 +40,7 @@ class Journal:
         which the caller closes."""
         previous = self._log
         self._log = log
+        self.active = log is not None
         return previous
 
     def event(self, position: int | None, event: Event) -> None:
