@@ -1,4 +1,5 @@
-"""The ``engage`` command: ``check``, ``run``, ``fmt``, ``diff`` and ``bench`` (see the contract).
+"""The ``engage`` command: ``check``, ``run``, ``fmt``, ``test``, ``diff`` and ``bench`` (see the
+contract).
 
 Exit codes: 0 when the job ran (bad event records are reported, not fatal), 1 when the
 rules have errors, 2 for a usage problem (bad option, unreadable or unknown events
@@ -132,6 +133,14 @@ def _parser() -> argparse.ArgumentParser:
         "--check", action="store_true", help="print what would change; exit 1 if anything would"
     )
 
+    test_command = commands.add_parser(
+        "test",
+        help="run the test blocks of rules files",
+        description="Run every `test` block of the rules files against a fresh engine; "
+        "report each failed expectation. Exit 0 when all pass, 1 on a failure.",
+    )
+    test_command.add_argument("files", nargs="+", metavar="FILE", help="rules files (.rules)")
+
     diff = commands.add_parser(
         "diff",
         help="show what a rules change would change",
@@ -194,6 +203,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return fmt(args.files, check_only=args.check)
     if args.command == "diff":
         return diff(args)
+    if args.command == "test":
+        return run_rule_tests(args.files)
     return run(args)
 
 
@@ -240,6 +251,16 @@ def check(files: Sequence[str], *, quiet: bool = False) -> int:
             parts.append(_plural(len(rules.warnings), "warning"))
         print("ok: " + ", ".join(parts))
     return EXIT_OK
+
+
+def run_rule_tests(files: Sequence[str]) -> int:
+    """``engage test``: the test blocks of the files (see :mod:`engage.ruletests`)."""
+    from engage.ruletests import run_tests, write_results
+
+    rules = _load(files, sys.stderr)
+    if rules is None:
+        return EXIT_RULES
+    return EXIT_OK if write_results(run_tests(rules), sys.stdout) else EXIT_RULES
 
 
 def _plural(count: int, noun: str) -> str:

@@ -641,7 +641,127 @@ class RuleDecl:
     name_span: Span | None = attrs.field(default=None, eq=False, repr=False)
 
 
-Decl: TypeAlias = FieldsBlock | ScoreBlock | ValuationBlock | SegmentDecl | RuleDecl
+# ---------------------------------------------------------------------------
+# Tests inside rules files (run by ``engage test``; the compiler never reads them)
+# ---------------------------------------------------------------------------
+
+
+@attrs.frozen
+class ContactRef:
+    """The contact a test step is about: ``jhon`` or ``"c-17"``."""
+
+    id: str
+    span: Span = attrs.field(eq=False, repr=False)
+
+
+@attrs.frozen
+class Assignment:
+    """``NAME = VALUE`` in ``given contact ... { }`` or in an event's ``with { }``."""
+
+    name: str
+    value: Expr
+    span: Span = attrs.field(eq=False, repr=False)
+
+
+@attrs.frozen
+class GivenStep:
+    """``given contact ID { NAME = VALUE, tags "A", "B" }``: a contact's starting state."""
+
+    contact: ContactRef
+    values: tuple[Assignment, ...]
+    tags: tuple[str, ...]
+    span: Span = attrs.field(eq=False, repr=False)
+
+
+@attrs.frozen
+class EventStep:
+    """``at TIME event TYPE for ID [with { NAME = VALUE, ... }]``."""
+
+    at: TimeLit
+    event_type: str
+    contact: ContactRef
+    data: tuple[Assignment, ...]
+    span: Span = attrs.field(eq=False, repr=False)
+
+
+@attrs.frozen
+class AdvanceStep:
+    """``at TIME advance``: move the clock, firing what is due by then."""
+
+    at: TimeLit
+    span: Span = attrs.field(eq=False, repr=False)
+
+
+@attrs.frozen
+class ActionPattern:
+    """The action an expectation names: its verb (as in the actions out, ``send_email``)
+    and the arguments written, in order; the arguments left out match anything."""
+
+    verb: str
+    args: tuple[str, ...]
+    text: str
+    span: Span = attrs.field(eq=False, repr=False)
+
+
+@attrs.frozen
+class ExpectAction:
+    """``expect [no] ACTION for ID [at TIME]``: the contact got (or did not get) such an
+    action during the test, at TIME when one is written."""
+
+    pattern: ActionPattern
+    negated: bool
+    contact: ContactRef
+    when: TimeLit | None
+    span: Span = attrs.field(eq=False, repr=False)
+
+
+@attrs.frozen
+class ExpectCondition:
+    """``expect ID: CONDITION`` or ``expect NAME of ID OP VALUE``: a condition that holds
+    for the contact now, as a query would read it. ``subject`` is the name read by the
+    second form (its value is shown when the expectation fails)."""
+
+    contact: ContactRef
+    condition: Expr
+    subject: Name | None
+    span: Span = attrs.field(eq=False, repr=False)
+
+
+@attrs.frozen
+class ExpectSegment:
+    """``expect segment NAME has N``: how many contacts are in the segment now."""
+
+    segment: str
+    size: int
+    segment_span: Span = attrs.field(eq=False, repr=False)
+    span: Span = attrs.field(eq=False, repr=False)
+
+
+Expectation: TypeAlias = ExpectAction | ExpectCondition | ExpectSegment
+
+
+@attrs.frozen
+class ExpectStep:
+    """``[at TIME] expect ...``; with ``at``, the clock moves to TIME first."""
+
+    at: TimeLit | None
+    expectation: Expectation
+    span: Span = attrs.field(eq=False, repr=False)
+
+
+TestStep: TypeAlias = GivenStep | EventStep | AdvanceStep | ExpectStep
+
+
+@attrs.frozen
+class TestDecl:
+    """``test "NAME" { STEP ... }``: steps run in order against a fresh engine."""
+
+    name: str
+    steps: tuple[TestStep, ...]
+    span: Span = attrs.field(eq=False, repr=False)
+
+
+Decl: TypeAlias = FieldsBlock | ScoreBlock | ValuationBlock | SegmentDecl | RuleDecl | TestDecl
 
 
 @attrs.frozen

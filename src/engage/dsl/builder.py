@@ -576,8 +576,184 @@ class TreeBuilder:
         trigger, actions, mode = children
         return ast.RuleDecl(None, 0, trigger, actions, mode, span_of(meta))
 
+    # ------------------------------------------------------------ tests (section 11)
+
+    def time_token(self, token: Token) -> ast.TimeLit:
+        """A ``TIME`` token of a test step as a time literal."""
+        return self.time(token_span(token), [token])
+
+    def written(self, span: Span) -> str:
+        """The source text of a one-line span (an expectation's action, for messages)."""
+        lines = self.source.split("\n")
+        if span.line <= 0 or span.line > len(lines) or span.end_line != span.line:
+            return ""
+        return lines[span.line - 1][span.column - 1 : span.end_column - 1]
+
+    def contact_id(self, meta: Meta, children: list[Token]) -> ast.ContactRef:
+        token = children[0]
+        text = self.string_value(token) if token.type == "STRING" else str(token)
+        if not text:
+            self.report(token_span(token), "a contact id cannot be empty")
+        return ast.ContactRef(text, span_of(meta))
+
+    def given_value(self, meta: Meta, children: list[Any]) -> ast.Assignment:
+        return ast.Assignment(str(children[0]), children[1], span_of(meta))
+
+    data_item = given_value
+
+    def given_tags(self, meta: Meta, children: list[Token]) -> tuple[str, ...]:
+        return tuple(self.string_value(token) for token in children)
+
+    def given_step(self, meta: Meta, children: list[Any]) -> ast.GivenStep:
+        contact, *items = children
+        values = tuple(i for i in items if isinstance(i, ast.Assignment))
+        tags = tuple(tag for i in items if isinstance(i, tuple) for tag in i)
+        return ast.GivenStep(contact, values, tags, span_of(meta))
+
+    def event_data(self, meta: Meta, children: list[Any]) -> tuple[ast.Assignment, ...]:
+        return tuple(c for c in children if c is not None)
+
+    def event_step(self, meta: Meta, children: list[Any]) -> ast.EventStep:
+        time, event_type, contact, data = children
+        return ast.EventStep(self.time_token(time), event_type, contact, data or (), span_of(meta))
+
+    def advance_step(self, meta: Meta, children: list[Token]) -> ast.AdvanceStep:
+        return ast.AdvanceStep(self.time_token(children[0]), span_of(meta))
+
+    def expect_step(self, meta: Meta, children: list[Any]) -> ast.ExpectStep:
+        # An absent `[STEP_AT TIME]` leaves two None children; a present one its TIME.
+        time, expectation = children[-2], children[-1]
+        at = None if time is None else self.time_token(time)
+        return ast.ExpectStep(at, expectation, span_of(meta))
+
+    def expect_time(self, meta: Meta, children: list[Token]) -> ast.TimeLit:
+        return self.time_token(children[0])
+
+    def expect_action(self, meta: Meta, children: list[Any]) -> ast.ExpectAction:
+        pattern, contact, when = children
+        return ast.ExpectAction(pattern, False, contact, when, span_of(meta))
+
+    def expect_no_action(self, meta: Meta, children: list[Any]) -> ast.ExpectAction:
+        pattern, contact, when = children
+        return ast.ExpectAction(pattern, True, contact, when, span_of(meta))
+
+    def expect_value(self, meta: Meta, children: list[Any]) -> ast.ExpectCondition:
+        name_token, contact, make_condition = children
+        subject = ast.Name(str(name_token), token_span(name_token))
+        return ast.ExpectCondition(contact, make_condition(subject), subject, span_of(meta))
+
+    def value_compare(self, meta: Meta, children: list[Any]) -> Callable[[ast.Name], ast.Expr]:
+        op, right = children
+        return lambda subject: ast.Compare(
+            cast(ast.CompareOp, str(op)), subject, right, _joined(subject.span, meta)
+        )
+
+    def value_is(self, meta: Meta, children: list[Any]) -> Callable[[ast.Name], ast.Expr]:
+        return lambda subject: ast.Compare("==", subject, children[0], _joined(subject.span, meta))
+
+    def value_is_not(self, meta: Meta, children: list[Any]) -> Callable[[ast.Name], ast.Expr]:
+        return lambda subject: ast.Compare("!=", subject, children[0], _joined(subject.span, meta))
+
+    def value_empty(self, meta: Meta, children: list[Any]) -> Callable[[ast.Name], ast.Expr]:
+        return lambda subject: ast.IsEmpty(subject, False, _joined(subject.span, meta))
+
+    def value_not_empty(self, meta: Meta, children: list[Any]) -> Callable[[ast.Name], ast.Expr]:
+        return lambda subject: ast.IsEmpty(subject, True, _joined(subject.span, meta))
+
+    def value_test(self, meta: Meta, children: list[Any]) -> Any:
+        return children[0]
+
+    def expect_condition(self, meta: Meta, children: list[Any]) -> ast.ExpectCondition:
+        contact, condition = children
+        return ast.ExpectCondition(contact, condition, None, span_of(meta))
+
+    def expect_segment(self, meta: Meta, children: list[Token]) -> ast.ExpectSegment:
+        name, size = children
+        value = self.number_value(size)
+        if not isinstance(value, int):
+            self.report(token_span(size), "a segment size is a whole number")
+            value = 0
+        return ast.ExpectSegment(str(name), value, token_span(name), span_of(meta))
+
+    def pattern_team(self, meta: Meta, children: list[Token]) -> str:
+        return self.team(meta, children)
+
+    pattern_do_name = event_type
+
+    def _pattern(self, meta: Meta, verb: str, *args: Token | str | None) -> ast.ActionPattern:
+        written: list[str] = []
+        for arg in args:
+            if arg is None:
+                break  # the parts after an omitted one are omitted too
+            if isinstance(arg, Token) and arg.type == "STRING":
+                written.append(self.string_value(arg))
+            else:
+                written.append(str(arg))
+        span = span_of(meta)
+        return ast.ActionPattern(verb, tuple(written), self.written(span), span)
+
+    def pattern_tag(self, meta: Meta, children: list[Token]) -> ast.ActionPattern:
+        return self._pattern(meta, "tag", children[0])
+
+    def pattern_untag(self, meta: Meta, children: list[Token]) -> ast.ActionPattern:
+        return self._pattern(meta, "untag", children[0])
+
+    def pattern_add_group(self, meta: Meta, children: list[Token]) -> ast.ActionPattern:
+        return self._pattern(meta, "add_to_group", children[0])
+
+    def pattern_remove_group(self, meta: Meta, children: list[Token]) -> ast.ActionPattern:
+        return self._pattern(meta, "remove_from_group", children[0])
+
+    def pattern_suspend(self, meta: Meta, children: list[Any]) -> ast.ActionPattern:
+        return self._pattern(meta, "suspend")
+
+    def pattern_reactivate(self, meta: Meta, children: list[Any]) -> ast.ActionPattern:
+        return self._pattern(meta, "reactivate")
+
+    def pattern_unsubscribe(self, meta: Meta, children: list[Any]) -> ast.ActionPattern:
+        return self._pattern(meta, "unsubscribe")
+
+    def pattern_track(self, meta: Meta, children: list[Token | None]) -> ast.ActionPattern:
+        return self._pattern(meta, "track", children[0])
+
+    def pattern_enter_flow(self, meta: Meta, children: list[Token]) -> ast.ActionPattern:
+        return self._pattern(meta, "enter_flow", children[0])
+
+    def pattern_exit_flow(self, meta: Meta, children: list[Token]) -> ast.ActionPattern:
+        return self._pattern(meta, "exit_flow", children[0])
+
+    def pattern_notify(self, meta: Meta, children: list[Any]) -> ast.ActionPattern:
+        team, message = children
+        return self._pattern(meta, "notify", team, message)
+
+    def pattern_task(self, meta: Meta, children: list[Token | None]) -> ast.ActionPattern:
+        return self._pattern(meta, "create_task", children[0])
+
+    def pattern_send(self, meta: Meta, children: list[Any]) -> ast.ActionPattern:
+        channel, template = children
+        return self._pattern(meta, f"send_{channel}", template)
+
+    def pattern_webhook(self, meta: Meta, children: list[Token | None]) -> ast.ActionPattern:
+        return self._pattern(meta, "call_webhook", children[0])
+
+    def pattern_do(self, meta: Meta, children: list[Any]) -> ast.ActionPattern:
+        return self._pattern(meta, children[0])
+
+    def test_decl(self, meta: Meta, children: list[Any]) -> ast.TestDecl:
+        name, *steps = children
+        text = self.string_value(name)
+        if not text.strip():
+            self.report(token_span(name), "a test name cannot be empty")
+        return ast.TestDecl(text, tuple(steps), span_of(meta))
+
     def start(self, meta: Meta, children: list[Any]) -> ast.RulesFile:
         return ast.RulesFile(self.path, self.source, tuple(children))
+
+
+def _joined(first: Span, meta: Meta) -> Span:
+    """The span from ``first`` to the end of ``meta`` (a value expectation's condition)."""
+    last = span_of(meta)
+    return Span(first.line, first.column, last.end_line, last.end_column)
 
 
 _MODE_WORDS: Final = {"once": "once", "each": "each time", "rearm": "re-arm when"}

@@ -8,6 +8,8 @@
 3. :func:`~engage.dsl.declarations.order_segments` — segments in update order.
 4. :mod:`~engage.dsl.lint` — warnings: conditions that never hold, typos of event
    types, rules that can loop.
+5. :mod:`~engage.dsl.testblocks` — the ``test`` blocks, which ``engage test`` runs and
+   the compiler never reads (their types go to a table of their own).
 
 No stage stops at the first problem: every :class:`Diagnostic` (errors and warnings) is
 collected so that ``engage check`` can show them all at once. Errors make :func:`check`
@@ -33,6 +35,7 @@ from engage.dsl.expr_types import STATE_CONTEXT, ExprTyper, TypeTable
 from engage.dsl.lint import lint_event_types, lint_expressions, lint_loops
 from engage.dsl.report import Reporter
 from engage.dsl.symbols import FieldSymbol, ScoreSymbol, Symbols
+from engage.dsl.testblocks import check_tests
 from engage.dsl.type_pass import TypePass
 from engage.errors import Diagnostic, RulesCheckError
 
@@ -77,6 +80,7 @@ def check(files: Sequence[ast.RulesFile]) -> CheckedProgram:
     lint_expressions(typing.typer.roots, reporter)
     lint_event_types(files, reporter)
     lint_loops(files, rules, segments, reporter)
+    check_tests(files, symbols, reporter)
     diagnostics = reporter.without_repeats()
     if any(d.severity == "error" for d in diagnostics):
         raise RulesCheckError(diagnostics)

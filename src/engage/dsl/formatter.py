@@ -7,6 +7,7 @@ The layout, one choice for each thing a rule author could write several ways:
 - inside blocks, 4 spaces; the lines of a ``score`` block are aligned in columns (event
   type, points, then the rest), and so are the classes of a ``valuation`` block; one
   blank line between items is kept where there was one;
+- a ``test`` block has one step per line, indented; a step is never broken;
 - a named rule is written ``rule NAME [priority N]`` / ``    TRIGGER`` /
   ``    then ACTIONS [MODES]``; an anonymous rule stays on one line when it fits in
   :data:`LINE_LIMIT` columns, else it takes the same two-line shape;
@@ -182,6 +183,8 @@ class _Layout:
             self.condition_lines(0, f"segment {_text(name)} =", cond, _start(tree), "decl")
         elif kind in ("rule_decl", "anonymous_rule"):
             self.rule(tree)
+        elif kind == "test_decl":
+            self.test(tree)
         else:
             raise ValueError(f"the formatter does not know the declaration {kind!r}")
 
@@ -235,6 +238,12 @@ class _Layout:
             for c in classes
         ]
         self.block("valuation", tree, items)
+
+    def test(self, tree: Tree[Token]) -> None:
+        """``test "NAME" {``, one step per line, ``}``."""
+        name = _child(tree, 1)
+        steps = [c for c in _present(tree) if isinstance(c, Tree)]
+        self.block(f"test {_text(name)}", tree, [(_text(s), _start(s)) for s in steps])
 
     def rule(self, tree: Tree[Token]) -> None:
         children = tree.children

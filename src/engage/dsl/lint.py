@@ -129,7 +129,7 @@ def lint_event_types(files: Sequence[ast.RulesFile], reporter: Reporter) -> None
 
 def _event_type_uses(
     decl: ast.Decl,
-) -> Iterator[tuple[ast.ScoreLine | ast.OnEvent | ast.Had | ast.Count, str]]:
+) -> Iterator[tuple[ast.ScoreLine | ast.OnEvent | ast.Had | ast.Count | ast.EventStep, str]]:
     exprs: list[ast.Expr] = []
     match decl:
         case ast.ScoreBlock(lines=lines):
@@ -157,6 +157,10 @@ def _event_type_uses(
                         pass  # no expression inside
         case ast.SegmentDecl(condition=condition):
             exprs.append(condition)
+        case ast.TestDecl(steps=steps):
+            for step in steps:
+                if isinstance(step, ast.EventStep):
+                    yield step, step.event_type
         case ast.FieldsBlock() | ast.ValuationBlock():
             pass
     for expr in exprs:

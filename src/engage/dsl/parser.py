@@ -72,7 +72,7 @@ _ACTION_WORDS: Final = frozenset(
     ]
 )
 _RESUME_LINE: Final = re.compile(
-    r"(fields|score|valuation|segment|rule|when|on|flow|campaign|policy)\b"
+    r"(fields|score|valuation|segment|rule|when|on|test|flow|campaign|policy)\b"
 )
 #: A `do` action whose last argument is a bare word that also opens a declaration.
 _DO_ENDING_IN_BLOCK_WORD: Final = re.compile(r"\bdo\b.*\b(score|segment|valuation|fields)\s*$")
@@ -291,7 +291,9 @@ def _unexpected_token(token: Token, expected: set[str]) -> tuple[str, str | None
     return (f"unexpected {shown}; expected {_expected_words(expected)}", None)
 
 
-_DECLARATION_START: Final = frozenset({"FIELDS", "SCORE", "VALUATION", "SEGMENT", "RULE", "WHEN"})
+_DECLARATION_START: Final = frozenset(
+    {"FIELDS", "SCORE", "VALUATION", "SEGMENT", "RULE", "WHEN", "TEST"}
+)
 _VALUE_START: Final = frozenset({"NUMBER", "STRING", "TIME", "LPAR", "LSQB", "MINUS", "COUNT"})
 
 
@@ -302,7 +304,8 @@ def _expected_words(expected: Iterable[str]) -> str:
     if names >= _DECLARATION_START:
         names -= _DECLARATION_START | {"ON"}
         words.append(
-            "a declaration (`fields`, `score`, `valuation`, `segment`, `rule`, `when`, `on`)"
+            "a declaration (`fields`, `score`, `valuation`, `segment`, `rule`, `when`, `on`, "
+            "`test`)"
         )
     if {"NAME", "NUMBER", "STRING"} <= names and "TAGGED" in names:
         names -= _VALUE_START | {"NAME", "TAGGED", "IN", "HAD", "NOT", "TRUE", "FALSE", "NOW"}
