@@ -36,7 +36,7 @@ from typing import Final, Literal, TypeAlias
 import attrs
 from lark import Token, Tree
 
-from engage.dsl.grammar import lark_parser
+from engage.dsl.grammar import FILE_START, lark_parser
 from engage.dsl.parser import parse
 
 #: The width the layout aims to stay within (columns).
@@ -68,7 +68,7 @@ def format_rules(text: str, path: str = "<rules>") -> str:
         LimitExceededError: the text is over the parser's size limit.
     """
     parse(text, path)  # every syntax problem, with the parser's own messages
-    tree = lark_parser().parse(text)
+    tree = lark_parser().parse(text, start=FILE_START)
     layout = _Layout()
     for decl in tree.children:
         assert isinstance(decl, Tree)
