@@ -26,7 +26,7 @@ import attrs
 from engage.events import Event
 from engage.program import Program, RuleSpec, ScoreLineSpec
 from engage.rules import Rules
-from engage.timeutil import coerce_time
+from engage.timeutil import coerce_time, format_duration
 
 #: Rule outcome codes (the ``status`` of a rule in ``engage explain --json``).
 FIRED: Final = "fired"
@@ -175,24 +175,28 @@ def rule_outcome(
 
     if fired:
         return outcome(FIRED, "fired" if fired == 1 else f"fired {fired} times")
-    blocked = _blocked(rule, was, now, step.now)
     if rule.kind == "when":
         if not now.get("holds"):
             return outcome(CONDITION_FALSE, f"condition false: {rule.cond_text}")
-        if blocked is not None:
-            return outcome(*blocked)
+        stopped = _stopped(rule, was, now)
+        if stopped is not None:
+            return outcome(*stopped)
         if was.get("holds") and rule.mode != "each":
             return outcome(
                 HELD,
-                "held already: it was true before, and fires again only after it turns "
-                "false (fires once per crossing)",
+                "held already: it was true before (fires once per crossing, again only "
+                "after it turns false)",
             )
+        cooling = _cooling(rule, was, step.now)
+        if cooling is not None:
+            return outcome(*cooling)
         if rule.mode == "each" and was.get("reads") == now.get("reads"):
             return outcome(NOT_TRIGGERED, "none of the values it reads changed (each time)")
         return outcome(UNKNOWN, "unknown: it holds, and nothing found kept it from firing")
     missed = _missed_trigger(rule, program, before, after, step)
     if missed is not None:
         return outcome(*missed)
+    blocked = _stopped(rule, was, now) or _cooling(rule, was, step.now)
     if blocked is not None:
         return outcome(*blocked)
     if not rule.cond_text:
@@ -207,18 +211,27 @@ def rule_outcome(
     return outcome(FILTER_FALSE, f"filter false: {rule.cond_text}")
 
 
-def _blocked(
-    rule: RuleSpec, was: Mapping[str, Any], now: Mapping[str, Any], moment: float
+def _stopped(
+    rule: RuleSpec, was: Mapping[str, Any], now: Mapping[str, Any]
 ) -> tuple[str, str] | None:
-    """``once``, ``re-arm when`` or ``at most once per``: what kept a rule from firing."""
+    """``once`` or ``re-arm when``: what keeps a rule from firing even on a crossing."""
     if rule.mode == "once" and was.get("fired_once"):
         return ONCE_FIRED, "fired already (once): it never fires again for this contact"
     if rule.mode == "rearm" and was.get("armed") is False and now.get("armed") is False:
         return DISARMED, "disarmed: it fired, and waits for its re-arm condition to hold"
-    until = was.get("cooldown_until")
-    if until is not None and coerce_time(until) > moment:
-        return COOLDOWN, f"cooldown (at most once per ...) until {until}"
     return None
+
+
+def _cooling(rule: RuleSpec, was: Mapping[str, Any], moment: float) -> tuple[str, str] | None:
+    """``at most once per``: the rule fired too recently."""
+    until = was.get("cooldown_until")
+    if until is None or rule.cooldown is None or coerce_time(until) <= moment:
+        return None
+    return (
+        COOLDOWN,
+        f"cooldown: at most once per {format_duration(rule.cooldown)}; fired at "
+        f"{was.get('last_fired')}, quiet until {until}",
+    )
 
 
 def _missed_trigger(
@@ -355,7 +368,7 @@ def _line_outcome(
             return outcome(None, UNKNOWN, "unknown: its where filter cannot be read now")
         if not passes:
             return outcome(0, FILTERED_OUT, "filtered out by where")
-    if line.plain:
+    if line.cap_total is None and line.cap_window is None and not line.once:
         return outcome(line.points, APPLIED, "applied")
     was = before.line_states.get(line.id) or {}
     now = after.line_states.get(line.id) or {}
