@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import os
 from collections.abc import Iterable, Sequence
 from typing import IO, Final
 
@@ -53,12 +54,27 @@ def explain(
             f"{_hint(contact, timeline.contact_ids)}\n"
         )
         return EXIT_USAGE
-    if as_json:
-        out.write(json.dumps([entry.to_dict() for entry in timeline.entries], sort_keys=True))
-        out.write("\n")
-    else:
-        write(lines(timeline, ", ".join(rules_files)), out)
+    try:
+        if as_json:
+            out.write(json.dumps([entry.to_dict() for entry in timeline.entries], sort_keys=True))
+            out.write("\n")
+        else:
+            write(lines(timeline, ", ".join(rules_files)), out)
+        out.flush()
+    except BrokenPipeError:
+        _quiet(out)  # read through `| head`: the reader has what it wanted
     return EXIT_OK
+
+
+def _quiet(out: IO[str]) -> None:
+    """Point a closed pipe's descriptor at /dev/null, so that the flush at exit is quiet."""
+    try:
+        descriptor = out.fileno()
+    except (AttributeError, OSError, ValueError):
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, descriptor)
+    os.close(devnull)
 
 
 def _hint(name: str, known: Sequence[str]) -> str:
