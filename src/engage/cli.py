@@ -1,5 +1,5 @@
-"""The ``engage`` command: ``check``, ``run``, ``fmt``, ``test``, ``diff`` and ``bench`` (see the
-contract).
+"""The ``engage`` command: ``check``, ``run``, ``fmt``, ``test``, ``diff``, ``explain``,
+``flink`` and ``bench`` (see the contract).
 
 Exit codes: 0 when the job ran (bad event records are reported, not fatal), 1 when the
 rules have errors, 2 for a usage problem (bad option, unreadable or unknown events
@@ -166,6 +166,28 @@ def _parser() -> argparse.ArgumentParser:
     )
     diff.add_argument("--json", action="store_true", help="write the report as one JSON object")
 
+    explain = commands.add_parser(
+        "explain",
+        help="show why rules fired (or not) for one contact",
+        description="Replay events and show one contact's timeline: each of its events "
+        "and wake-ups, the score lines that gave points, every rule fired or why not, "
+        "and the actions.",
+    )
+    explain.add_argument("files", nargs="+", metavar="FILE", help="rules files (.rules)")
+    explain.add_argument(
+        "--events",
+        action="append",
+        required=True,
+        metavar="PATH",
+        help="events file, as for run (repeat for several; '-' is stdin)",
+    )
+    explain.add_argument("--contact", required=True, metavar="ID", help="the contact to trace")
+    explain.add_argument("--rule", metavar="RULE", help="show this rule only")
+    explain.add_argument(
+        "--until", metavar="TIME", help="after the last event, move the clock to TIME"
+    )
+    explain.add_argument("--json", action="store_true", help="write the timeline as a JSON list")
+
     bench = commands.add_parser(
         "bench",
         help="run the benchmark harness",
@@ -205,6 +227,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return diff(args)
     if args.command == "test":
         return run_rule_tests(args.files)
+    if args.command == "explain":
+        return explain(args)
     return run(args)
 
 
@@ -536,6 +560,41 @@ def open_sources(paths: Sequence[str]) -> list[Any]:
                 source.close()
             raise UsageError(_os_message(exc, path)) from None
     return sources
+
+
+# -- explain ----------------------------------------------------------------------------
+
+
+def explain(args: argparse.Namespace) -> int:
+    """``engage explain``: one contact's timeline (see :mod:`engage.explaining`)."""
+    from engage.explaining import explain as trace
+    from engage.io.ordering import TimeOrder, placed_records
+
+    err = sys.stderr
+    try:
+        until = until_time(args.until)
+        sources = open_sources(args.events)
+    except UsageError as exc:
+        err.write(f"engage explain: error: {exc}\n")
+        return EXIT_USAGE
+    try:
+        rules = _load(args.files, err)
+        if rules is None:
+            return EXIT_RULES
+        return trace(
+            rules,
+            args.files,
+            placed_records(sources, TimeOrder()),
+            args.contact,
+            rule=args.rule,
+            until=until,
+            as_json=args.json,
+            out=sys.stdout,
+            err=err,
+        )
+    finally:
+        for source in sources:
+            source.close()
 
 
 def _os_message(exc: Exception, path: str) -> str:
