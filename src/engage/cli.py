@@ -1,4 +1,4 @@
-"""The ``engage`` command: ``check``, ``run`` and ``bench`` (see the contract).
+"""The ``engage`` command: ``check``, ``run``, ``flink`` and ``bench`` (see the contract).
 
 Exit codes: 0 when the job ran (bad event records are reported, not fatal), 1 when the
 rules have errors, 2 for a usage problem (bad option, unreadable or unknown events
@@ -91,6 +91,17 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--quiet", "-q", action="store_true", help="no summary, no progress bar")
 
+    flink = commands.add_parser(
+        "flink",
+        help="run the rules as a Flink job (needs engage[flink] and Java 11+)",
+        description="Run events through rules in a Flink job (local mini-cluster); "
+        "actions go to DIR/actions as JSON Lines.",
+    )
+    flink.add_argument("files", nargs="+", metavar="FILE", help="rules files (.rules)")
+    from engage.scaleout.command import add_arguments
+
+    add_arguments(flink)
+
     bench = commands.add_parser(
         "bench",
         help="run the benchmark harness",
@@ -111,6 +122,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(args_list)
     if args.command == "check":
         return check(args.files, quiet=args.quiet)
+    if args.command == "flink":
+        return flink(args)
     return run(args)
 
 
@@ -283,6 +296,16 @@ def run(args: argparse.Namespace) -> int:
     if not args.quiet:
         _summary(replay, engine, args, err, counted_before)
     return EXIT_OK
+
+
+def flink(args: argparse.Namespace) -> int:
+    """``engage flink``: the rules checked here, then the job (engage.scaleout)."""
+    from engage.rules import read_rules_file
+    from engage.scaleout.command import run as run_job
+
+    if _load(args.files, sys.stderr) is None:
+        return EXIT_RULES
+    return run_job(args, [(path, read_rules_file(path)) for path in args.files], sys.stderr)
 
 
 def _os_message(exc: Exception, path: str) -> str:
