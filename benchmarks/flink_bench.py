@@ -245,7 +245,8 @@ def run_job(args: argparse.Namespace, name: str, step: str, p: int, cluster: str
             sys.executable,
             *script[1:],
         ]
-        env = dict(os.environ, FLINK_CONF_DIR=os.path.join(args.out, "cluster", "conf"))
+        conf = os.path.join(args.out, f"cluster-p{p}", "conf")
+        env = dict(os.environ, FLINK_CONF_DIR=conf)
     started = time.time()
     done = subprocess.run(argv, capture_output=True, text=True, env=env, check=False)
     if done.returncode != 0:
@@ -333,12 +334,15 @@ def main() -> None:
     flink["minicluster_p1_engage"] = run_job(args, "mini-p1-engage", "engage", 1, None)
     flink["minicluster_p1_trivial"] = run_job(args, "mini-p1-trivial", "trivial", 1, None)
     if args.cluster:
-        home, env = start_cluster(os.path.join(args.out, "cluster"))
-        try:
-            flink["cluster_p1_engage"] = run_job(args, "cluster-p1-engage", "engage", 1, home)
-            flink["cluster_p2_engage"] = run_job(args, "cluster-p2-engage", "engage", 2, home)
-        finally:
-            stop_cluster(home, env)
+        # A fresh cluster per job: on Java 17 a TaskManager cannot load the embedded
+        # Python (pemja) for a second job ("NoSuchFieldException: loadedLibraryNames").
+        for p in (1, 2):
+            home, env = start_cluster(os.path.join(args.out, f"cluster-p{p}"))
+            try:
+                name = f"cluster-p{p}-engage"
+                flink[name.replace("-", "_")] = run_job(args, name, "engage", p, home)
+            finally:
+                stop_cluster(home, env)
     results["flink"] = flink
     engage_rate = flink["minicluster_p1_engage"]["events_per_s_per_slot"]
     trivial_rate = flink["minicluster_p1_trivial"]["events_per_s_per_slot"]
