@@ -188,6 +188,17 @@ def _parser() -> argparse.ArgumentParser:
     )
     explain.add_argument("--json", action="store_true", help="write the timeline as a JSON list")
 
+    flink = commands.add_parser(
+        "flink",
+        help="run the rules as a Flink job (needs engage[flink] and Java 11+)",
+        description="Run events through rules in a Flink job (local mini-cluster); "
+        "actions go to DIR/actions as JSON Lines.",
+    )
+    flink.add_argument("files", nargs="+", metavar="FILE", help="rules files (.rules)")
+    from engage.scaleout.command import add_arguments
+
+    add_arguments(flink)
+
     bench = commands.add_parser(
         "bench",
         help="run the benchmark harness",
@@ -229,6 +240,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_rule_tests(args.files)
     if args.command == "explain":
         return explain(args)
+    if args.command == "flink":
+        return flink(args)
     return run(args)
 
 
@@ -595,6 +608,19 @@ def explain(args: argparse.Namespace) -> int:
     finally:
         for source in sources:
             source.close()
+
+
+# -- flink ------------------------------------------------------------------------------
+
+
+def flink(args: argparse.Namespace) -> int:
+    """``engage flink``: the rules checked here, then the job (engage.scaleout)."""
+    from engage.rules import read_rules_file
+    from engage.scaleout.command import run as run_job
+
+    if _load(args.files, sys.stderr) is None:
+        return EXIT_RULES
+    return run_job(args, [(path, read_rules_file(path)) for path in args.files], sys.stderr)
 
 
 def _os_message(exc: Exception, path: str) -> str:
