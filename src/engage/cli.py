@@ -1,4 +1,5 @@
-"""The ``engage`` command: ``check``, ``run``, ``fmt``, ``diff`` and ``bench`` (see the contract).
+"""The ``engage`` command: ``check``, ``run``, ``fmt``, ``diff``, ``report`` and ``bench``
+(see the contract).
 
 Exit codes: 0 when the job ran (bad event records are reported, not fatal), 1 when the
 rules have errors, 2 for a usage problem (bad option, unreadable or unknown events
@@ -157,6 +158,19 @@ def _parser() -> argparse.ArgumentParser:
     )
     diff.add_argument("--json", action="store_true", help="write the report as one JSON object")
 
+    from engage.report.command import add_arguments as add_report_arguments
+
+    add_report_arguments(
+        commands.add_parser(
+            "report",
+            help="the whole picture: firings, segments, classes, scores, sends",
+            description="Replay events (or open a state folder, read-only) and report "
+            "rule firings, segment sizes, recency classes, score distributions and sends, "
+            "now and over time; --html also writes a page with charts.",
+        ),
+        _optional_duration,
+    )
+
     bench = commands.add_parser(
         "bench",
         help="run the benchmark harness",
@@ -194,6 +208,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return fmt(args.files, check_only=args.check)
     if args.command == "diff":
         return diff(args)
+    if args.command == "report":
+        from engage.report.command import main as report_main
+
+        return report_main(args)
     return run(args)
 
 
@@ -219,6 +237,10 @@ def _load(files: Sequence[str], err: IO[str]) -> Any:
     except OSError as exc:
         err.write(f"error: cannot read {exc.filename or 'rules file'}: {exc.strerror}\n")
     return None
+
+
+#: The rules loader shared with the commands that live in their own modules.
+load_rules = _load
 
 
 def check(files: Sequence[str], *, quiet: bool = False) -> int:

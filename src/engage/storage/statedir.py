@@ -91,6 +91,26 @@ class StateDir:
     def open(self) -> Engine:
         """Recover the engine from the folder (created if missing) and start logging."""
         os.makedirs(self.path, exist_ok=True)
+        engine = self._recover(repair=True)
+        segment = os.path.join(self.path, f"log-{engine.journal.seq + 1:012d}.englog")
+        engine.journal.attach(EventLog(segment, fsync=self.fsync, interval_ms=self.interval_ms))
+        self.engine = engine
+        return engine
+
+    def open_read_only(self) -> Engine:
+        """Recover the engine from the folder and change nothing in it, for readers
+        (``engage report``): no new log segment, a torn log tail is skipped (and
+        reported in :attr:`recovery`) but not cut, and :meth:`checkpoint` is refused.
+
+        Costs a snapshot restore plus a replay of the log after it, as :meth:`open`.
+        Raises FileNotFoundError when the folder does not exist.
+        """
+        if not os.path.isdir(self.path):
+            raise FileNotFoundError(2, "no such state folder", self.path)
+        return self._recover(repair=False)
+
+    def _recover(self, *, repair: bool) -> Engine:
+        """The newest intact snapshot plus the log frames after it."""
         recovery = self.recovery
         engine: Engine | None = None
         for seq, name in reversed(self._files(_SNAPSHOT)):
@@ -121,13 +141,10 @@ class StateDir:
                 engine.replay_entry(frame)
                 recovery.replayed += 1
             if problems:
-                if index == len(logs) - 1:
+                if repair and index == len(logs) - 1:
                     eventlog.repair(name)
                 recovery.cut.append((os.path.basename(name), problems[0]))
                 break
-        segment = os.path.join(self.path, f"log-{engine.journal.seq + 1:012d}.englog")
-        engine.journal.attach(EventLog(segment, fsync=self.fsync, interval_ms=self.interval_ms))
-        self.engine = engine
         return engine
 
     def checkpoint(self) -> str:
