@@ -590,4 +590,6 @@ def _summary(
         lines.append(f"  bad records by reason: {top}")
     if replay.sink.closed_early:
         lines.append("  (the action output was closed early; the run still finished)")
-    err.write("\n".join(lines) + "\n")
+    from engage.terminal import write_lines
+
+    write_lines(lines, err)

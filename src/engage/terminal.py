@@ -32,3 +32,16 @@ def rich_console(stream: IO[str], *, force: bool = False) -> Any | None:
     from rich.console import Console
 
     return Console(file=stream, force_terminal=force or None, highlight=False)
+
+
+def write_lines(lines: list[str], stream: IO[str]) -> None:
+    """Write a summary: its first line in bold through rich on a terminal, plain
+    otherwise; the text is the same either way."""
+    console = rich_console(stream)
+    if console is None:
+        stream.write("\n".join(lines) + "\n")
+        return
+    from rich.text import Text
+
+    for index, line in enumerate(lines):
+        console.print(Text(line, style="bold" if index == 0 else ""), soft_wrap=True)
