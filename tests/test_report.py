@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import io
 import json
+import os
 import subprocess
 import sys
 from collections import Counter
@@ -352,3 +353,26 @@ assert "rich" not in sys.modules and "matplotlib" not in sys.modules, sorted(sys
         [sys.executable, "-c", script], capture_output=True, text=True, check=False
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_a_torn_log_tail_is_read_around_not_cut(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    state = tmp_path / "state"
+    assert (
+        main(["run", RULES, "--events", EVENTS, "--state", str(state), "-q", "-o", os.devnull]) == 0
+    )
+    from engage.rules import load
+    from engage.storage.statedir import StateDir
+
+    folder = StateDir(state, load(RULES))
+    folder.open().ingest({"contact": "zed", "type": "email.open", "at": "2026-07-01T00:00:00Z"})
+    folder.close(checkpoint=False)  # the new event is in the log only
+    log = max(state.glob("log-*.englog"))
+    log.write_bytes(log.read_bytes() + b"\x07\x00\x00\x00torn")
+    before = {p.name: p.read_bytes() for p in state.iterdir()}
+    code, out, err = _run(capsys, "report", RULES, "--state", str(state), "--json")
+    assert code == 0
+    assert "stopped reading the log" in err
+    assert json.loads(out)["totals"]["contacts"] == 205
+    assert {p.name: p.read_bytes() for p in state.iterdir()} == before

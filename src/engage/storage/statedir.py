@@ -37,6 +37,8 @@ class Recovery:
         self.replayed = 0
         self.cut: list[tuple[str, LogCorruption]] = []
         self.skipped_snapshots: list[tuple[str, str]] = []
+        #: Opened for reading only: a torn tail was skipped, not cut off the file.
+        self.read_only = False
 
     def messages(self) -> list[str]:
         lines = []
@@ -47,8 +49,9 @@ class Recovery:
         if self.replayed:
             lines.append(f"replayed {self.replayed} log entries")
         for name, problem in self.cut:
+            verb = "stopped reading" if self.read_only else "cut"
             lines.append(
-                f"cut the log {name} at byte {problem.offset}: {problem.reason} "
+                f"{verb} the log {name} at byte {problem.offset}: {problem.reason} "
                 "(that entry was never applied)"
             )
         return lines
@@ -107,6 +110,7 @@ class StateDir:
         """
         if not os.path.isdir(self.path):
             raise FileNotFoundError(2, "no such state folder", self.path)
+        self.recovery.read_only = True
         return self._recover(repair=False)
 
     def _recover(self, *, repair: bool) -> Engine:
