@@ -1,5 +1,5 @@
 """The ``engage`` command: ``check``, ``run``, ``fmt``, ``test``, ``diff``, ``explain``,
-``flink`` and ``bench`` (see the contract).
+``report``, ``flink`` and ``bench`` (see the contract).
 
 Exit codes: 0 when the job ran (bad event records are reported, not fatal), 1 when the
 rules have errors, 2 for a usage problem (bad option, unreadable or unknown events
@@ -199,6 +199,19 @@ def _parser() -> argparse.ArgumentParser:
 
     add_arguments(flink)
 
+    from engage.report.command import add_arguments as add_report_arguments
+
+    add_report_arguments(
+        commands.add_parser(
+            "report",
+            help="the whole picture: firings, segments, classes, scores, sends",
+            description="Replay events (or open a state folder, read-only) and report "
+            "rule firings, segment sizes, recency classes, score distributions and sends, "
+            "now and over time; --html also writes a page with charts.",
+        ),
+        _optional_duration,
+    )
+
     bench = commands.add_parser(
         "bench",
         help="run the benchmark harness",
@@ -242,6 +255,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return explain(args)
     if args.command == "flink":
         return flink(args)
+    if args.command == "report":
+        from engage.report.command import main as report_main
+
+        return report_main(args)
     return run(args)
 
 
@@ -267,6 +284,10 @@ def _load(files: Sequence[str], err: IO[str]) -> Any:
     except OSError as exc:
         err.write(f"error: cannot read {exc.filename or 'rules file'}: {exc.strerror}\n")
     return None
+
+
+#: The rules loader shared with the commands that live in their own modules.
+load_rules = _load
 
 
 def check(files: Sequence[str], *, quiet: bool = False) -> int:
@@ -681,4 +702,6 @@ def _summary(
         lines.append(f"  bad records by reason: {top}")
     if replay.sink.closed_early:
         lines.append("  (the action output was closed early; the run still finished)")
-    err.write("\n".join(lines) + "\n")
+    from engage.terminal import write_lines
+
+    write_lines(lines, err)

@@ -31,6 +31,7 @@ from typing import Any, Final
 import attrs
 
 from engage.engine import Engine
+from engage.firings import FiringTracker
 from engage.io.ordering import Placed
 from engage.io.readers import BadRecord
 from engage.rules import Rules
@@ -265,14 +266,12 @@ def _group(
     One firing writes its actions one after another, with the same contact, rule, time
     and event: a firing is counted at the first of them.
     """
-    previous: tuple[Any, ...] = ()
+    tracker = FiringTracker()
     for action in actions:
         record = action.to_dict()
         rule = record["rule"] = renamed.get(record["rule"], record["rule"])
-        firing = (action.contact, rule, action.time, action.event)
-        if firing != previous:
+        if tracker.starts(action, rule):
             firings[rule] += 1
-            previous = firing
         by_contact[str(action.contact)].append(record)
 
 

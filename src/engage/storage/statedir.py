@@ -37,6 +37,8 @@ class Recovery:
         self.replayed = 0
         self.cut: list[tuple[str, LogCorruption]] = []
         self.skipped_snapshots: list[tuple[str, str]] = []
+        #: Opened for reading only: a torn tail was skipped, not cut off the file.
+        self.read_only = False
 
     def messages(self) -> list[str]:
         lines = []
@@ -47,8 +49,9 @@ class Recovery:
         if self.replayed:
             lines.append(f"replayed {self.replayed} log entries")
         for name, problem in self.cut:
+            verb = "stopped reading" if self.read_only else "cut"
             lines.append(
-                f"cut the log {name} at byte {problem.offset}: {problem.reason} "
+                f"{verb} the log {name} at byte {problem.offset}: {problem.reason} "
                 "(that entry was never applied)"
             )
         return lines
@@ -91,6 +94,27 @@ class StateDir:
     def open(self) -> Engine:
         """Recover the engine from the folder (created if missing) and start logging."""
         os.makedirs(self.path, exist_ok=True)
+        engine = self._recover(repair=True)
+        segment = os.path.join(self.path, f"log-{engine.journal.seq + 1:012d}.englog")
+        engine.journal.attach(EventLog(segment, fsync=self.fsync, interval_ms=self.interval_ms))
+        self.engine = engine
+        return engine
+
+    def open_read_only(self) -> Engine:
+        """Recover the engine from the folder and change nothing in it, for readers
+        (``engage report``): no new log segment, a torn log tail is skipped (and
+        reported in :attr:`recovery`) but not cut, and :meth:`checkpoint` is refused.
+
+        Costs a snapshot restore plus a replay of the log after it, as :meth:`open`.
+        Raises FileNotFoundError when the folder does not exist.
+        """
+        if not os.path.isdir(self.path):
+            raise FileNotFoundError(2, "no such state folder", self.path)
+        self.recovery.read_only = True
+        return self._recover(repair=False)
+
+    def _recover(self, *, repair: bool) -> Engine:
+        """The newest intact snapshot plus the log frames after it."""
         recovery = self.recovery
         engine: Engine | None = None
         for seq, name in reversed(self._files(_SNAPSHOT)):
@@ -121,13 +145,10 @@ class StateDir:
                 engine.replay_entry(frame)
                 recovery.replayed += 1
             if problems:
-                if index == len(logs) - 1:
+                if repair and index == len(logs) - 1:
                     eventlog.repair(name)
                 recovery.cut.append((os.path.basename(name), problems[0]))
                 break
-        segment = os.path.join(self.path, f"log-{engine.journal.seq + 1:012d}.englog")
-        engine.journal.attach(EventLog(segment, fsync=self.fsync, interval_ms=self.interval_ms))
-        self.engine = engine
         return engine
 
     def checkpoint(self) -> str:

@@ -1,0 +1,13 @@
+"""``engage report``: the whole picture of a replay or a state folder.
+
+- :mod:`~engage.report.collect` gathers the facts (a replay, or a state folder read
+  without changing it);
+- :mod:`~engage.report.sections` turns them into one dict of numbers (the ``--json``
+  object) and lists the sections, the place to add one;
+- :mod:`~engage.report.text`, :mod:`~engage.report.html` and
+  :mod:`~engage.report.plots` show those numbers;
+- :mod:`~engage.report.command` is the command itself.
+
+Nothing here is imported by the engine; matplotlib and rich are imported only when a
+page or a terminal table is drawn.
+"""

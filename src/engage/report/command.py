@@ -1,0 +1,151 @@
+"""The ``engage report`` command: read the input, build the numbers, write the forms.
+
+Exit codes as for the other commands: 0 when the report was made, 1 when the rules
+have errors, 2 for a usage problem (unreadable events file or state folder, bad
+``--until``, ``--html`` without matplotlib).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+EXIT_OK = 0
+EXIT_RULES = 1
+EXIT_USAGE = 2
+
+
+def add_arguments(parser: argparse.ArgumentParser, duration: Any) -> None:
+    """The options of ``engage report`` (``duration`` parses ``--max-future``)."""
+    from engage.timeutil import DEFAULT_MAX_FUTURE
+
+    parser.add_argument("files", nargs="+", metavar="FILE", help="rules files (.rules)")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument(
+        "--events",
+        action="append",
+        metavar="PATH",
+        help="replay this events file, in time order as engage run does (repeat for "
+        "several; '-' is stdin)",
+    )
+    source.add_argument(
+        "--state", metavar="DIR", help="report on a state folder as it is (read, never written)"
+    )
+    parser.add_argument(
+        "--until", metavar="TIME", help="after the last event, move the clock to TIME"
+    )
+    parser.add_argument("--json", action="store_true", help="write every number as one JSON object")
+    parser.add_argument(
+        "--html",
+        metavar="PATH",
+        help="also write a self-contained HTML page with charts (needs engage[plots])",
+    )
+    parser.add_argument(
+        "--max-future",
+        type=duration,
+        default=DEFAULT_MAX_FUTURE,
+        metavar="DURATION|off",
+        help="as for engage run (default 1d; 'off' for simulated or made-up times)",
+    )
+
+
+def main(args: argparse.Namespace) -> int:
+    """Run ``engage report`` with parsed arguments; returns the exit code."""
+    err = sys.stderr
+    until = None
+    if args.until is not None:
+        from engage.timeutil import coerce_time
+
+        try:
+            until = coerce_time(args.until)
+        except ValueError as exc:
+            err.write(f"engage report: error: bad --until time {args.until!r}: {exc}\n")
+            return EXIT_USAGE
+    if args.html:
+        from engage.report.plots import PlotsUnavailableError, require_matplotlib
+
+        try:
+            require_matplotlib()
+        except PlotsUnavailableError as exc:
+            err.write(f"engage report: error: {exc}\n")
+            return EXIT_USAGE
+    from engage.cli import load_rules
+
+    rules = load_rules(args.files, err)
+    if rules is None:
+        return EXIT_RULES
+    facts = _from_events(args, rules, until) if args.events else _from_state(args, rules, until)
+    if isinstance(facts, int):
+        return facts
+    from engage.report.sections import build
+
+    numbers = build(facts)
+    if args.json:
+        sys.stdout.write(json.dumps(numbers, sort_keys=True) + "\n")
+    else:
+        from engage.report.text import write
+
+        write(numbers, sys.stdout)
+    if args.html:
+        from engage.report.html import page
+
+        try:
+            with open(args.html, "w", encoding="utf-8") as handle:
+                handle.write(page(numbers))
+        except OSError as exc:
+            err.write(f"engage report: error: cannot write {args.html}: {exc.strerror or exc}\n")
+            return EXIT_USAGE
+        err.write(f"engage report: wrote {args.html}\n")
+    return EXIT_OK
+
+
+def _from_events(args: argparse.Namespace, rules: Any, until: float | None) -> Any:
+    """The facts of a replay, or an exit code."""
+    from engage.io import open_events
+    from engage.io.ordering import TimeOrder, placed_records
+    from engage.report.collect import collect_events
+
+    if args.events.count("-") > 1:
+        sys.stderr.write("engage report: error: standard input ('-') can be read only once\n")
+        return EXIT_USAGE
+    sources = []
+    for path in args.events:
+        try:
+            sources.append(open_events(path))
+        except (OSError, ValueError) as exc:
+            for source in sources:
+                source.close()
+            message = f"cannot read {path}: {exc.strerror}" if isinstance(exc, OSError) else exc
+            sys.stderr.write(f"engage report: error: {message}\n")
+            return EXIT_USAGE
+    try:
+        return collect_events(
+            rules,
+            placed_records(sources, TimeOrder()),
+            until=until,
+            max_future=args.max_future,
+        )
+    finally:
+        for source in sources:
+            source.close()
+
+
+def _from_state(args: argparse.Namespace, rules: Any, until: float | None) -> Any:
+    """The facts of a state folder, opened read-only, or an exit code."""
+    from engage.errors import EngageError
+    from engage.report.collect import collect_state
+    from engage.storage.statedir import StateDir
+
+    folder = StateDir(args.state, rules, max_future=args.max_future)
+    try:
+        engine = folder.open_read_only()
+    except (OSError, EngageError) as exc:
+        sys.stderr.write(f"engage report: error: cannot open the state folder: {exc}\n")
+        return EXIT_USAGE
+    for message in folder.recovery.messages():
+        sys.stderr.write(f"state: {message}\n")
+    if until is not None:
+        engine.advance(until)  # in memory only: the folder is not written
+    return collect_state(engine)
