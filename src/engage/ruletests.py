@@ -35,6 +35,7 @@ from engage.dsl import ast
 from engage.dsl.printer import condition_text
 from engage.dsl.testblocks import tests_of
 from engage.dsl.walk import walk
+from engage.engine import Engine
 from engage.errors import Diagnostic, EngageError, Span, source_lines
 from engage.rules import Rules
 from engage.timeutil import format_time, parse_time
@@ -106,8 +107,6 @@ class _TestRun:
     """One test block against its own fresh engine."""
 
     def __init__(self, rules: Rules, rules_file: ast.RulesFile, test: ast.TestDecl) -> None:
-        from engage.engine import Engine
-
         self.test = test
         self.file = rules_file.path
         self.lines = source_lines(rules_file.source)
