@@ -6,6 +6,8 @@
 - :class:`~engage.engine.journal.Journal` — the write-ahead log and its sequence;
 - :class:`~engage.engine.admission.Admission` — the one way in for every record;
 - :class:`~engage.engine.inline.InlinePath` — plain points applied in place;
+- :class:`~engage.engine.plans.PlanPath` — every other event through its type's
+  generated plan (:mod:`engage.dsl.plans`), the cascade only when a unit could move;
 - :class:`~engage.engine.dispatch.Dispatcher` — handlers, outbox, failed actions;
 
 and the parts derived from the program: the :class:`~engage.state.writer.StateWriter`
