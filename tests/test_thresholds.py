@@ -161,7 +161,13 @@ rule "six" when score >= 6 then tag "six"
     actions = engine.ingest_many(events)
     assert [a.rule for a in actions] == ["four", "six"]
     # 2 -> 4 and 4 -> 6 pass a threshold; 6 -> 8 and 8 -> 10 leave one they rest on.
-    assert engine.path_counts() == {"inline": 5, "handed_over": 2, "full": 0}
+    assert engine.path_counts() == {
+        "inline": 5,
+        "handed_over": 2,
+        "plan": 0,
+        "plan_handed_over": 0,
+        "full": 0,
+    }
     one_by_one = engage.Engine(rules)
     slow = [action for event in events for action in one_by_one.ingest(dict(event))]
     assert [(a.rule, a.time) for a in slow] == [(a.rule, a.time) for a in actions]

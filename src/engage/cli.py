@@ -40,6 +40,9 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument(
         "--quiet", "-q", action="store_true", help="print errors only (no warnings, no summary)"
     )
+    check.add_argument(
+        "--plan", action="store_true", help="print the generated plan of every event type"
+    )
 
     run = commands.add_parser(
         "run",
@@ -244,7 +247,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return bench_main(args_list[1:])
     args = _parser().parse_args(args_list)
     if args.command == "check":
-        return check(args.files, quiet=args.quiet)
+        return check(args.files, quiet=args.quiet, plan=args.plan)
     if args.command == "fmt":
         return fmt(args.files, check_only=args.check)
     if args.command == "diff":
@@ -290,11 +293,16 @@ def _load(files: Sequence[str], err: IO[str]) -> Any:
 load_rules = _load
 
 
-def check(files: Sequence[str], *, quiet: bool = False) -> int:
-    """``engage check``: every problem of every file, ``FILE:LINE:COL: error: ...``."""
+def check(files: Sequence[str], *, quiet: bool = False, plan: bool = False) -> int:
+    """``engage check``: every problem of every file, ``FILE:LINE:COL: error: ...``;
+    with ``plan``, the generated source of the event plans (:mod:`engage.dsl.plans`)."""
     rules = _load(files, sys.stderr)
     if rules is None:
         return EXIT_RULES
+    if plan:
+        from engage.dsl.plans import build_plans
+
+        print(build_plans(rules.program_for_engine())[1], end="")
     if not quiet:
         for warning in rules.warnings:
             sys.stderr.write(warning.format() + "\n")

@@ -6,6 +6,8 @@
 - :class:`~engage.engine.journal.Journal` — the write-ahead log and its sequence;
 - :class:`~engage.engine.admission.Admission` — the one way in for every record;
 - :class:`~engage.engine.inline.InlinePath` — plain points applied in place;
+- :class:`~engage.engine.plans.PlanPath` — every other event through its type's
+  generated plan (:mod:`engage.dsl.plans`), the cascade only when a unit could move;
 - :class:`~engage.engine.dispatch.Dispatcher` — handlers, outbox, failed actions;
 
 and the parts derived from the program: the :class:`~engage.state.writer.StateWriter`
@@ -33,6 +35,7 @@ from engage.engine.admission import Admission
 from engage.engine.dispatch import Dispatcher, Handler
 from engage.engine.inline import InlinePath, InlinePlan
 from engage.engine.journal import Journal
+from engage.engine.plans import PlanPath
 from engage.engine.records import Rejected, Stats
 from engage.engine.reorder import ReorderBuffer
 from engage.engine.state import EngineState
@@ -66,7 +69,7 @@ from engage.storage.state import (
     snapshot_data,
     snapshot_header,
 )
-from engage.time.timers import TimerIndex, next_wake
+from engage.time.timers import TimerIndex
 from engage.time.valuation import is_discarded
 from engage.time.windows import count as window_count
 from engage.time.windows import prune
@@ -130,6 +133,15 @@ class Engine:
             program, state, self.journal, self._max_contacts, self._max_future
         )
         self._inline = InlinePath(program, state, self._indexes, self._crossed, self._crossed_many)
+        self._planned = PlanPath(
+            program,
+            state,
+            self._writer,
+            self._cascade,
+            self._indexes,
+            self._dispatcher,
+            self._schedule,
+        )
         self._decaying = tuple(score for score in program.scores if score.decay is not None)
         self._has_timers = bool(program.time_atoms)
         self._full_applied = 0
@@ -222,13 +234,23 @@ class Engine:
 
     def path_counts(self) -> dict[str, int]:
         """How many admitted events each path applied since this program was loaded:
-        ``inline`` (of which ``handed_over`` reached the cascade) and ``full``."""
+        ``inline`` (of which ``handed_over`` reached the cascade), ``plan`` (their
+        type's generated plan; of which ``plan_handed_over`` ran the cascade) and
+        ``full``."""
         inline = self._inline
+        planned = self._planned
         return {
             "inline": inline.applied,
             "handed_over": inline.handed_over,
+            "plan": planned.applied,
+            "plan_handed_over": planned.handed_over,
             "full": self._full_applied,
         }
+
+    @property
+    def plan_source(self) -> str:
+        """The generated source of the event plans (see :mod:`engage.dsl.plans`)."""
+        return self._planned.source
 
     def __len__(self) -> int:
         return len(self.state.contacts)
@@ -448,9 +470,13 @@ class Engine:
         self._apply_guarded(event, updates, out)
 
     def _apply_guarded(self, event: Event, updates: list[Update] | None, out: list[Action]) -> None:
-        self._full_applied += 1
+        """An event through its type's plan when it has one, else the full path."""
+        planned = self._planned
+        plan = planned.plan_for(event) if updates is None else None
         try:
-            self._apply(event, updates, out)
+            if plan is None or not planned.apply(plan, event, out):
+                self._full_applied += 1
+                self._apply(event, updates, out)
         except Exception as exc:  # an engine bug must not lose the stream
             self.state.problems.append(
                 Problem(
@@ -604,7 +630,7 @@ class Engine:
             self._dispatcher.dispatch(actions)
 
     def _schedule(self, contact: Contact) -> None:
-        moment = next_wake(self._program, contact, self.state.now)
+        moment = self._planned.next_wake(contact, self.state.now)
         if moment != contact.wake:
             contact.wake = moment
             if moment is not None:

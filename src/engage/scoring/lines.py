@@ -29,13 +29,14 @@ def apply_lines(
         if line.plain:
             writer.add_points(contact, line.score, line.points)
             continue
-        points = _allowed(contact, line, now)
+        points = allowed_points(contact, line, now)
         if points:
             writer.add_points(contact, line.score, points)
 
 
-def _allowed(contact: Contact, line: ScoreLineSpec, now: float) -> float:
-    """The points this line may give now, after ``once`` and caps; records them."""
+def allowed_points(contact: Contact, line: ScoreLineSpec, now: float) -> float:
+    """The points this line may give now, after ``once`` and caps; records them (the
+    event plans of :mod:`engage.dsl.plans` call it for the lines that are not plain)."""
     states: dict[str, Any] = contact.more().setdefault(LINE_STATE, {})
     state: dict[str, Any] = states.setdefault(line.id, {})
     if line.once and state.get("once"):
