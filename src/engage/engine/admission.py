@@ -1,7 +1,7 @@
 """Admission: the one way in for every event record.
 
 ``ingest``, ``ingest_many`` and the replay of a write-ahead log all pass each record
-through :meth:`Admission.admit`, which in this order
+through :meth:`Admission.stream`, which in this order
 
 1. validates it (a few type tests for the common plain record,
    :func:`~engage.events.normalize` for everything else, and the ``contact.updated``
@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from engage.engine.journal import Journal
@@ -47,9 +47,6 @@ from engage.timeutil import (
     format_time,
 )
 
-#: An admitted event and, for ``contact.updated``, its validated updates.
-Admitted = tuple[Event, list[Update] | None]
-
 
 class Admission:
     """Validation, contact limit, dedupe, journal and counters, in one step.
@@ -70,6 +67,7 @@ class Admission:
         "_program",
         "_state",
         "max_contacts",
+        "updates",
         "wall_clock",
     )
 
@@ -87,6 +85,8 @@ class Admission:
         self._journal = journal
         self.max_contacts = max_contacts
         self.wall_clock = wall_clock
+        #: The validated updates of the ``contact.updated`` last yielded, else None.
+        self.updates: list[Update] | None = None
         self.max_future = max_future
 
     @property
@@ -100,76 +100,85 @@ class Admission:
         #: margin, moved up when an event passes it; -inf: read the clock first).
         self._future_limit = -math.inf if seconds is not None else math.inf
 
-    def admit(self, record: Any, position: int | None) -> Admitted | None:
-        """The event of ``record`` with its time set, or None when it was rejected or
-        a duplicate (counted either way).
+    def stream(self, records: Iterable[Any]) -> Iterator[Event]:
+        """The admitted events of ``records``, in order, each with its time set; records
+        rejected or duplicated are counted and skipped. Each record gets the next
+        position (``state.position``); :attr:`updates` holds the validated updates of
+        the ``contact.updated`` just yielded (None for other types).
 
-        Cost: a few type tests for a plain record (a dict of exactly ``contact``,
-        ``type``, a numeric ``at`` and optionally a text ``id``, within the limits
-        ``normalize`` applies: written out here, since this runs once per event),
+        Cost per record: a few type tests for a plain record (a dict of exactly
+        ``contact``, ``type``, a numeric ``at`` and optionally a text ``id``, within the
+        limits ``normalize`` applies: written out here, since this runs once per event),
         ``normalize`` otherwise; one set operation for an id; one log append when the
-        journal is attached.
+        journal is attached. A generator: resuming it costs less than a call per record.
         """
         state = self._state
-        event = None
-        if record.__class__ is dict:
-            size = len(record)
-            event_id = record.get("id") if size == 4 else None
-            if size == 3 or (
-                size == 4 and event_id.__class__ is str and 0 < len(event_id) <= MAX_ID_LENGTH
-            ):
-                contact = record.get("contact")
-                type_ = record.get("type")
-                at = record.get("at")
-                if (
-                    contact.__class__ is str
-                    and 0 < len(contact) <= MAX_ID_LENGTH
-                    and type_.__class__ is str
-                    and 0 < len(type_) <= MAX_TYPE_LENGTH
-                    and (at.__class__ is float or at.__class__ is int)
-                    and MIN_TIME <= at <= MAX_TIME
-                ):
-                    event = Event(contact, type_, float(at), event_id, None)
-        updates = None
-        if event is None or event.type == UPDATED:
-            try:
-                if event is None:
-                    event = normalize(record)
-                if event.type == UPDATED:
-                    updates = contact_updates(event.data, self._program)
-            except EventError as exc:
-                state.reject(record, str(exc), position)
-                return None
-        moment = event.at
-        if moment is None:  # only a record without 'at' (normalize's) leaves it unset
-            if not state.started:
-                state.reject(record, "missing 'at' and the engine clock is not set yet", position)
-                return None
-            moment = event.at = state.now
-        if moment > self._future_limit and self._in_future(moment):
-            state.stats.future += 1
-            state.reject(record, self._future_reason(moment), position)
-            return None
-        limit = self.max_contacts
-        if (
-            limit is not None
-            and event.contact not in state.contacts
-            and len(state.contacts) >= limit
-            and event.type != DELETED
-        ):
-            state.reject(record, f"contact limit reached ({limit:,} contacts)", position)
-            return None
-        if event.id is not None and not state.dedupe.add(event.id):
-            state.stats.duplicates += 1
-            return None
-        journal = self._journal
-        if journal.active:
-            journal.event(position, event)
         stats = state.stats
-        stats.events += 1
-        if moment < state.now:
-            stats.late += 1
-        return event, updates
+        contacts = state.contacts
+        dedupe_add = state.dedupe.add
+        journal = self._journal
+        for record in records:
+            state.position += 1
+            position = state.position
+            event = None
+            if record.__class__ is dict:
+                size = len(record)
+                event_id = record.get("id") if size == 4 else None
+                if size == 3 or (
+                    size == 4 and event_id.__class__ is str and 0 < len(event_id) <= MAX_ID_LENGTH
+                ):
+                    contact = record.get("contact")
+                    type_ = record.get("type")
+                    at = record.get("at")
+                    if (
+                        contact.__class__ is str
+                        and 0 < len(contact) <= MAX_ID_LENGTH
+                        and type_.__class__ is str
+                        and 0 < len(type_) <= MAX_TYPE_LENGTH
+                        and (at.__class__ is float or at.__class__ is int)
+                        and MIN_TIME <= at <= MAX_TIME
+                    ):
+                        event = Event(contact, type_, float(at), event_id, None)
+            updates = None
+            if event is None or event.type == UPDATED:
+                try:
+                    if event is None:
+                        event = normalize(record)
+                    if event.type == UPDATED:
+                        updates = contact_updates(event.data, self._program)
+                except EventError as exc:
+                    state.reject(record, str(exc), position)
+                    continue
+            moment = event.at
+            if moment is None:  # only a record without 'at' (normalize's) leaves it unset
+                if not state.started:
+                    reason = "missing 'at' and the engine clock is not set yet"
+                    state.reject(record, reason, position)
+                    continue
+                moment = event.at = state.now
+            if moment > self._future_limit and self._in_future(moment):
+                stats.future += 1
+                state.reject(record, self._future_reason(moment), position)
+                continue
+            limit = self.max_contacts
+            if (
+                limit is not None
+                and event.contact not in contacts
+                and len(contacts) >= limit
+                and event.type != DELETED
+            ):
+                state.reject(record, f"contact limit reached ({limit:,} contacts)", position)
+                continue
+            if event.id is not None and not dedupe_add(event.id):
+                stats.duplicates += 1
+                continue
+            if journal.active:
+                journal.event(position, event)
+            stats.events += 1
+            if moment < state.now:
+                stats.late += 1
+            self.updates = updates
+            yield event
 
     def _in_future(self, moment: float) -> bool:
         """Whether ``moment`` is past the margin; moves the cached limit up to the host's

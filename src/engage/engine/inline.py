@@ -135,6 +135,7 @@ class InlinePath:
     """
 
     __slots__ = (
+        "_contacts",
         "_crossed",
         "_crossed_many",
         "_indexes",
@@ -142,7 +143,6 @@ class InlinePath:
         "_skip_types",
         "_state",
         "activity_only",
-        "applied",
         "handed_over",
         "plans",
     )
@@ -159,12 +159,15 @@ class InlinePath:
         self.activity_only = self.plans.get(_ACTIVITY_ONLY)
         self._skip_types = frozenset(program.plans) | BUILTIN_TYPES
         self._state = state
+        #: The state's contact table (the state record is fixed for this path's life:
+        #: a reload builds a new path).
+        self._contacts = state.contacts
         self._indexes = indexes
         self._score_count = len(program.scores)
         self._crossed = crossed
         self._crossed_many = crossed_many
-        #: Events applied here, and of those the ones handed to the cascade.
-        self.applied = 0
+        #: Events applied here that were handed to the cascade (the events applied here
+        #: are counted by the engine: every admitted event takes one path).
         self.handed_over = 0
 
     @property
@@ -181,24 +184,25 @@ class InlinePath:
         """
         if event.data is not None:
             return False
-        plan = self.plans.get(event.type)
+        event_type = event.type
+        plan = self.plans.get(event_type)
         if plan is None:
-            if event.type in self._skip_types:
+            if event_type in self._skip_types:
                 return False
             plan = self.activity_only
             if plan is None:
                 return False
-        state = self._state
-        contacts = state.contacts
-        contact = contacts.get(event.contact)
+        contacts = self._contacts
+        contact_id = event.contact
+        contact = contacts.get(contact_id)
         if contact is None and plan.creation_needs_rules:
             return False
-        self.applied += 1
+        state = self._state
         moment: float = event.at  # type: ignore[assignment]  # admitted: always set
         indexes = self._indexes
         if contact is None:
-            contact = Contact(event.contact, moment, self._score_count)
-            contacts[event.contact] = contact
+            contact = Contact(contact_id, moment, self._score_count)
+            contacts[contact_id] = contact
             state.stats.contacts_created += 1
             if indexes.dirty is not None:
                 indexes.mark(contact)
