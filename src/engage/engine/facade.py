@@ -37,7 +37,7 @@ from engage.engine.inline import InlinePath, InlinePlan
 from engage.engine.journal import Journal
 from engage.engine.plans import PlanPath
 from engage.engine.records import Rejected, Stats
-from engage.engine.reorder import ReorderBuffer
+from engage.engine.reorder import Held, ReorderBuffer
 from engage.engine.state import EngineState
 from engage.errors import EventError
 from engage.events import (
@@ -146,6 +146,8 @@ class Engine:
         self._has_timers = bool(program.time_atoms)
         self._full_applied = 0
         self._inline_applied = 0
+        #: The inline path's apply, or None when no event type takes it.
+        self._apply_inline = self._inline.apply if self._inline.active else None
 
     # -- reading ----------------------------------------------------------------------
 
@@ -357,7 +359,7 @@ class Engine:
             for event in admission.stream(records):
                 self._through_reorder(event, out)
             return
-        apply_inline = self._inline.apply if self._inline.active else None
+        apply_inline = self._apply_inline
         move_clock = self._move_clock
         apply_guarded = self._apply_guarded
         # Without timers or decaying scores, moving the clock is setting it.
@@ -428,14 +430,17 @@ class Engine:
         reorder = self._reorder
         assert reorder is not None
         moment: float = event.at  # type: ignore[assignment]  # admitted: always set
-        if reorder.overtaken(moment):
-            # Late: at the clock, as ever.
+        latest = reorder.latest
+        if moment < latest - reorder.bound:
+            # Overtaken by the watermark: late, applied at the clock as ever.
             self._apply_admitted(event, self._admission.updates, out)
         else:
-            if moment < reorder.latest:
+            if moment < latest:
                 self.state.stats.reordered += 1
             reorder.hold(event, None)
-        self._release(None, out)
+        released = reorder.release()
+        if released:
+            self._apply_released(released, out)
 
     def flush(self) -> list[Action]:
         """Apply every event the reorder buffer holds, in time order (the end of a
@@ -448,9 +453,11 @@ class Engine:
     def _release(self, until: float | None, out: list[Action]) -> None:
         """Apply the held events the watermark (or ``until``) passed, earliest first.
         A ``contact.updated`` is validated again against the program now running."""
-        if self._reorder is None:
-            return
-        for _, _, event, _ in self._reorder.release(until):
+        if self._reorder is not None:
+            self._apply_released(self._reorder.release(until), out)
+
+    def _apply_released(self, released: list[Held], out: list[Action]) -> None:
+        for _, _, event, _ in released:
             updates = None
             if event.type == UPDATED:
                 try:
@@ -463,10 +470,16 @@ class Engine:
     def _apply_admitted(
         self, event: Event, updates: list[Update] | None, out: list[Action]
     ) -> None:
+        """One admitted event: the clock, then the inline path, its plan or the full path
+        (what :meth:`_ingest`'s loop does with its names at hand)."""
         moment: float = event.at  # type: ignore[assignment]  # admitted: always set
         if moment > self.state.now:
             self._move_clock(moment, out)
-        self._apply_guarded(event, updates, out)
+        apply_inline = self._apply_inline
+        if updates is None and apply_inline is not None and apply_inline(event, out):
+            self._inline_applied += 1
+        else:
+            self._apply_guarded(event, updates, out)
 
     def _apply_guarded(self, event: Event, updates: list[Update] | None, out: list[Action]) -> None:
         """An event through its type's plan when it has one, else the full path."""

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import heapq
 import math
-from collections.abc import Iterator
 from typing import Any
 
 from engage.events import Event, Update
@@ -62,13 +61,18 @@ class ReorderBuffer:
         heapq.heappush(self._held, (moment, self._arrivals, event, updates))
         self.latest = max(self.latest, moment)
 
-    def release(self, until: float | None = None) -> Iterator[Held]:
-        """The held events at or before ``until`` (default: the watermark), earliest
-        first. ``until=math.inf`` releases everything."""
-        limit = self.watermark if until is None else until
+    def release(self, until: float | None = None) -> list[Held]:
+        """Take the held events at or before ``until`` (default: the watermark), earliest
+        first. ``until=math.inf`` releases everything. Cost: a comparison when nothing is
+        due, one heap pop per event released."""
+        limit = self.latest - self.bound if until is None else until
         held = self._held
+        if not held or held[0][0] > limit:
+            return []
+        released = []
         while held and held[0][0] <= limit:
-            yield heapq.heappop(held)
+            released.append(heapq.heappop(held))
+        return released
 
     def held(self) -> list[Held]:
         """Every held event, in release order (for snapshots)."""
