@@ -198,12 +198,21 @@ def test_quick_run_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     md = tmp_path / "bench.md"
     assert main(["--quick", "--json", str(out), "--markdown", str(md)]) == 0
     report = json.loads(out.read_text(encoding="utf-8"))
-    assert set(report["results"]) == {"throughput", "memory", "check", "time", "durability"}
+    assert set(report["results"]) == {
+        "throughput",
+        "memory",
+        "check",
+        "time",
+        "durability",
+        "realistic",
+    }
     assert report["machine"]["python"]
     rows = report["results"]["throughput"]["rules_sweep"]
     assert rows and all(row["verified"] for row in rows)
     assert report["results"]["time"]["verified"]
     assert report["results"]["memory"]["bytes_per_contact"] > 0
+    assert report["results"]["realistic"]["verified"]
+    assert report["results"]["realistic"]["memory"]["bytes_per_contact"] > 0
     printed = capsys.readouterr().out
     assert "# engage bench" in printed
     assert md.read_text(encoding="utf-8") == printed

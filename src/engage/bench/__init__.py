@@ -17,7 +17,11 @@ Workloads (``--only``, comma-separated):
   decaying scores, beside a rescan-every-contact-every-tick baseline;
 - ``durability``: snapshot and restore of 1M contacts (seconds, bytes, the restored state
   checked), and ``ingest_many`` with the event log at each fsync policy beside the same
-  events without a log.
+  events without a log;
+- ``realistic``: a marketing team's rules file (two scores with caps, filters, decay and a
+  clamp; recency classes; a segment with enter/exit rules; a count window; a cooldown; a
+  re-arm; sends) through ``ingest_many`` beside the same rules written by hand as one
+  Python loop, and bytes per contact with those rules.
 
 Usage::
 
@@ -41,13 +45,13 @@ from typing import Any
 import engage
 from engage.bench import workloads
 from engage.bench.generator import DEFAULT_ZIPF, activity_events
-from engage.bench.memory import memory
+from engage.bench.memory import memory, realistic_memory
 from engage.bench.report import machine, markdown, targets
 from engage.bench.rulesets import threshold_rules, thresholds
 
 __all__ = ["main", "parse_args", "run"]
 
-WORKLOADS = ("throughput", "memory", "check", "time", "durability")
+WORKLOADS = ("throughput", "memory", "check", "time", "durability", "realistic")
 
 #: Full-size defaults: the sizes issues 2 and 3 name.
 FULL: dict[str, Any] = {
@@ -67,6 +71,9 @@ FULL: dict[str, Any] = {
     "log_events": 200_000,
     "log_every_events": 20_000,
     "state_dir": None,
+    "realistic_contacts": 100_000,
+    "realistic_events_per_contact": 10,
+    "realistic_memory_contacts": 1_000_000,
     "repeat": 3,
     "dense_repeat": 1,
 }
@@ -89,6 +96,9 @@ QUICK: dict[str, Any] = {
     "log_events": 2000,
     "log_every_events": 300,
     "state_dir": None,
+    "realistic_contacts": 1000,
+    "realistic_events_per_contact": 5,
+    "realistic_memory_contacts": 1000,
     "repeat": 1,
     "dense_repeat": 1,
 }
@@ -178,6 +188,19 @@ def parser() -> argparse.ArgumentParser:
         help="where the durability workload writes its files (default: the temporary "
         "folder; fsync costs what the disk under it costs)",
     )
+    p.add_argument(
+        "--realistic-contacts", type=_positive, help="contacts of the realistic workload (100k)"
+    )
+    p.add_argument(
+        "--realistic-events",
+        type=_positive,
+        help="events per contact in the realistic workload (10)",
+    )
+    p.add_argument(
+        "--realistic-memory-contacts",
+        type=_positive,
+        help="contacts of the realistic workload's memory figure (1M)",
+    )
     p.add_argument("--repeat", type=_positive, help="repeats; the best is reported (3)")
     p.add_argument(
         "--dense-repeat",
@@ -218,6 +241,9 @@ def parse_args(argv: Sequence[str] | None) -> dict[str, Any]:
         "log_contacts": args.log_contacts,
         "log_every_events": args.log_every_events,
         "state_dir": args.state_dir,
+        "realistic_contacts": args.realistic_contacts,
+        "realistic_events_per_contact": args.realistic_events,
+        "realistic_memory_contacts": args.realistic_memory_contacts,
         "repeat": args.repeat,
         "dense_repeat": args.dense_repeat,
     }
@@ -296,6 +322,23 @@ def run(config: dict[str, Any]) -> dict[str, Any]:
             zipf=config["zipf"],
             folder=config["state_dir"],
             progress=progress,
+        )
+    if "realistic" in only:
+        progress("realistic")
+        results["realistic"] = workloads.realistic(
+            contacts=config["realistic_contacts"],
+            events_per_contact=config["realistic_events_per_contact"],
+            repeat=config["repeat"],
+            seed=config["seed"],
+            zipf=config["zipf"],
+            progress=progress,
+        )
+        progress("realistic: memory")
+        results["realistic"]["memory"] = realistic_memory(
+            config["realistic_memory_contacts"],
+            events_per_contact=config["realistic_events_per_contact"],
+            seed=config["seed"],
+            zipf=config["zipf"],
         )
     report["targets"] = targets(results, config)
     return report

@@ -25,6 +25,8 @@ from __future__ import annotations
 
 import gc
 import random
+from array import array
+from bisect import bisect_right
 from collections.abc import Callable, Iterator, Sequence
 from functools import wraps
 from itertools import accumulate
@@ -223,3 +225,154 @@ def type_counts(events: Sequence[dict[str, Any]]) -> dict[str, int]:
     for event in events:
         counts[event["type"]] = counts.get(event["type"], 0) + 1
     return counts
+
+
+# -- the realistic workload's stream: activity with event data --------------------------
+
+#: What the realistic stream's events carry in ``data``, by type: (key, weighted values).
+#: Pages and forms of a B2B site; a campaign on every e-mail; a bounce kind. The values
+#: are shared string objects, as a host that reuses them passes them.
+EVENT_DATA: Final[dict[str, tuple[tuple[str, tuple[tuple[str, float], ...]], ...]]] = {
+    "web.visit": (
+        (
+            "url",
+            (
+                ("/", 20.0),
+                ("/features", 13.0),
+                ("/pricing", 12.0),
+                ("/pricing/enterprise", 5.0),
+                ("/blog/lead-scoring-101", 10.0),
+                ("/blog/release-notes", 8.0),
+                ("/blog/case-study-acme", 7.0),
+                ("/docs/getting-started", 8.0),
+                ("/docs/api", 7.0),
+                ("/careers", 5.0),
+                ("/contact", 5.0),
+            ),
+        ),
+    ),
+    "email.click": (
+        (
+            "campaign",
+            (
+                ("newsletter", 40.0),
+                ("product-launch", 25.0),
+                ("webinar-invite", 20.0),
+                ("onboarding", 15.0),
+            ),
+        ),
+        ("link", (("product", 40.0), ("blog", 35.0), ("webinar", 15.0), ("preferences", 10.0))),
+    ),
+    "form.submit": (
+        ("form", (("demo", 20.0), ("newsletter", 45.0), ("contact", 20.0), ("webinar", 15.0))),
+    ),
+    "email.bounce": (("kind", (("hard", 30.0), ("soft", 70.0))),),
+}
+#: E-mail sends and opens carry their campaign (the same weights as the clicks').
+EVENT_DATA["email.sent"] = EVENT_DATA["email.open"] = (EVENT_DATA["email.click"][0],)
+
+
+class RealisticColumns:
+    """The realistic stream in compact columns: no Python object per event.
+
+    ``who`` (contact index), ``kinds`` (index into :data:`EVENT_TYPES`), ``times`` and
+    ``draws`` (a fraction in [0, 1) per event, which picks each data value) are arrays;
+    :meth:`events` turns them into event dicts one at a time. The memory workload keeps
+    the columns (tens of bytes per event) alive beside the engine instead of a list of
+    dicts (hundreds), and can write them to a file for a fresh interpreter.
+    """
+
+    __slots__ = ("contacts", "draws", "kinds", "times", "who")
+
+    def __init__(self, contacts: int, who: Any, kinds: Any, times: Any, draws: Any) -> None:
+        self.contacts = contacts
+        self.who = who
+        self.kinds = kinds
+        self.times = times
+        self.draws = draws
+
+    @classmethod
+    def generate(
+        cls, contacts: int, events: int, *, seed: int = 1, zipf: float = DEFAULT_ZIPF
+    ) -> RealisticColumns:
+        """The same contacts, types and times as :func:`activity_events` with these arguments."""
+        who = array("i", activity_contacts(contacts, events, seed=seed, zipf=zipf))
+        rng = random.Random(seed ^ 0x7E9E5)
+        kinds = array(
+            "b",
+            rng.choices(
+                range(len(EVENT_TYPES)),
+                cum_weights=list(accumulate(w for _, w in EVENT_TYPES)),
+                k=events,
+            ),
+        )
+        times = array("d", event_times(events, seed=seed))
+        draws = random.Random(seed ^ 0xDA7A)
+        return cls(contacts, who, kinds, times, array("d", (draws.random() for _ in range(events))))
+
+    def save(self, path: str) -> None:
+        """Write the columns to ``path`` (read back by :meth:`load`)."""
+        with open(path, "wb") as handle:
+            handle.write(array("q", [self.contacts, len(self.who)]).tobytes())
+            for column in (self.who, self.kinds, self.times, self.draws):
+                column.tofile(handle)
+
+    @classmethod
+    def load(cls, path: str) -> RealisticColumns:
+        """The columns :meth:`save` wrote, without building a Python object per event."""
+        with open(path, "rb") as handle:
+            head = array("q")
+            head.fromfile(handle, 2)
+            contacts, count = head
+            columns = []
+            for code in ("i", "b", "d", "d"):
+                column = array(code)
+                column.fromfile(handle, count)
+                columns.append(column)
+        return cls(contacts, *columns)
+
+    def events(self) -> Iterator[dict[str, Any]]:
+        """The stream as event dicts, produced lazily, in time order."""
+        ident = [contact_id(i) for i in range(self.contacts)]
+        names = [name for name, _ in EVENT_TYPES]
+        pickers = [_pickers(EVENT_DATA.get(name, ())) for name in names]
+        for c, k, t, u in zip(self.who, self.kinds, self.times, self.draws, strict=True):
+            data = {key: pick(u) for key, pick in pickers[k]}
+            yield {"contact": ident[c], "type": names[k], "at": t, "data": data}
+
+
+def _pickers(
+    spec: tuple[tuple[str, tuple[tuple[str, float], ...]], ...],
+) -> list[tuple[str, Callable[[float], str]]]:
+    """For each data key, a function from a fraction in [0, 1) to a weighted value.
+
+    Several keys of one event read the same fraction from different digits of it
+    (``u``, then ``u * 64 mod 1``), so one draw per event serves them all.
+    """
+    out: list[tuple[str, Callable[[float], str]]] = []
+    for position, (key, table) in enumerate(spec):
+        values = [value for value, _ in table]
+        total = sum(weight for _, weight in table)
+        bounds = [bound / total for bound in accumulate(weight for _, weight in table)]
+        scale = 64.0**position
+
+        def pick(
+            u: float, values: list[str] = values, bounds: list[float] = bounds, scale: float = scale
+        ) -> str:
+            return values[min(bisect_right(bounds, (u * scale) % 1.0), len(values) - 1)]
+
+        out.append((key, pick))
+    return out
+
+
+@_without_gc
+def realistic_events(
+    contacts: int, events: int, *, seed: int = 1, zipf: float = DEFAULT_ZIPF
+) -> list[dict[str, Any]]:
+    """The realistic workload's stream as a list of event dicts with ``data``.
+
+    The contacts, types and times of :func:`activity_events`, plus what real events
+    carry (:data:`EVENT_DATA`): a page's url, a link and campaign, a form name, a
+    bounce kind. Seeded and deterministic like every generator here.
+    """
+    return list(RealisticColumns.generate(contacts, events, seed=seed, zipf=zipf).events())

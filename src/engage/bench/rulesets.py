@@ -225,3 +225,80 @@ def big_rules_file(rules: int, *, seed: int = 3) -> str:
                 f'    then do crm.sync, tag "band_{index}"'
             )
     return "\n".join(out) + "\n"
+
+
+#: The realistic workload: what a B2B marketing team writes (``examples/engagement.rules``
+#: grown to a full programme). A decaying, clamped engagement score with capped lines and
+#: filters on event data; an intent score that does not decay; the recency classes; a
+#: segment read by ``on segment enter``/``exit`` rules; a ``count`` window rule; a
+#: cooldown (``at most once per``), a hysteresis (``re-arm when``) and sends.
+#:
+#: :mod:`engage.bench.realistic` transcribes these rules into a plain-Python loop by
+#: hand, as a programmer without a rules engine would; the workload checks that both
+#: fire the same actions, so a change here must be made there too. The thresholds avoid
+#: values a score can hold exactly (a single event's points, 0 and 100), where the
+#: engine's and the loop's decay arithmetic could round to different sides.
+REALISTIC_RULES: Final = """\
+# realistic.rules: the scoring and triggers of a B2B marketing team.
+
+score engagement {
+    on email.open      +1    max 5 per 1 day
+    on email.click     +3    max 9 per 1 day
+    on web.visit       +2    where event.url contains "/pricing"   max 10 per 7 days
+    on web.visit       +1    where event.url contains "/blog"      max 3 per 1 day
+    on form.submit     +15   where event.form == "demo"
+    on form.submit     +5    where event.form == "newsletter"
+    on email.bounce    -10   where event.kind == "hard"
+    decay half-life 30 days
+    clamp 0 to 100
+}
+
+score intent {
+    on web.visit       +5    where event.url contains "/pricing"
+    on web.visit       +2    where event.url contains "/docs"      max 10 per 7 days
+    on email.click     +1    where event.link == "product"
+    on form.submit     +20   where event.form == "demo"   once
+}
+
+valuation {
+    new       within 15 days
+    frequent  within 45 days
+    dormant   within 120 days
+}
+
+segment hot_leads = engagement >= 25 and intent >= 15
+
+rule "Demo request" priority 10
+    on form.submit where event.form == "demo"
+    then notify sales "Demo requested", create task "Call back" due in 1 day
+
+rule "Hot lead"
+    on segment enter hot_leads
+    then tag "hot", notify sales "Hot lead"
+
+rule "Cooled down"
+    on segment exit hot_leads
+    then untag "hot"
+
+rule "Returning visitor"
+    when count web.visit within 30 days >= 3
+    then tag "returning"
+
+rule "Pricing interest"
+    on web.visit where event.url contains "/pricing"
+    then notify sales "Pricing page visit"
+    at most once per 1 day
+
+rule "Engaged offer"
+    when engagement >= 40
+    then send email "engaged-offer"
+    re-arm when engagement < 12
+
+rule "We miss you"
+    when valuation is "dormant"
+    then send email "we-miss-you"
+
+rule "Undeliverable"
+    on email.bounce where event.kind == "hard"
+    then track "Undeliverable", tag "undeliverable"
+"""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gc
 import json
+import math
 import os
 import shutil
 import statistics
@@ -23,10 +24,18 @@ from typing import Any, Final
 
 import engage
 from engage.bench.baselines import RescanBaseline, threshold_loop
-from engage.bench.generator import DAY, activity_events, profile_updates, type_counts
+from engage.bench.generator import (
+    DAY,
+    activity_events,
+    profile_updates,
+    realistic_events,
+    type_counts,
+)
+from engage.bench.realistic import Firing, RealisticResult, realistic_loop
 from engage.bench.rulesets import (
     DURABILITY_RULES,
     POINTS,
+    REALISTIC_RULES,
     big_rules_file,
     threshold_rules,
     thresholds,
@@ -409,6 +418,164 @@ def throughput(
         "rules_sweep": rules_rows,
         "contacts_sweep": contacts_rows,
     }
+
+
+# -- the realistic workload: a marketing team's rules beside the same rules by hand ----------
+
+#: R of the threshold workload's baseline run on the realistic stream, for the ratio
+#: "realistic engine / threshold baseline" (the threshold workload's headline cell).
+THRESHOLD_REFERENCE_RULES: Final = 100
+#: How far the engine's and the loop's moments may differ (seconds): both compute a
+#: decaying score's crossing in closed form, to a few units in the last place.
+MOMENT_TOLERANCE: Final = 1e-3
+
+
+def realistic(
+    *,
+    contacts: int,
+    events_per_contact: int,
+    repeat: int,
+    seed: int,
+    zipf: float,
+    progress: Progress = _quiet,
+) -> dict[str, Any]:
+    """The realistic rules (:data:`REALISTIC_RULES`) through ``ingest_many``, beside the
+    hand-written loop (:func:`~engage.bench.realistic.realistic_loop`) on the same events.
+
+    Each repeat times a fresh engine, the loop, and the threshold workload's baseline
+    (:func:`threshold_loop`, R = 100 spread thresholds) on the same events, interleaved.
+    The first repeat's actions are checked against the loop's, contact by contact,
+    outside the timed sections. ``ratio`` is engine events/s over the loop's;
+    ``ratio_to_threshold_baseline`` is engine events/s over the threshold loop's, the
+    figure that says how far a realistic file is from the simplest one's ceiling.
+    """
+    total = contacts * events_per_contact
+    progress(f"  realistic: generating {total:,} events for {contacts:,} contacts")
+    events = realistic_events(contacts, total, seed=seed, zipf=zipf)
+    compiled = engage.compile(REALISTIC_RULES, name="realistic.rules")
+    ks = thresholds(THRESHOLD_REFERENCE_RULES, "spread")
+    names = [tier_tag(i) for i in range(len(ks))]
+    engine_times: list[float] = []
+    loop_times: list[float] = []
+    threshold_times: list[float] = []
+    firings = 0
+    by_rule: dict[str, int] = {}
+    for attempt in range(repeat):
+        engine = engage.Engine(compiled)
+        seconds, actions = timed(partial(engine.ingest_many, events))
+        engine_times.append(seconds)
+        loop_seconds, result = timed(partial(realistic_loop, events))
+        loop_times.append(loop_seconds)
+        threshold_seconds, _ = timed(lambda: threshold_loop(events, POINTS, ks, names))
+        threshold_times.append(threshold_seconds)
+        if attempt == 0:
+            verify_realistic(engine, actions, result, contacts)
+            firings = len(actions)
+            for action in actions:
+                by_rule[action.rule] = by_rule.get(action.rule, 0) + 1
+        progress(
+            f"  realistic: repeat {attempt + 1}/{repeat} engine {seconds:.2f}s "
+            f"loop {loop_seconds:.2f}s threshold loop {threshold_seconds:.2f}s"
+        )
+        del engine, actions, result
+    best = min(engine_times)
+    loop = min(loop_times)
+    threshold = min(threshold_times)
+    return {
+        "contacts": contacts,
+        "events": total,
+        "events_per_contact": events_per_contact,
+        "zipf": zipf,
+        "event_mix": type_counts(events),
+        "rules": len(compiled.rule_names),
+        "engine_seconds": best,
+        "baseline_seconds": loop,
+        "threshold_baseline_seconds": threshold,
+        "engine_events_per_second": total / best,
+        "baseline_events_per_second": total / loop,
+        "threshold_baseline_events_per_second": total / threshold,
+        "engine_ns_per_event": best / total * 1e9,
+        "baseline_ns_per_event": loop / total * 1e9,
+        "ratio": loop / best,
+        "ratio_to_threshold_baseline": threshold / best,
+        "firings": firings,
+        "firings_per_event": firings / total,
+        "firings_by_rule": by_rule,
+        "verified": True,
+        "engine_repeats": engine_times,
+        "baseline_repeats": loop_times,
+        "threshold_baseline_repeats": threshold_times,
+    }
+
+
+def realistic_firings(actions: Sequence[engage.Action]) -> list[Firing]:
+    """The engine's actions in the loop's form: (time, contact, rule, verb, args, suppressed)."""
+    return [(a.time, a.contact, a.rule, a.action, tuple(a.args), a.suppressed) for a in actions]
+
+
+def verify_realistic(
+    engine: engage.Engine,
+    actions: Sequence[engage.Action],
+    result: RealisticResult,
+    contacts: int,
+) -> None:
+    """The engine fired what the loop fired and ended where it ended, or
+    :class:`AssertionError` says where not.
+
+    Actions are compared contact by contact, in order: rule, verb, arguments and
+    suppression exactly, moments to :data:`MOMENT_TOLERANCE`. (Across contacts, two
+    wake-ups a microsecond apart may come in either order, as both sides compute them
+    in closed form.) Then each contact's scores, tags and segment membership.
+    """
+    if len(engine) != contacts or len(result.contacts) != contacts:
+        raise AssertionError(
+            f"realistic: engine has {len(engine)} contacts, loop {len(result.contacts)}, "
+            f"expected {contacts}"
+        )
+    if engine.problems or engine.rejected:
+        raise AssertionError(
+            f"realistic: engine problems {engine.problems[:3]} rejected {engine.rejected[:3]}"
+        )
+    got = _per_contact(realistic_firings(actions))
+    want = _per_contact(result.firings)
+    for cid in sorted(set(got) | set(want)):
+        mine, theirs = got.get(cid, []), want.get(cid, [])
+        same = len(mine) == len(theirs) and all(
+            a[1:] == b[1:] and abs(a[0] - b[0]) <= MOMENT_TOLERANCE
+            for a, b in zip(mine, theirs, strict=True)
+        )
+        if not same:
+            raise AssertionError(
+                f"realistic: contact {cid}: engine fired {mine[:6]}, the loop {theirs[:6]} "
+                f"({len(mine)} vs {len(theirs)})"
+            )
+    for cid, state in result.contacts.items():
+        view = engine.contact(cid)
+        assert view is not None
+        engagement = view.scores.get("engagement")
+        expected = state.engagement_now(engine.now or state.engagement_at)
+        close = (engagement is None) == (expected is None) and (
+            engagement is None
+            or expected is None
+            or math.isclose(engagement, expected, rel_tol=1e-9, abs_tol=1e-9)
+        )
+        if (
+            not close
+            or view.scores.get("intent") != state.intent
+            or set(view.tags) != (state.tags or set())
+            or ("hot_leads" in view.segments) != state.hot
+        ):
+            raise AssertionError(
+                f"realistic: contact {cid} ends as {view}, the loop's: engagement "
+                f"{expected}, intent {state.intent}, tags {state.tags}, hot {state.hot}"
+            )
+
+
+def _per_contact(firings: Sequence[Firing]) -> dict[str, list[Firing]]:
+    out: dict[str, list[Firing]] = {}
+    for firing in firings:
+        out.setdefault(firing[1], []).append(firing)
+    return out
 
 
 # -- check time ----------------------------------------------------------------------------
