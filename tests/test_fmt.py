@@ -236,3 +236,14 @@ def test_cli_as_a_module(tmp_path: Path) -> None:
         check=False,
     )
     assert done.returncode == 1
+
+
+def test_the_bundled_examples_are_in_the_canonical_layout() -> None:
+    """What `engage fmt --check examples/*.rules` says: nothing to change."""
+    from pathlib import Path
+
+    from engage.dsl.formatter import format_rules
+
+    for path in sorted(Path(__file__).parent.parent.joinpath("examples").glob("*.rules")):
+        text = path.read_text(encoding="utf-8")
+        assert format_rules(text, str(path)) == text, f"{path.name} is not fmt-clean"
