@@ -53,16 +53,14 @@ def add_arguments(parser: argparse.ArgumentParser, duration: Any) -> None:
 
 def main(args: argparse.Namespace) -> int:
     """Run ``engage report`` with parsed arguments; returns the exit code."""
-    err = sys.stderr
-    until = None
-    if args.until is not None:
-        from engage.timeutil import coerce_time
+    from engage.cli import UsageError, until_time
 
-        try:
-            until = coerce_time(args.until)
-        except ValueError as exc:
-            err.write(f"engage report: error: bad --until time {args.until!r}: {exc}\n")
-            return EXIT_USAGE
+    err = sys.stderr
+    try:
+        until = until_time(args.until)
+    except UsageError as exc:
+        err.write(f"engage report: error: {exc}\n")
+        return EXIT_USAGE
     if args.html:
         from engage.report.plots import PlotsUnavailableError, require_matplotlib
 
@@ -103,23 +101,15 @@ def main(args: argparse.Namespace) -> int:
 
 def _from_events(args: argparse.Namespace, rules: Any, until: float | None) -> Any:
     """The facts of a replay, or an exit code."""
-    from engage.io import open_events
+    from engage.cli import UsageError, open_sources
     from engage.io.ordering import TimeOrder, placed_records
     from engage.report.collect import collect_events
 
-    if args.events.count("-") > 1:
-        sys.stderr.write("engage report: error: standard input ('-') can be read only once\n")
+    try:
+        sources = open_sources(args.events)
+    except UsageError as exc:
+        sys.stderr.write(f"engage report: error: {exc}\n")
         return EXIT_USAGE
-    sources = []
-    for path in args.events:
-        try:
-            sources.append(open_events(path))
-        except (OSError, ValueError) as exc:
-            for source in sources:
-                source.close()
-            message = f"cannot read {path}: {exc.strerror}" if isinstance(exc, OSError) else exc
-            sys.stderr.write(f"engage report: error: {message}\n")
-            return EXIT_USAGE
     try:
         return collect_events(
             rules,

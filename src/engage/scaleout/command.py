@@ -138,19 +138,18 @@ def scan(paths: Sequence[str]) -> dict[str, Any]:
 
 def run(args: argparse.Namespace, rules: Sequence[tuple[str, str]], err: IO[str]) -> int:
     """Run the job for parsed ``args`` and ``(name, text)`` rules; returns the exit code."""
-    from engage.timeutil import coerce_time, format_time
+    from engage.cli import UsageError, until_time
+    from engage.timeutil import format_time
 
     problem = missing_requirement()
     if problem is not None:
         err.write(f"engage flink: error: {problem}\n")
         return EXIT_USAGE
-    until = None
-    if args.until is not None:
-        try:
-            until = coerce_time(args.until)
-        except ValueError as exc:
-            err.write(f"engage flink: error: bad --until time {args.until!r}: {exc}\n")
-            return EXIT_USAGE
+    try:
+        until = until_time(args.until)
+    except UsageError as exc:
+        err.write(f"engage flink: error: {exc}\n")
+        return EXIT_USAGE
     if args.parallelism < 1:
         err.write("engage flink: error: --parallelism must be at least 1\n")
         return EXIT_USAGE
