@@ -19,7 +19,14 @@ and segments that read those inputs. A plan is that knowledge written out as Pyt
    change set, with which the engine runs :meth:`Cascade.run
    <engage.triggers.cascade.Cascade.run>` exactly as the general path does (same
    change set, same state): the actions, their order and their causes are the general
-   path's, by construction.
+   path's, by construction;
+4. except when the only units that move are rules the plan may fire itself (plain
+   rules, :func:`engage.triggers.plain.plan_fired`: fixed actions that nothing reads):
+   a threshold rule that rises, a ``when`` rule whose truth bit rises (the plan raises
+   it), an ``on`` rule whose condition holds. Then it returns the change set and those
+   rules, and the engine fires them with :meth:`Cascade.plan_round
+   <engage.triggers.cascade.Cascade.plan_round>`: what the general first round would
+   fire, with the same causes, and no round after it.
 
 A plan returns :data:`FULL` before changing anything when the event needs the general
 path (an ``email.bounce`` of kind ``hard``). Event types with built-in effects
@@ -50,6 +57,7 @@ from engage.time.windows import count as window_count
 from engage.time.windows import next_expiry
 from engage.time.windows import record as record_window
 from engage.triggers import modes
+from engage.triggers.plain import plan_fired
 
 #: What a plan returns when the event must take the general path (nothing applied).
 FULL: Final = object()
@@ -61,7 +69,8 @@ UNPLANNED_TYPES: Final = frozenset({UPDATED, DELETED, UNSUBSCRIBE})
 OTHER_TYPES: Final = "\0other"
 
 #: ``plan(contact, event, now, moment)``: None (nothing more to do), the change set to
-#: run the cascade with, or :data:`FULL`.
+#: run the cascade with, the change set and the rules to fire with
+#: :meth:`~engage.triggers.cascade.Cascade.plan_round` (a tuple), or :data:`FULL`.
 PlanFunction = Callable[[Contact, Event, float, float], Any]
 #: ``next_wake(contact, now)``: the earliest moment after ``now`` at which time alone may
 #: change the contact, or None.
@@ -171,11 +180,18 @@ def _number(value: float) -> str:
 class _PlanWriter:
     """Writes one event type's plan function."""
 
-    def __init__(self, program: Program, out: _Source, event_type: str | None) -> None:
+    def __init__(
+        self, program: Program, out: _Source, event_type: str | None, fired: frozenset[int]
+    ) -> None:
         self.program = program
         self.out = out
         self.event_type = event_type
         self.plan = None if event_type is None else program.plans.get(event_type)
+        #: The ranks of the rules a plan may fire itself (:func:`plan_fired`).
+        self.fired = fired
+        #: Whether this plan fires some rule itself, and raises some truth bit.
+        self.fires = False
+        self.raises = False
 
     def write(self, function: str) -> tuple[RuleSpec, ...]:
         program = self.program
@@ -187,6 +203,7 @@ class _PlanWriter:
             out.add(1, "if data and data.get('kind') == 'hard':")
             out.add(2, "return _FULL")
         out.add(1, "ch = {}")
+        start = len(out.lines)
         # Last activity (every planned type is an activity type).
         la = out.name(LAST_ACTIVITY_KEY)
         out.add(1, "la = c.last_activity")
@@ -202,8 +219,14 @@ class _PlanWriter:
                 self._lines()
                 touched.extend(program.scores[line.score].key for line in plan.lines)
         on_rules = () if plan is None else plan.on_rules
-        self._quiet(list(dict.fromkeys(touched)), on_rules)
+        if self._quiet(list(dict.fromkeys(touched)), on_rules) and self.fires:
+            out.add(1, "if fire:")
+            if self.raises:
+                out.add(2, "c.truth |= rise")
+            out.add(2, "return ch, fire")
         out.add(1, "return None")
+        if self.fires:
+            out.lines[start:start] = ["    fire = ()"] + (["    rise = 0"] if self.raises else [])
         out.add(0, "")
         return on_rules
 
@@ -292,8 +315,11 @@ class _PlanWriter:
 
     # -- would the cascade do anything? ----------------------------------------------
 
-    def _quiet(self, touched: list[Key], on_rules: tuple[RuleSpec, ...]) -> None:
-        """Return the change set as soon as a unit the change touches would move."""
+    def _quiet(self, touched: list[Key], on_rules: tuple[RuleSpec, ...]) -> bool:
+        """Return the change set as soon as a unit the change touches would move, unless
+        the plan can fire it itself (then it joins ``fire``, the rules to fire, after
+        which the plan returns the change set with them). False when the code written
+        always returns."""
         program = self.program
         out = self.out
         # A flag per input: did it really change (the cascade's net changes)?
@@ -350,7 +376,12 @@ class _PlanWriter:
                 out.add(2, f"for rule in {thresholds}.candidates(o{index}, new):")
                 out.add(3, "holds = rule.threshold[1]")
                 out.add(3, f"if holds(new) and not holds(o{index}):")
-                out.add(4, "return ch")
+                crossing = program.thresholds[index].rules()
+                if all(rule.rank in self.fired for rule in crossing):
+                    out.add(4, "fire += (rule,)")
+                    self.fires = True
+                else:
+                    out.add(4, "return ch")
         # Rules of the dependency map: would a truth bit move, or a rule hold?
         candidates: dict[RuleSpec, list[Key]] = {}
         for key in keys:
@@ -371,11 +402,18 @@ class _PlanWriter:
                 out.add(2, "return ch")
         # The type's own ``on`` rules.
         for rule in on_rules:
+            depth = 1
+            if rule.cond is not None:
+                out.add(1, f"if {out.name(rule.cond, '_P')}(c, ev, now):")
+                depth = 2
+            if rule.rank in self.fired:
+                out.add(depth, f"fire += ({out.name(rule, '_R')},)")
+                self.fires = True
+                continue
+            out.add(depth, "return ch")
             if rule.cond is None:
-                out.add(1, "return ch")
-                return
-            out.add(1, f"if {out.name(rule.cond, '_P')}(c, ev, now):")
-            out.add(2, "return ch")
+                return False
+        return True
 
     def _segment(self, gate: str, segment: SegmentSpec) -> None:
         out = self.out
@@ -397,7 +435,17 @@ class _PlanWriter:
         else:
             test = "holds"
         out.add(2, f"if {test}:")
-        out.add(3, "return ch")
+        if rule.rank not in self.fired:
+            out.add(3, "return ch")
+            return
+        # A plain rule on each rise (with a truth bit): it fires when the bit rises,
+        # which the plan records only if nothing hands over; a fall needs no firing.
+        out.add(3, "if holds:")
+        out.add(4, f"fire += ({out.name(rule, '_R')},)")
+        out.add(4, f"rise |= {rule.bit!r}")
+        out.add(3, "else:")
+        out.add(4, f"c.truth ^= {rule.bit!r}")
+        self.fires = self.raises = True
 
 
 def _write_next_wake(program: Program, out: _Source) -> None:
@@ -473,6 +521,7 @@ def build_plans(program: Program) -> tuple[dict[str, Plan], str, NextWake]:
         "_next_expiry": next_expiry,
     }
     out = _Source(namespace)
+    fired = plan_fired(program)
     plans: dict[str, Plan] = {}
     types: list[str | None] = [t for t in program.plans if t not in UNPLANNED_TYPES]
     if BOUNCE not in program.plans:
@@ -483,7 +532,7 @@ def build_plans(program: Program) -> tuple[dict[str, Plan], str, NextWake]:
         first = len(out.lines)
         title = "other event types" if event_type is None else f"event type {event_type!r}"
         out.add(0, f"# {title}")
-        on_rules = _PlanWriter(program, out, event_type).write(function)
+        on_rules = _PlanWriter(program, out, event_type, fired).write(function)
         source = "\n".join(out.lines[first:]) + "\n"
         key = OTHER_TYPES if event_type is None else event_type
         plans[key] = Plan(key, function, source, on_rules)

@@ -27,10 +27,7 @@ from engage.program import Key, Program, RuleSpec
 from engage.state.contact import FLOWS, UNSUBSCRIBED, Contact, score_of
 from engage.state.writer import (
     DISCARD_KEY,
-    GROUPS_KEY,
     LAST_ACTIVITY_KEY,
-    STATUS_KEY,
-    TAGS_KEY,
     VALUATION_KEY,
     StateWriter,
 )
@@ -38,11 +35,10 @@ from engage.time.valuation import class_of, is_discarded
 from engage.timeutil import format_time
 from engage.triggers import modes
 from engage.triggers.executor import ActionExecutor
+from engage.triggers.plain import VALUATION_INPUTS, fires_on_each_rise, plain_specs, watched_keys
 
 #: Rounds of cascading state actions allowed for one event before it is a rule cycle.
 MAX_ROUNDS: Final = 32
-
-_VALUATION_INPUTS: Final = (LAST_ACTIVITY_KEY, STATUS_KEY, DISCARD_KEY)
 
 
 class Problem:
@@ -80,6 +76,7 @@ class Cascade:
         "_creation_segments",
         "_origin",
         "_plain",
+        "_plain_on",
         "_plain_scores",
         "_score_names",
         "_watch_tags",
@@ -103,11 +100,21 @@ class Cascade:
         self.executor = ActionExecutor(program, writer)
         self.members = members
         self.problems = problems
-        self._watched, self._watch_tags = _watched_keys(program)
+        self._watched, self._watch_tags = watched_keys(program)
         self._creation_rules, self._creation_segments = _creation_units(program)
-        #: By rule rank, the actions of plain threshold rules, ready to emit and apply;
-        #: and the scores whose threshold rules are all plain (:meth:`_plain_round`).
-        self._plain = _plain_actions(program, writer, self._watched, self._watch_tags)
+        #: By rule rank, the actions of plain threshold, wake-plan and dependency-map
+        #: ``when`` rules, ready to emit and apply; the scores whose threshold rules are
+        #: all plain (:meth:`_plain_round`); and the plain actions of ``on`` rules, whose
+        #: mode :meth:`plan_round` applies.
+        watched, watch_tags = self._watched, self._watch_tags
+        when_rules = [rule for rules in program.thresholds.values() for rule in rules.rules()]
+        when_rules.extend(program.wake_rules)
+        when_rules.extend(rule for rules in program.rule_deps.values() for rule in rules)
+        self._plain = _plain_actions(program, writer, watched, watch_tags, when_rules)
+        on_rules = [rule for plan in program.plans.values() for rule in plan.on_rules]
+        self._plain_on = _plain_actions(
+            program, writer, watched, watch_tags, on_rules, any_mode=True
+        )
         self._plain_scores = frozenset(
             index
             for index, rules in program.thresholds.items()
@@ -470,6 +477,73 @@ class Cascade:
         self.writer.changes = {}
         return out
 
+    def plan_round(
+        self,
+        contact: Contact,
+        event: Event,
+        changes: dict[Key, Any],
+        rules: tuple[RuleSpec, ...],
+    ) -> list[Action]:
+        """:meth:`run` for an event whose plan found that the only units it moves are
+        ``rules``, each in the plan's firing set (:func:`engage.triggers.plain.plan_fired`):
+        threshold rules that rise, dependency-map ``when`` rules whose truth bit the
+        plan raised, and the type's ``on`` rules whose condition holds, in that order.
+
+        The general first round would find no segment, re-arm or engine-made event to
+        act on, and fire exactly these rules (the ``on`` rules that their mode lets
+        fire), in firing order, with these causes; their actions change nothing a rule
+        reads, so no round follows. ``changes`` is the plan's change set (the values
+        before the event), from which the causes show what changed.
+
+        Cost: the net changes and a cause per rule; the actions' records.
+        """
+        program = self.program
+        now = self.writer.now
+        event_id = event.id
+        event_type = event.type
+        self._origin = (event_id, event_type, None)
+        memo = program.class_memo
+        memo.clear()
+        fired: list[tuple[int, RuleSpec, tuple[PlainAction, ...], Cause]] = []
+        try:
+            net = self._net(contact, changes)
+            if program.valuation_watched:
+                self._valuation(contact, net, False)
+            score_reads: dict[int, dict[str, Any]] = {}
+            for rule in rules:
+                name = rule.name
+                threshold = rule.threshold
+                if rule.kind == "on":
+                    if not modes.should_fire(rule, contact, False, True, now):
+                        continue
+                    cause = self._cause(rule, condition=rule.cond_text)
+                    fired.append((rule.rank, rule, self._plain_on[rule.rank], cause))
+                    continue
+                if threshold is not None:
+                    index = threshold[0]
+                    reads = score_reads.get(index)
+                    if reads is None:
+                        key = ("score", index)
+                        shown = self.display(contact, key, net[key])
+                        reads = {self._score_names[index]: [shown, score_of(contact, index)]}
+                        score_reads[index] = reads
+                    text = rule.cond_text
+                    cause = Cause(name, event_id, event_type, None, text, reads, text)
+                else:
+                    reads = self._reads(contact, rule, net)
+                    cause = Cause(name, event_id, event_type, None, rule.cond_text, reads)
+                fired.append((rule.rank, rule, self._plain[rule.rank], cause))
+        finally:
+            memo.clear()
+        if len(fired) > 1:
+            fired.sort(key=_first)
+        out: list[Action] = []
+        for _, rule, actions, cause in fired:
+            _emit_plain(actions, contact, rule.name, now, event_id, cause, out)
+        # What the actions changed, nothing reads: no later round.
+        self.writer.changes = {}
+        return out
+
     def _threshold_firings(
         self,
         contact: Contact,
@@ -513,7 +587,7 @@ class Cascade:
     # -- derived state ----------------------------------------------------------------
 
     def _valuation(self, contact: Contact, net: dict[Key, Any], at_wake: bool) -> None:
-        if not at_wake and net.keys().isdisjoint(_VALUATION_INPUTS):
+        if not at_wake and net.keys().isdisjoint(VALUATION_INPUTS):
             return
         classes = self.program.classes
         now = self.writer.now
@@ -744,32 +818,25 @@ def _creation_units(program: Program) -> tuple[tuple[RuleSpec, ...], frozenset[i
     return tuple(rules), frozenset(segments)
 
 
-def _watched_keys(program: Program) -> tuple[frozenset[Key], bool]:
-    """Every state key some rule, segment or derived value reads, and whether any
-    tag is read (``on tag added`` rules read every tag)."""
-    keys: set[Key] = set(program.rule_deps) | set(program.rearm_deps) | set(program.segment_deps)
-    keys.update(("score", index) for index in program.thresholds)
-    keys.update(("score", index) for index in program.score_change_rules)
-    if program.valuation_watched:
-        keys.update(_VALUATION_INPUTS)
-    return frozenset(keys), bool(program.tag_added_rules)
-
-
 #: A plain rule's action: verb, arguments, options, and the writer method (None for an
 #: outside action) with its target.
 PlainAction = tuple[str, list[Any], Any, Callable[[Contact, str], bool] | None, Any]
 
 
 def _plain_actions(
-    program: Program, writer: StateWriter, watched: frozenset[Key], watch_tags: bool
+    program: Program,
+    writer: StateWriter,
+    watched: frozenset[Key],
+    watch_tags: bool,
+    rules: list[RuleSpec],
+    *,
+    any_mode: bool = False,
 ) -> dict[int, tuple[PlainAction, ...]]:
-    """The threshold and wake-plan rules whose firing needs nothing but their actions,
-    by rank.
+    """Of ``rules``, those whose firing needs nothing but their actions, by rank, with
+    those actions ready to emit and apply (:mod:`engage.triggers.plain`).
 
-    Plain: the rule fires on each false-to-true edge (no ``once``, ``each time``,
-    ``re-arm`` or cooldown); its arguments are constants; its actions are outside
-    actions with nothing to finish (not a send, which is checked against consent, nor a
-    task with a due date), or tags and groups that no rule or segment reads.
+    Unless ``any_mode`` (rules whose mode the caller applies), a rule must also fire
+    on each false-to-true edge.
     """
     appliers: dict[str, Callable[[Contact, str], bool]] = {
         "tag": writer.add_tag,
@@ -778,31 +845,19 @@ def _plain_actions(
         "remove_from_group": writer.remove_group,
     }
     plain: dict[int, tuple[PlainAction, ...]] = {}
-    rules = [rule for thresholds in program.thresholds.values() for rule in thresholds.rules()]
-    for rule in (*rules, *program.wake_rules):
-        if rule.mode != "edge" or rule.cooldown is not None:
+    for rule in rules:
+        if not any_mode and not fires_on_each_rise(rule):
+            continue
+        specs = plain_specs(rule, watched, watch_tags)
+        if specs is None:
             continue
         actions: list[PlainAction] = []
-        for spec in rule.actions:
+        for spec in specs:
             args = spec.static_args
-            if args is None:
-                break
-            apply = None
-            if spec.state:
-                apply = appliers.get(spec.verb)
-                if apply is None:
-                    break
-                tagging = spec.verb in ("tag", "untag")
-                kind, every = ("tag", TAGS_KEY) if tagging else ("group", GROUPS_KEY)
-                if (kind, spec.target) in watched or every in watched:
-                    break
-                if kind == "tag" and watch_tags:
-                    break
-            elif spec.kind != "other":
-                break
+            assert args is not None  # plain_specs checked it
+            apply = appliers.get(spec.verb) if spec.state else None
             actions.append((spec.verb, args, spec.options, apply, spec.target))
-        else:
-            plain[rule.rank] = tuple(actions)
+        plain[rule.rank] = tuple(actions)
     return plain
 
 
@@ -825,6 +880,10 @@ def _emit_plain(
 
 def _rank(rule: RuleSpec) -> int:
     return rule.rank
+
+
+def _first(item: tuple[int, Any, Any, Any]) -> int:
+    return item[0]
 
 
 def _firing_order(item: tuple[int, int, RuleSpec, Any, Cause]) -> tuple[int, int]:
