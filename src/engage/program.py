@@ -283,8 +283,8 @@ class Program:
         self.time_atoms: tuple[TimeAtom, ...] = ()
         self.valuation_watched = False
         #: The rules a wake-up can change (time-sensitive rules and those that read the
-        #: recency class), in firing order, when all of them keep a truth bit and no
-        #: re-arm condition reads time: then ``wake_truth(c, None, now)``
+        #: recency class), in firing order, when all of them keep a truth bit: then
+        #: ``wake_truth(c, None, now)``
         #: gives all their truth bits in one call, and a wake-up is a comparison of bits
         #: (see ``Cascade.wake``). Otherwise ``wake_truth`` is None.
         self.wake_rules: tuple[RuleSpec, ...] = ()

@@ -504,8 +504,10 @@ class _Compiler:
 
         A wake-up changes nothing stored: only the recency class and what time reads
         (decayed scores, windows) move. When every rule that can see that keeps a truth
-        bit, and no re-arm condition reads it, a wake-up's first round is just "which
-        bits rose", answered by one call instead of a call per rule.
+        bit, a wake-up's first round is just "which bits rose", answered by one call
+        instead of a call per rule (after the re-arm conditions that time can change,
+        which :meth:`Cascade.wake <engage.triggers.cascade.Cascade.wake>` evaluates
+        first, as the general round does).
 
         Segments that time can move get a second generated call, which gives their
         membership bits: a wake-up that moves none of them (nearly all do not) takes
@@ -514,8 +516,6 @@ class _Compiler:
         """
         program = self.program
         if not program.time_atoms:
-            return
-        if program.time_rearms or VALUATION_KEY in program.rearm_deps:
             return
         chosen = {id(rule) for rule in program.time_rules}
         chosen.update(id(rule) for rule in program.rule_deps.get(VALUATION_KEY, ()))

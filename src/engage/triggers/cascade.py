@@ -72,6 +72,7 @@ class Cascade:
     """Runs the rounds for one contact at a time."""
 
     __slots__ = (
+        "_class_rearms",
         "_creation_rules",
         "_creation_segments",
         "_origin",
@@ -79,6 +80,7 @@ class Cascade:
         "_plain_on",
         "_plain_scores",
         "_score_names",
+        "_time_rearms",
         "_watch_tags",
         "_watched",
         "executor",
@@ -120,6 +122,14 @@ class Cascade:
             for index, rules in program.thresholds.items()
             if program.scores[index].decay is None
             and all(rule.rank in self._plain for rule in rules.rules())
+        )
+        #: The rules a wake-up may re-arm: those whose re-arm condition time can change,
+        #: and the others that read the class (re-armed when it changed).
+        self._time_rearms = program.time_rearms
+        self._class_rearms = tuple(
+            rule
+            for rule in program.rearm_deps.get(VALUATION_KEY, ())
+            if rule not in program.time_rearms
         )
         #: By score index, its name (the ``reads`` of a crossing's cause).
         self._score_names = tuple(score.name for score in program.scores)
@@ -357,6 +367,8 @@ class Cascade:
             and segments_of(contact, None, now) != contact.segs & program.wake_segment_bits
         ):
             return None
+        if self._time_rearms:
+            self._wake_rearms(contact, now, discarded)
         new = truth_of(contact, None, now)
         truth = contact.truth
         old = truth & program.wake_bits
@@ -385,6 +397,25 @@ class Cascade:
                 reads = self._reads(contact, rule, net)
                 fired.append((rule, Cause(rule.name, None, None, now, rule.cond_text, reads)))
         return fired
+
+    def _wake_rearms(self, contact: Contact, now: float, discarded: bool) -> None:
+        """The general round's re-arm step at a wake-up: re-arm the disarmed rules whose
+        re-arm condition time can change (and those that read the class, when it
+        changed) and now holds, before the truth bits are compared.
+
+        Cost: a membership test per such rule; its condition only when disarmed.
+        """
+        rules = self._time_rearms
+        if self._class_rearms:
+            classes = self.program.classes
+            before = class_of(classes, contact.last_activity, discarded, now, just_before=True)
+            if before != self.program.class_memo.name:
+                rules = (*rules, *self._class_rearms)
+        for rule in rules:
+            rearm = rule.rearm
+            assert rearm is not None
+            if modes.is_disarmed(rule, contact) and rearm(contact, None, now):
+                modes.rearm(rule, contact)
 
     def score_round(
         self, contact: Contact, index: int, old: Any, event_id: str | None, event_type: str | None
