@@ -86,6 +86,21 @@ def test_recency_class_sequence_over_time() -> None:
     assert engine.next_timer() is None
 
 
+def test_only_class_ends_a_condition_tells_apart_wake_the_contact() -> None:
+    # Only "dormant" is tested: the end of "new" (day 15) changes no condition, so the
+    # contact sleeps until it turns dormant (day 45), then until it expires (day 120).
+    engine = make(
+        "valuation { new within 15 days  frequent within 45 days  dormant within 120 days }\n"
+        'when valuation is "dormant" then do miss\n'
+    )
+    engine.ingest(ev("a", "email.open", T0))
+    assert engine.next_timer() == T0 + 45 * DAY
+    assert fired(engine.advance(T0 + 50 * DAY)) == [("miss", T0 + 45 * DAY)]
+    assert engine.next_timer() == T0 + 120 * DAY
+    engine.advance(T0 + 121 * DAY)
+    assert engine.next_timer() is None
+
+
 def test_new_activity_resets_recency() -> None:
     engine = make(VALUATION)
     engine.ingest(ev("a", "email.open", T0))

@@ -225,9 +225,15 @@ class TimeAtom:
 
     ``kind`` is ``within`` (anchor function and window), ``valuation``, ``decay`` (score
     index and its breakpoints) or ``window`` (history atom).
+
+    A ``valuation`` atom found in a condition has ``names``: the class names the
+    condition tests the class against (``valuation is "dormant"``), or None when it
+    reads the class otherwise. The program's one merged valuation atom has, as
+    ``breakpoints``, the class windows whose end changes some such test: the boundaries
+    worth a wake-up (the end of ``new`` changes nothing when only ``dormant`` is tested).
     """
 
-    __slots__ = ("anchor", "atom", "breakpoints", "kind", "score", "window")
+    __slots__ = ("anchor", "atom", "breakpoints", "kind", "names", "score", "window")
 
     def __init__(
         self,
@@ -238,8 +244,10 @@ class TimeAtom:
         score: int = -1,
         breakpoints: tuple[float, ...] = (),
         atom: int = -1,
+        names: frozenset[str] | None = None,
     ) -> None:
         self.kind = kind
+        self.names = names
         self.anchor = anchor
         self.window = window
         self.score = score

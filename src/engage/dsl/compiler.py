@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from engage.actions import ActionSpec, Computed
@@ -43,7 +43,7 @@ from engage.program import (
 from engage.scoring.decay import Decay
 from engage.state.contact import Contact
 from engage.state.writer import VALUATION_KEY
-from engage.time.valuation import make_valuation
+from engage.time.valuation import EXPIRED, make_valuation
 from engage.time.windows import make_counter
 from engage.timeutil import format_duration
 from engage.triggers.thresholds import ThresholdIndex
@@ -372,10 +372,15 @@ class _Compiler:
     def _time_atoms(self, expr: ast.Expr) -> list[TimeAtom]:
         """What in a condition changes by time alone."""
         atoms: list[TimeAtom] = []
+        # The class names each read of the class is compared with (parents come first).
+        tested: dict[int, frozenset[str]] = {}
         for node in _walk_state(expr):
+            test = _class_test(node)
+            if test is not None:
+                tested[id(test[0])] = test[1]
             match node:
                 case ast.Name(name="valuation"):
-                    atoms.append(TimeAtom("valuation"))
+                    atoms.append(TimeAtom("valuation", names=tested.get(id(node))))
                 case ast.Within(operand=operand, window=window):
                     atom = TimeAtom("within", window=float(window.seconds))
                     self._later(atom, "anchor", self.gen.add_value(operand))
@@ -488,7 +493,7 @@ class _Compiler:
         program.time_rules = tuple(time_rules)
         program.time_rearms = tuple(time_rearms)
         program.time_segments = tuple(time_segments)
-        program.time_atoms = _merge_atoms(atoms)
+        program.time_atoms = _merge_atoms(atoms, program.classes)
         program.valuation_watched = any(a.kind == "valuation" for a in program.time_atoms)
         program.score_change_rules = _group(rules, "score_change", lambda s: s.score)
         program.segment_enter_rules = _group(rules, "segment_enter", lambda s: s.segment)
@@ -658,6 +663,26 @@ def _walk_state(expr: ast.Expr) -> Iterable[ast.Expr]:
         stack.extend(reversed(children(node)))
 
 
+def _class_test(node: ast.Expr) -> tuple[ast.Expr, frozenset[str]] | None:
+    """``(the read of the class, the names it is compared with)`` when ``node`` is
+    ``valuation is "X"``, ``is not``, or ``in``/``not in`` a list of names."""
+    if isinstance(node, ast.Compare) and node.op in ("==", "!="):
+        read, other = node.left, node.right
+        if (
+            isinstance(read, ast.Name)
+            and read.name == "valuation"
+            and isinstance(other, ast.String)
+        ):
+            return read, frozenset((other.value,))
+    elif isinstance(node, ast.InList):
+        read = node.operand
+        if isinstance(read, ast.Name) and read.name == "valuation":
+            names = [item.value for item in node.items.items if isinstance(item, ast.String)]
+            if len(names) == len(node.items.items):
+                return read, frozenset(names)
+    return None
+
+
 def _score_constants(node: ast.Expr) -> list[tuple[str, list[float]]]:
     """``(score name, constants)`` when ``node`` compares a bare name with constants."""
     match node:
@@ -714,15 +739,20 @@ def _single_score(expr: ast.Expr, symbols: Any) -> tuple[str, list[float]] | Non
     return None
 
 
-def _merge_atoms(atoms: list[TimeAtom]) -> tuple[TimeAtom, ...]:
-    """One atom per valuation, per window and per decaying score (breakpoints merged)."""
+def _merge_atoms(
+    atoms: list[TimeAtom], classes: Sequence[tuple[str, float]]
+) -> tuple[TimeAtom, ...]:
+    """One atom per valuation, per window and per decaying score (breakpoints merged;
+    the valuation's are the class boundaries some condition tells apart)."""
     merged: list[TimeAtom] = []
     seen_windows: set[int] = set()
     decay_points: dict[int, set[float]] = defaultdict(set)
     valuation = False
+    tests: list[frozenset[str] | None] = []
     for atom in atoms:
         if atom.kind == "valuation":
             valuation = True
+            tests.append(atom.names)
         elif atom.kind == "window":
             if atom.atom not in seen_windows:
                 seen_windows.add(atom.atom)
@@ -732,10 +762,28 @@ def _merge_atoms(atoms: list[TimeAtom]) -> tuple[TimeAtom, ...]:
         else:
             merged.append(atom)
     if valuation:
-        merged.insert(0, TimeAtom("valuation"))
+        merged.insert(0, TimeAtom("valuation", breakpoints=_class_boundaries(classes, tests)))
     for score, points in sorted(decay_points.items()):
         merged.append(TimeAtom("decay", score=score, breakpoints=tuple(sorted(points))))
     return tuple(merged)
+
+
+def _class_boundaries(
+    classes: Sequence[tuple[str, float]], tests: list[frozenset[str] | None]
+) -> tuple[float, ...]:
+    """The windows of ``classes`` whose end changes one of ``tests`` (sets of class
+    names a condition compares the class with; None: every end changes it).
+
+    At the end of a class's window the class becomes the next one (``expired`` after
+    the last): only a test holding for one of the two and not the other can see it.
+    """
+    names = [name for name, _ in classes]
+    ends: list[float] = []
+    for number, (name, window) in enumerate(classes):
+        after = names[number + 1] if number + 1 < len(names) else EXPIRED
+        if any(test is None or (name in test) != (after in test) for test in tests):
+            ends.append(window)
+    return tuple(ends)
 
 
 def _group(

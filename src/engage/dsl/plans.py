@@ -461,12 +461,12 @@ def _write_next_wake(program: Program, out: _Source) -> None:
 
     for atom in program.time_atoms:
         if atom.kind == "valuation":
-            if not program.classes:
+            if not atom.breakpoints:
                 continue
             out.add(1, "la = c.last_activity")
             out.add(1, "if la is not None and not _is_discarded(c):")
             depth = 2
-            for _, window in program.classes:
+            for window in atom.breakpoints:  # the class ends some condition tells apart
                 out.add(depth, f"m = la + {_number(window)}")
                 out.add(depth, "if m <= now:")
                 depth += 1

@@ -217,7 +217,7 @@ def next_wake(program: Program, contact: Contact, now: float) -> float | None:
         moment: float | None = None
         if kind == "valuation":
             if not is_discarded(contact):
-                moment = next_boundary(program.classes, contact.last_activity, now)
+                moment = next_boundary(atom.breakpoints, contact.last_activity, now)
         elif kind == "within":
             assert atom.anchor is not None
             anchor = atom.anchor(contact, None, now)
