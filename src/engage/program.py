@@ -231,9 +231,22 @@ class TimeAtom:
     reads the class otherwise. The program's one merged valuation atom has, as
     ``breakpoints``, the class windows whose end changes some such test: the boundaries
     worth a wake-up (the end of ``new`` changes nothing when only ``dormant`` is tested).
+
+    A ``window`` atom has ``counts``: the counts from which a drop of one can change a
+    condition that reads the window (``count ... >= 3``: from 3), or None when every
+    drop can (the count read as a value).
     """
 
-    __slots__ = ("anchor", "atom", "breakpoints", "kind", "names", "score", "window")
+    __slots__ = (
+        "anchor",
+        "atom",
+        "breakpoints",
+        "counts",
+        "kind",
+        "names",
+        "score",
+        "window",
+    )
 
     def __init__(
         self,
@@ -245,9 +258,11 @@ class TimeAtom:
         breakpoints: tuple[float, ...] = (),
         atom: int = -1,
         names: frozenset[str] | None = None,
+        counts: frozenset[int] | None = None,
     ) -> None:
         self.kind = kind
         self.names = names
+        self.counts = counts
         self.anchor = anchor
         self.window = window
         self.score = score

@@ -17,8 +17,9 @@ The compiler decides, once, everything the engine would otherwise work out per e
 from __future__ import annotations
 
 import math
+import operator
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from engage.actions import ActionSpec, Computed
@@ -374,10 +375,15 @@ class _Compiler:
         atoms: list[TimeAtom] = []
         # The class names each read of the class is compared with (parents come first).
         tested: dict[int, frozenset[str]] = {}
+        # The counts at which each ``count`` compared with a constant can change its test.
+        counted: dict[int, frozenset[int]] = {}
         for node in _walk_state(expr):
             test = _class_test(node)
             if test is not None:
                 tested[id(test[0])] = test[1]
+            count_test = _count_test(node)
+            if count_test is not None:
+                counted[id(count_test[0])] = count_test[1]
             match node:
                 case ast.Name(name="valuation"):
                     atoms.append(TimeAtom("valuation", names=tested.get(id(node))))
@@ -387,8 +393,16 @@ class _Compiler:
                     atoms.append(atom)
                 case ast.Had() | ast.Count():
                     atom_id = self.history_atom(node)
+                    # ``had`` changes when its count drops from 1; an uncompared count,
+                    # at any drop (no counts given).
+                    counts = frozenset((1,)) if isinstance(node, ast.Had) else None
                     atoms.append(
-                        TimeAtom("window", atom=atom_id, window=float(node.window.seconds))
+                        TimeAtom(
+                            "window",
+                            atom=atom_id,
+                            window=float(node.window.seconds),
+                            counts=counted.get(id(node), counts),
+                        )
                     )
                 case ast.Compare() | ast.Between() | ast.InList() | ast.IsEmpty():
                     for name, points in _score_constants(node):
@@ -683,6 +697,43 @@ def _class_test(node: ast.Expr) -> tuple[ast.Expr, frozenset[str]] | None:
     return None
 
 
+_COMPARE: dict[str, Callable[[float, float], bool]] = {
+    "==": operator.eq,
+    "!=": operator.ne,
+    ">": operator.gt,
+    ">=": operator.ge,
+    "<": operator.lt,
+    "<=": operator.le,
+}
+
+
+def _count_test(node: ast.Expr) -> tuple[ast.Expr, frozenset[int]] | None:
+    """``(the count, the counts it can change its test at)`` when ``node`` compares a
+    ``count`` with a number: time only lowers a count, one at a time, and the test can
+    only change on a drop from a count ``k`` where it differs between ``k`` and
+    ``k - 1`` (next to the constant)."""
+    if not isinstance(node, ast.Compare):
+        return None
+    compare = _COMPARE[node.op]
+    for read, other, flipped in ((node.left, node.right, False), (node.right, node.left, True)):
+        if not isinstance(read, ast.Count):
+            continue
+        is_lit, value = literal_value(other)
+        if not is_lit or not isinstance(value, int | float) or isinstance(value, bool):
+            return None
+        if not math.isfinite(value):
+            return None
+        constant = float(value)
+
+        def test(count: int, constant: float = constant, flipped: bool = flipped) -> bool:
+            return compare(constant, count) if flipped else compare(count, constant)
+
+        low = max(1, math.floor(constant) - 1)
+        drops = range(low, math.ceil(constant) + 3)
+        return read, frozenset(k for k in drops if test(k) != test(k - 1))
+    return None
+
+
 def _score_constants(node: ast.Expr) -> list[tuple[str, list[float]]]:
     """``(score name, constants)`` when ``node`` compares a bare name with constants."""
     match node:
@@ -743,9 +794,10 @@ def _merge_atoms(
     atoms: list[TimeAtom], classes: Sequence[tuple[str, float]]
 ) -> tuple[TimeAtom, ...]:
     """One atom per valuation, per window and per decaying score (breakpoints merged;
-    the valuation's are the class boundaries some condition tells apart)."""
+    the valuation's are the class boundaries some condition tells apart; a window's
+    counts, the union of its uses')."""
     merged: list[TimeAtom] = []
-    seen_windows: set[int] = set()
+    seen_windows: dict[int, TimeAtom] = {}
     decay_points: dict[int, set[float]] = defaultdict(set)
     valuation = False
     tests: list[frozenset[str] | None] = []
@@ -754,9 +806,14 @@ def _merge_atoms(
             valuation = True
             tests.append(atom.names)
         elif atom.kind == "window":
-            if atom.atom not in seen_windows:
-                seen_windows.add(atom.atom)
-                merged.append(atom)
+            known = seen_windows.get(atom.atom)
+            if known is None:
+                known = seen_windows[atom.atom] = TimeAtom(
+                    "window", atom=atom.atom, window=atom.window, counts=atom.counts
+                )
+                merged.append(known)
+            elif known.counts is not None:
+                known.counts = None if atom.counts is None else known.counts | atom.counts
         elif atom.kind == "decay":
             decay_points[atom.score].update(atom.breakpoints)
         else:

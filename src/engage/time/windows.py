@@ -41,14 +41,32 @@ def count(times: Sequence[float] | None, window: float, now: float) -> int:
     return sum(1 for moment in times if moment > limit)
 
 
-def next_expiry(times: Sequence[float] | None, window: float, now: float) -> float | None:
-    """The next moment after ``now`` at which an event leaves the window."""
+def next_expiry(
+    times: Sequence[float] | None,
+    window: float,
+    now: float,
+    counts: frozenset[int] | None = None,
+) -> float | None:
+    """The next moment after ``now`` at which an event leaves the window; with
+    ``counts``, the next at which the count drops from one of them (the drops a
+    condition can see: see ``TimeAtom.counts``).
+
+    Cost: a pass over the stored times (ascending).
+    """
     if not times:
         return None
-    for moment in times:
-        leaves = moment + window
-        if leaves > now:
-            return leaves
+    if counts is None:
+        for moment in times:
+            leaves = moment + window
+            if leaves > now:
+                return leaves
+        return None
+    inside = [moment for moment in times if moment + window > now]
+    left = len(inside)
+    for moment in inside:
+        if left in counts:
+            return moment + window
+        left -= 1
     return None
 
 
