@@ -67,7 +67,8 @@ def test_plans_match_the_full_path_over_time(text: str, ops: list[tuple[str, Any
 
 
 #: Rules whose firings a plan makes itself (plain threshold rules of two scores, a plain
-#: window rule, a plain rule on the class, ``on`` rules with a cooldown and ``once``),
+#: window rule, a plain rule on the class, ``on`` rules with a cooldown and ``once``, a
+#: ``score change`` rule),
 #: next to units it hands over for (a segment and its enter rule).
 PLAIN_RULES = """
 score {
@@ -94,6 +95,7 @@ rule "first form" on form.submit then notify sales "form"
     once
 rule "opened" priority 3 on email.open then tag "opened"
 rule "in" on segment enter mixed then tag "in"
+rule "synced" on score change where score >= 6 then do crm.sync
 """
 
 
@@ -119,12 +121,15 @@ def test_a_plan_fires_plain_rules_itself() -> None:
         ("warm", "tag"),
         ("warm", "notify"),
         ("clicker", "notify"),
+        ("synced", "crm.sync"),
         ("busy", "tag"),
         ("busy", "crm.sync"),
+        ("synced", "crm.sync"),
         ("hot", "notify"),
+        ("synced", "crm.sync"),
     ]
     counts = engine.path_counts()
-    assert counts["plan_fired"] == 3
+    assert counts["plan_fired"] == 4
     assert counts["plan_handed_over"] == 0
 
 

@@ -23,8 +23,8 @@ and segments that read those inputs. A plan is that knowledge written out as Pyt
 4. except when the only units that move are rules the plan may fire itself (plain
    rules, :func:`engage.triggers.plain.plan_fired`: fixed actions that nothing reads):
    a threshold rule that rises, a ``when`` rule whose truth bit rises (the plan raises
-   it), an ``on`` rule whose condition holds. Then it returns the change set and those
-   rules, and the engine fires them with :meth:`Cascade.plan_round
+   it), a ``score change`` or ``on`` rule whose condition holds. Then it returns the
+   change set and those rules, and the engine fires them with :meth:`Cascade.plan_round
    <engage.triggers.cascade.Cascade.plan_round>`: what the general first round would
    fire, with the same causes, and no round after it.
 
@@ -107,6 +107,23 @@ def _unbuilt(contact: Contact, event: Event, now: float, moment: float) -> Any:
     raise RuntimeError("plan used before it was compiled")
 
 
+def _score_change_event(
+    program: Program, contact: Contact, index: int, old: Any, now: float
+) -> Event:
+    """The ``score.change`` event the cascade makes for score ``index`` changing from
+    ``old`` (values as read at ``now``)."""
+    spec = program.scores[index]
+    new = score_of(contact, index)
+    decay = spec.decay
+    before, after = old, new
+    if decay is not None:
+        before = None if old is None else decay.read(old, now)
+        after = None if new is None else decay.read(new, now)
+    delta = None if before is None or after is None else after - before
+    data = {"score": spec.name, "old": before, "new": after, "delta": delta}
+    return Event(contact.id, "score.change", now, None, data)
+
+
 def score_change_quiet(
     program: Program,
     rules: tuple[RuleSpec, ...],
@@ -117,21 +134,26 @@ def score_change_quiet(
 ) -> bool:
     """Whether no ``score change`` rule of score ``index`` would hold for a change from
     ``old`` (the engine-made event built as the cascade builds it)."""
-    spec = program.scores[index]
-    new = score_of(contact, index)
-    decay = spec.decay
-    before, after = old, new
-    if decay is not None:
-        before = None if old is None else decay.read(old, now)
-        after = None if new is None else decay.read(new, now)
-    delta = None if before is None or after is None else after - before
-    data = {"score": spec.name, "old": before, "new": after, "delta": delta}
-    made = Event(contact.id, "score.change", now, None, data)
+    made = _score_change_event(program, contact, index, old, now)
     for rule in rules:
         cond = rule.cond
         if cond is None or cond(contact, made, now):
             return False
     return True
+
+
+def score_changes(
+    program: Program,
+    rules: tuple[RuleSpec, ...],
+    contact: Contact,
+    index: int,
+    old: Any,
+    now: float,
+) -> tuple[RuleSpec, ...]:
+    """The ``score change`` rules of score ``index`` whose condition holds for a change
+    from ``old``, in order (their mode is applied when they fire)."""
+    made = _score_change_event(program, contact, index, old, now)
+    return tuple(rule for rule in rules if rule.cond is None or rule.cond(contact, made, now))
 
 
 def _stored(index: int) -> str:
@@ -394,6 +416,14 @@ class _PlanWriter:
             if key[0] == "score" and program.score_change_rules.get(key[1]):
                 index = key[1]
                 rules = out.name(program.score_change_rules[index])
+                if all(rule.rank in self.fired for rule in program.score_change_rules[index]):
+                    out.add(1, f"if {flags[key]}:")
+                    out.add(
+                        2,
+                        f"fire += _score_changes(_PROGRAM, {rules}, c, {index!r}, o{index}, now)",
+                    )
+                    self.fires = True
+                    continue
                 out.add(
                     1,
                     f"if {flags[key]} and not _score_change_quiet("
@@ -519,6 +549,7 @@ def build_plans(program: Program) -> tuple[dict[str, Plan], str, NextWake]:
         "_class_of": class_of,
         "_is_disarmed": modes.is_disarmed,
         "_score_change_quiet": score_change_quiet,
+        "_score_changes": score_changes,
         "_next_expiry": next_expiry,
     }
     out = _Source(namespace)

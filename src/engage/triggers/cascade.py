@@ -35,7 +35,13 @@ from engage.time.valuation import class_of, is_discarded
 from engage.timeutil import format_time
 from engage.triggers import modes
 from engage.triggers.executor import ActionExecutor
-from engage.triggers.plain import VALUATION_INPUTS, fires_on_each_rise, plain_specs, watched_keys
+from engage.triggers.plain import (
+    VALUATION_INPUTS,
+    fires_on_each_rise,
+    made_and_on_rules,
+    plain_specs,
+    watched_keys,
+)
 
 #: Rounds of cascading state actions allowed for one event before it is a rule cycle.
 MAX_ROUNDS: Final = 32
@@ -106,16 +112,15 @@ class Cascade:
         self._creation_rules, self._creation_segments = _creation_units(program)
         #: By rule rank, the actions of plain threshold, wake-plan and dependency-map
         #: ``when`` rules, ready to emit and apply; the scores whose threshold rules are
-        #: all plain (:meth:`_plain_round`); and the plain actions of ``on`` rules, whose
-        #: mode :meth:`plan_round` applies.
+        #: all plain (:meth:`_plain_round`); and the plain actions of ``score change`` and
+        #: ``on`` rules, whose mode :meth:`plan_round` applies.
         watched, watch_tags = self._watched, self._watch_tags
         when_rules = [rule for rules in program.thresholds.values() for rule in rules.rules()]
         when_rules.extend(program.wake_rules)
         when_rules.extend(rule for rules in program.rule_deps.values() for rule in rules)
         self._plain = _plain_actions(program, writer, watched, watch_tags, when_rules)
-        on_rules = [rule for plan in program.plans.values() for rule in plan.on_rules]
         self._plain_on = _plain_actions(
-            program, writer, watched, watch_tags, on_rules, any_mode=True
+            program, writer, watched, watch_tags, made_and_on_rules(program), any_mode=True
         )
         self._plain_scores = frozenset(
             index
@@ -518,13 +523,16 @@ class Cascade:
         """:meth:`run` for an event whose plan found that the only units it moves are
         ``rules``, each in the plan's firing set (:func:`engage.triggers.plain.plan_fired`):
         threshold rules that rise, dependency-map ``when`` rules whose truth bit the
-        plan raised, and the type's ``on`` rules whose condition holds, in that order.
+        plan raised, ``score change`` rules and the type's ``on`` rules whose condition
+        holds.
 
-        The general first round would find no segment, re-arm or engine-made event to
-        act on, and fire exactly these rules (the ``on`` rules that their mode lets
-        fire), in firing order, with these causes; their actions change nothing a rule
-        reads, so no round follows. ``changes`` is the plan's change set (the values
-        before the event), from which the causes show what changed.
+        The general first round would find no segment, re-arm or enter/exit event to
+        act on, and fire exactly these rules (the ``score change`` and ``on`` rules
+        that their mode lets fire, asked in the round's order: the former by changed
+        score, then the latter), in firing order, with these causes; their actions
+        change nothing a rule reads, so no round follows. ``changes`` is the plan's
+        change set (the values before the event), from which the causes show what
+        changed.
 
         Cost: the net changes and a cause per rule; the actions' records.
         """
@@ -541,14 +549,17 @@ class Cascade:
             if program.valuation_watched:
                 self._valuation(contact, net, False)
             score_reads: dict[int, dict[str, Any]] = {}
+            on_event: list[RuleSpec] = []
+            on_change: dict[int, list[RuleSpec]] = {}
             for rule in rules:
                 name = rule.name
                 threshold = rule.threshold
                 if rule.kind == "on":
-                    if not modes.should_fire(rule, contact, False, True, now):
-                        continue
-                    cause = self._cause(rule, condition=rule.cond_text)
-                    fired.append((rule.rank, rule, self._plain_on[rule.rank], cause))
+                    on_event.append(rule)
+                    continue
+                if rule.kind == "score_change":
+                    assert rule.score is not None
+                    on_change.setdefault(rule.score, []).append(rule)
                     continue
                 if threshold is not None:
                     index = threshold[0]
@@ -564,6 +575,13 @@ class Cascade:
                     reads = self._reads(contact, rule, net)
                     cause = Cause(name, event_id, event_type, None, rule.cond_text, reads)
                 fired.append((rule.rank, rule, self._plain[rule.rank], cause))
+            if on_change:
+                self._plan_changes(contact, net, on_change, fired, now)
+            should_fire = modes.should_fire
+            for rule in on_event:
+                if should_fire(rule, contact, False, True, now):
+                    cause = self._cause(rule, condition=rule.cond_text)
+                    fired.append((rule.rank, rule, self._plain_on[rule.rank], cause))
         finally:
             memo.clear()
         if len(fired) > 1:
@@ -574,6 +592,32 @@ class Cascade:
         # What the actions changed, nothing reads: no later round.
         self.writer.changes = {}
         return out
+
+    def _plan_changes(
+        self,
+        contact: Contact,
+        net: dict[Key, Any],
+        on_change: dict[int, list[RuleSpec]],
+        fired: list[tuple[int, RuleSpec, tuple[PlainAction, ...], Cause]],
+        now: float,
+    ) -> None:
+        """:meth:`plan_round`'s ``score change`` rules (whose condition the plan found
+        to hold), by changed score in the order of ``net``, as :meth:`_engine_made`."""
+        for key, old in net.items():
+            if key[0] != "score":
+                continue
+            rules = on_change.get(key[1])
+            if not rules:
+                continue
+            before = self.display(contact, key, old)
+            after = self.display(contact, key, score_of(contact, key[1]))
+            reads = {self._score_names[key[1]]: [before, after]}
+            for rule in rules:
+                if modes.should_fire(rule, contact, False, True, now):
+                    cause = self._cause(
+                        rule, event_type="score.change", condition=rule.cond_text, reads=reads
+                    )
+                    fired.append((rule.rank, rule, self._plain_on[rule.rank], cause))
 
     def _threshold_firings(
         self,

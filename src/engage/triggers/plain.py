@@ -79,7 +79,8 @@ def plan_fired(program: Program) -> frozenset[int]:
     - the threshold rules of a score without decay whose threshold rules all do (their
       causes show the stored values, as :meth:`Cascade.score_round
       <engage.triggers.cascade.Cascade.score_round>` gives them);
-    - ``on`` rules of any mode (the plan's caller applies the mode, as the cascade does);
+    - ``score change`` and ``on`` rules of any mode (the plan's caller applies the
+      mode, as the cascade does);
 
     all with plain actions (:func:`plain_specs`).
 
@@ -105,8 +106,15 @@ def plan_fired(program: Program) -> frozenset[int]:
             for rule in crossing
         ):
             ranks.update(rule.rank for rule in crossing)
-    for plan in program.plans.values():
-        for rule in plan.on_rules:
-            if plain_specs(rule, watched, watch_tags) is not None:
-                ranks.add(rule.rank)
+    for rule in made_and_on_rules(program):
+        if plain_specs(rule, watched, watch_tags) is not None:
+            ranks.add(rule.rank)
     return frozenset(ranks)
+
+
+def made_and_on_rules(program: Program) -> list[RuleSpec]:
+    """The ``score change`` rules and the event types' ``on`` rules: the rules on an
+    event (engine-made or not) that a plan may fire, their mode applied then."""
+    rules = [rule for rules in program.score_change_rules.values() for rule in rules]
+    rules.extend(rule for plan in program.plans.values() for rule in plan.on_rules)
+    return rules
