@@ -233,8 +233,8 @@ class TimeAtom:
     worth a wake-up (the end of ``new`` changes nothing when only ``dormant`` is tested).
 
     A ``window`` atom has ``counts``: the counts from which a drop of one can change a
-    condition that reads the window (``count ... >= 3``: from 3), or None when every
-    drop can (the count read as a value).
+    condition that reads the window (``count ... >= 3``: from 3), in descending order,
+    or None when every drop can (the count read as a value).
     """
 
     __slots__ = (
@@ -258,7 +258,7 @@ class TimeAtom:
         breakpoints: tuple[float, ...] = (),
         atom: int = -1,
         names: frozenset[str] | None = None,
-        counts: frozenset[int] | None = None,
+        counts: tuple[int, ...] | None = None,
     ) -> None:
         self.kind = kind
         self.names = names

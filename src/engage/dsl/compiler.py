@@ -396,12 +396,13 @@ class _Compiler:
                     # ``had`` changes when its count drops from 1; an uncompared count,
                     # at any drop (no counts given).
                     counts = frozenset((1,)) if isinstance(node, ast.Had) else None
+                    counts = counted.get(id(node), counts)
                     atoms.append(
                         TimeAtom(
                             "window",
                             atom=atom_id,
                             window=float(node.window.seconds),
-                            counts=counted.get(id(node), counts),
+                            counts=None if counts is None else _descending(counts),
                         )
                     )
                 case ast.Compare() | ast.Between() | ast.InList() | ast.IsEmpty():
@@ -707,6 +708,10 @@ _COMPARE: dict[str, Callable[[float, float], bool]] = {
 }
 
 
+def _descending(counts: Iterable[int]) -> tuple[int, ...]:
+    return tuple(sorted(set(counts), reverse=True))
+
+
 def _count_test(node: ast.Expr) -> tuple[ast.Expr, frozenset[int]] | None:
     """``(the count, the counts it can change its test at)`` when ``node`` compares a
     ``count`` with a number: time only lowers a count, one at a time, and the test can
@@ -813,7 +818,10 @@ def _merge_atoms(
                 )
                 merged.append(known)
             elif known.counts is not None:
-                known.counts = None if atom.counts is None else known.counts | atom.counts
+                merged_counts = None
+                if atom.counts is not None:
+                    merged_counts = _descending({*known.counts, *atom.counts})
+                known.counts = merged_counts
         elif atom.kind == "decay":
             decay_points[atom.score].update(atom.breakpoints)
         else:
