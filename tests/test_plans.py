@@ -66,6 +66,73 @@ def test_plans_match_the_full_path_over_time(text: str, ops: list[tuple[str, Any
     _same_with_and_without_plans(text, ops)
 
 
+#: Rules whose firings a plan makes itself (plain threshold rules of two scores, a plain
+#: window rule, a plain rule on the class, ``on`` rules with a cooldown and ``once``, a
+#: ``score change`` rule),
+#: next to units it hands over for (a segment and its enter rule).
+PLAIN_RULES = """
+score {
+    on email.open    +1
+    on email.click   +3
+    on web.visit     +2
+    on form.submit   +5
+}
+score fit {
+    on form.submit   +4
+}
+valuation {
+    new       within 1 day
+    frequent  within 5 days
+}
+segment mixed = score >= 12 and fit >= 4
+rule "warm" when score >= 4 then tag "warm", notify sales "warm"
+rule "hot" priority 5 when score >= 9 then notify sales "hot"
+rule "busy" when count web.visit within 2 days >= 2 then tag "busy", do crm.sync
+rule "fresh" when valuation is "new" and fit >= 4 then notify sales "fresh"
+rule "clicker" on email.click where event.n >= 2 then notify sales "clicked"
+    at most once per 1 day
+rule "first form" on form.submit then notify sales "form"
+    once
+rule "opened" priority 3 on email.open then tag "opened"
+rule "in" on segment enter mixed then tag "in"
+rule "synced" on score change where score >= 6 then do crm.sync
+"""
+
+
+@SETTINGS
+@given(operations(time=True))
+def test_plans_that_fire_rules_match_the_full_path(ops: list[tuple[str, Any]]) -> None:
+    _same_with_and_without_plans(PLAIN_RULES, ops)
+
+
+def test_a_plan_fires_plain_rules_itself() -> None:
+    engine = engage.Engine(engage.compile(PLAIN_RULES, name="t.rules"))
+    day = 86400.0
+    events = [
+        {"contact": "c1", "type": "email.open", "at": 0.0},
+        {"contact": "c1", "type": "email.click", "at": 60.0, "data": {"n": 3}},
+        {"contact": "c1", "type": "web.visit", "at": day},
+        {"contact": "c1", "type": "web.visit", "at": day + 60},
+        {"contact": "c1", "type": "web.visit", "at": day + 120},
+    ]
+    actions = engine.ingest_many(events)
+    assert [(a.rule, a.action) for a in actions] == [
+        ("opened", "tag"),
+        ("warm", "tag"),
+        ("warm", "notify"),
+        ("clicker", "notify"),
+        ("synced", "crm.sync"),
+        ("busy", "tag"),
+        ("busy", "crm.sync"),
+        ("synced", "crm.sync"),
+        ("hot", "notify"),
+        ("synced", "crm.sync"),
+    ]
+    counts = engine.path_counts()
+    assert counts["plan_fired"] == 4
+    assert counts["plan_handed_over"] == 0
+
+
 def test_every_event_type_of_the_example_runs_through_its_plan() -> None:
     rules = engage.load(EXAMPLES / "engagement.rules")
     lines = (EXAMPLES / "events.jsonl").read_text().splitlines()

@@ -166,6 +166,7 @@ rule "six" when score >= 6 then tag "six"
         "handed_over": 2,
         "plan": 0,
         "plan_handed_over": 0,
+        "plan_fired": 0,
         "full": 0,
     }
     one_by_one = engage.Engine(rules)

@@ -19,6 +19,7 @@ from engage.triggers.cascade import Cascade
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 DAY = timedelta(days=1)
 SECOND = timedelta(seconds=1)
+HOUR = timedelta(hours=1)
 
 
 def make(text: str) -> Engine:
@@ -84,6 +85,34 @@ def test_recency_class_sequence_over_time() -> None:
         ("expired", T0 + 120 * DAY),
     ]
     assert engine.next_timer() is None
+
+
+def test_only_class_ends_a_condition_tells_apart_wake_the_contact() -> None:
+    # Only "dormant" is tested: the end of "new" (day 15) changes no condition, so the
+    # contact sleeps until it turns dormant (day 45), then until it expires (day 120).
+    engine = make(
+        "valuation { new within 15 days  frequent within 45 days  dormant within 120 days }\n"
+        'when valuation is "dormant" then do miss\n'
+    )
+    engine.ingest(ev("a", "email.open", T0))
+    assert engine.next_timer() == T0 + 45 * DAY
+    assert fired(engine.advance(T0 + 50 * DAY)) == [("miss", T0 + 45 * DAY)]
+    assert engine.next_timer() == T0 + 120 * DAY
+    engine.advance(T0 + 121 * DAY)
+    assert engine.next_timer() is None
+
+
+def test_a_window_wakes_the_contact_only_when_its_count_can_change_a_test() -> None:
+    # ">= 2" changes only when the count drops from 2: with three visits (days 0, 1,
+    # 2) that is when the day-1 visit leaves the window (day 4), not the day-0 one.
+    engine = make("when count web.visit within 3 days >= 2 then do busy\n")
+    for day in range(3):
+        engine.ingest(ev("a", "web.visit", T0 + day * DAY))
+    assert engine.next_timer() == T0 + 4 * DAY
+    engine.advance(T0 + 4 * DAY)
+    assert engine.next_timer() is None
+    later = T0 + 4 * DAY + 12 * HOUR  # the day-2 visit is still inside: 2 again
+    assert fired(engine.ingest(ev("a", "web.visit", later))) == [("busy", later)]
 
 
 def test_new_activity_resets_recency() -> None:

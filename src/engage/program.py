@@ -225,9 +225,28 @@ class TimeAtom:
 
     ``kind`` is ``within`` (anchor function and window), ``valuation``, ``decay`` (score
     index and its breakpoints) or ``window`` (history atom).
+
+    A ``valuation`` atom found in a condition has ``names``: the class names the
+    condition tests the class against (``valuation is "dormant"``), or None when it
+    reads the class otherwise. The program's one merged valuation atom has, as
+    ``breakpoints``, the class windows whose end changes some such test: the boundaries
+    worth a wake-up (the end of ``new`` changes nothing when only ``dormant`` is tested).
+
+    A ``window`` atom has ``counts``: the counts from which a drop of one can change a
+    condition that reads the window (``count ... >= 3``: from 3), in descending order,
+    or None when every drop can (the count read as a value).
     """
 
-    __slots__ = ("anchor", "atom", "breakpoints", "kind", "score", "window")
+    __slots__ = (
+        "anchor",
+        "atom",
+        "breakpoints",
+        "counts",
+        "kind",
+        "names",
+        "score",
+        "window",
+    )
 
     def __init__(
         self,
@@ -238,8 +257,12 @@ class TimeAtom:
         score: int = -1,
         breakpoints: tuple[float, ...] = (),
         atom: int = -1,
+        names: frozenset[str] | None = None,
+        counts: tuple[int, ...] | None = None,
     ) -> None:
         self.kind = kind
+        self.names = names
+        self.counts = counts
         self.anchor = anchor
         self.window = window
         self.score = score
@@ -283,8 +306,8 @@ class Program:
         self.time_atoms: tuple[TimeAtom, ...] = ()
         self.valuation_watched = False
         #: The rules a wake-up can change (time-sensitive rules and those that read the
-        #: recency class), in firing order, when all of them keep a truth bit and no
-        #: re-arm condition reads time: then ``wake_truth(c, None, now)``
+        #: recency class), in firing order, when all of them keep a truth bit: then
+        #: ``wake_truth(c, None, now)``
         #: gives all their truth bits in one call, and a wake-up is a comparison of bits
         #: (see ``Cascade.wake``). Otherwise ``wake_truth`` is None.
         self.wake_rules: tuple[RuleSpec, ...] = ()

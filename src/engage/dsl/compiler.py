@@ -17,8 +17,9 @@ The compiler decides, once, everything the engine would otherwise work out per e
 from __future__ import annotations
 
 import math
+import operator
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from engage.actions import ActionSpec, Computed
@@ -43,7 +44,7 @@ from engage.program import (
 from engage.scoring.decay import Decay
 from engage.state.contact import Contact
 from engage.state.writer import VALUATION_KEY
-from engage.time.valuation import make_valuation
+from engage.time.valuation import EXPIRED, make_valuation
 from engage.time.windows import make_counter
 from engage.timeutil import format_duration
 from engage.triggers.thresholds import ThresholdIndex
@@ -372,18 +373,37 @@ class _Compiler:
     def _time_atoms(self, expr: ast.Expr) -> list[TimeAtom]:
         """What in a condition changes by time alone."""
         atoms: list[TimeAtom] = []
+        # The class names each read of the class is compared with (parents come first).
+        tested: dict[int, frozenset[str]] = {}
+        # The counts at which each ``count`` compared with a constant can change its test.
+        counted: dict[int, frozenset[int]] = {}
         for node in _walk_state(expr):
+            test = _class_test(node)
+            if test is not None:
+                tested[id(test[0])] = test[1]
+            count_test = _count_test(node)
+            if count_test is not None:
+                counted[id(count_test[0])] = count_test[1]
             match node:
                 case ast.Name(name="valuation"):
-                    atoms.append(TimeAtom("valuation"))
+                    atoms.append(TimeAtom("valuation", names=tested.get(id(node))))
                 case ast.Within(operand=operand, window=window):
                     atom = TimeAtom("within", window=float(window.seconds))
                     self._later(atom, "anchor", self.gen.add_value(operand))
                     atoms.append(atom)
                 case ast.Had() | ast.Count():
                     atom_id = self.history_atom(node)
+                    # ``had`` changes when its count drops from 1; an uncompared count,
+                    # at any drop (no counts given).
+                    counts = frozenset((1,)) if isinstance(node, ast.Had) else None
+                    counts = counted.get(id(node), counts)
                     atoms.append(
-                        TimeAtom("window", atom=atom_id, window=float(node.window.seconds))
+                        TimeAtom(
+                            "window",
+                            atom=atom_id,
+                            window=float(node.window.seconds),
+                            counts=None if counts is None else _descending(counts),
+                        )
                     )
                 case ast.Compare() | ast.Between() | ast.InList() | ast.IsEmpty():
                     for name, points in _score_constants(node):
@@ -488,7 +508,7 @@ class _Compiler:
         program.time_rules = tuple(time_rules)
         program.time_rearms = tuple(time_rearms)
         program.time_segments = tuple(time_segments)
-        program.time_atoms = _merge_atoms(atoms)
+        program.time_atoms = _merge_atoms(atoms, program.classes)
         program.valuation_watched = any(a.kind == "valuation" for a in program.time_atoms)
         program.score_change_rules = _group(rules, "score_change", lambda s: s.score)
         program.segment_enter_rules = _group(rules, "segment_enter", lambda s: s.segment)
@@ -504,8 +524,10 @@ class _Compiler:
 
         A wake-up changes nothing stored: only the recency class and what time reads
         (decayed scores, windows) move. When every rule that can see that keeps a truth
-        bit, and no re-arm condition reads it, a wake-up's first round is just "which
-        bits rose", answered by one call instead of a call per rule.
+        bit, a wake-up's first round is just "which bits rose", answered by one call
+        instead of a call per rule (after the re-arm conditions that time can change,
+        which :meth:`Cascade.wake <engage.triggers.cascade.Cascade.wake>` evaluates
+        first, as the general round does).
 
         Segments that time can move get a second generated call, which gives their
         membership bits: a wake-up that moves none of them (nearly all do not) takes
@@ -514,8 +536,6 @@ class _Compiler:
         """
         program = self.program
         if not program.time_atoms:
-            return
-        if program.time_rearms or VALUATION_KEY in program.rearm_deps:
             return
         chosen = {id(rule) for rule in program.time_rules}
         chosen.update(id(rule) for rule in program.rule_deps.get(VALUATION_KEY, ()))
@@ -658,6 +678,67 @@ def _walk_state(expr: ast.Expr) -> Iterable[ast.Expr]:
         stack.extend(reversed(children(node)))
 
 
+def _class_test(node: ast.Expr) -> tuple[ast.Expr, frozenset[str]] | None:
+    """``(the read of the class, the names it is compared with)`` when ``node`` is
+    ``valuation is "X"``, ``is not``, or ``in``/``not in`` a list of names."""
+    if isinstance(node, ast.Compare) and node.op in ("==", "!="):
+        read, other = node.left, node.right
+        if (
+            isinstance(read, ast.Name)
+            and read.name == "valuation"
+            and isinstance(other, ast.String)
+        ):
+            return read, frozenset((other.value,))
+    elif isinstance(node, ast.InList):
+        read = node.operand
+        if isinstance(read, ast.Name) and read.name == "valuation":
+            names = [item.value for item in node.items.items if isinstance(item, ast.String)]
+            if len(names) == len(node.items.items):
+                return read, frozenset(names)
+    return None
+
+
+_COMPARE: dict[str, Callable[[float, float], bool]] = {
+    "==": operator.eq,
+    "!=": operator.ne,
+    ">": operator.gt,
+    ">=": operator.ge,
+    "<": operator.lt,
+    "<=": operator.le,
+}
+
+
+def _descending(counts: Iterable[int]) -> tuple[int, ...]:
+    return tuple(sorted(set(counts), reverse=True))
+
+
+def _count_test(node: ast.Expr) -> tuple[ast.Expr, frozenset[int]] | None:
+    """``(the count, the counts it can change its test at)`` when ``node`` compares a
+    ``count`` with a number: time only lowers a count, one at a time, and the test can
+    only change on a drop from a count ``k`` where it differs between ``k`` and
+    ``k - 1`` (next to the constant)."""
+    if not isinstance(node, ast.Compare):
+        return None
+    compare = _COMPARE[node.op]
+    for read, other, flipped in ((node.left, node.right, False), (node.right, node.left, True)):
+        if not isinstance(read, ast.Count):
+            continue
+        is_lit, value = literal_value(other)
+        if not is_lit or not isinstance(value, int | float) or isinstance(value, bool):
+            return None
+        if not math.isfinite(value):
+            return None
+        constant = float(value)
+
+        def test(count: int, constant: float = constant, flipped: bool = flipped) -> bool:
+            return compare(constant, count) if flipped else compare(count, constant)
+
+        low = max(1, math.floor(constant) - 1)
+        drops = range(low, math.ceil(constant) + 3)
+        return read, frozenset(k for k in drops if test(k) != test(k - 1))
+    return None
+
+
 def _score_constants(node: ast.Expr) -> list[tuple[str, list[float]]]:
     """``(score name, constants)`` when ``node`` compares a bare name with constants."""
     match node:
@@ -714,28 +795,60 @@ def _single_score(expr: ast.Expr, symbols: Any) -> tuple[str, list[float]] | Non
     return None
 
 
-def _merge_atoms(atoms: list[TimeAtom]) -> tuple[TimeAtom, ...]:
-    """One atom per valuation, per window and per decaying score (breakpoints merged)."""
+def _merge_atoms(
+    atoms: list[TimeAtom], classes: Sequence[tuple[str, float]]
+) -> tuple[TimeAtom, ...]:
+    """One atom per valuation, per window and per decaying score (breakpoints merged;
+    the valuation's are the class boundaries some condition tells apart; a window's
+    counts, the union of its uses')."""
     merged: list[TimeAtom] = []
-    seen_windows: set[int] = set()
+    seen_windows: dict[int, TimeAtom] = {}
     decay_points: dict[int, set[float]] = defaultdict(set)
     valuation = False
+    tests: list[frozenset[str] | None] = []
     for atom in atoms:
         if atom.kind == "valuation":
             valuation = True
+            tests.append(atom.names)
         elif atom.kind == "window":
-            if atom.atom not in seen_windows:
-                seen_windows.add(atom.atom)
-                merged.append(atom)
+            known = seen_windows.get(atom.atom)
+            if known is None:
+                known = seen_windows[atom.atom] = TimeAtom(
+                    "window", atom=atom.atom, window=atom.window, counts=atom.counts
+                )
+                merged.append(known)
+            elif known.counts is not None:
+                merged_counts = None
+                if atom.counts is not None:
+                    merged_counts = _descending({*known.counts, *atom.counts})
+                known.counts = merged_counts
         elif atom.kind == "decay":
             decay_points[atom.score].update(atom.breakpoints)
         else:
             merged.append(atom)
     if valuation:
-        merged.insert(0, TimeAtom("valuation"))
+        merged.insert(0, TimeAtom("valuation", breakpoints=_class_boundaries(classes, tests)))
     for score, points in sorted(decay_points.items()):
         merged.append(TimeAtom("decay", score=score, breakpoints=tuple(sorted(points))))
     return tuple(merged)
+
+
+def _class_boundaries(
+    classes: Sequence[tuple[str, float]], tests: list[frozenset[str] | None]
+) -> tuple[float, ...]:
+    """The windows of ``classes`` whose end changes one of ``tests`` (sets of class
+    names a condition compares the class with; None: every end changes it).
+
+    At the end of a class's window the class becomes the next one (``expired`` after
+    the last): only a test holding for one of the two and not the other can see it.
+    """
+    names = [name for name, _ in classes]
+    ends: list[float] = []
+    for number, (name, window) in enumerate(classes):
+        after = names[number + 1] if number + 1 < len(names) else EXPIRED
+        if any(test is None or (name in test) != (after in test) for test in tests):
+            ends.append(window)
+    return tuple(ends)
 
 
 def _group(

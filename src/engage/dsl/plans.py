@@ -19,7 +19,14 @@ and segments that read those inputs. A plan is that knowledge written out as Pyt
    change set, with which the engine runs :meth:`Cascade.run
    <engage.triggers.cascade.Cascade.run>` exactly as the general path does (same
    change set, same state): the actions, their order and their causes are the general
-   path's, by construction.
+   path's, by construction;
+4. except when the only units that move are rules the plan may fire itself (plain
+   rules, :func:`engage.triggers.plain.plan_fired`: fixed actions that nothing reads):
+   a threshold rule that rises, a ``when`` rule whose truth bit rises (the plan raises
+   it), a ``score change`` or ``on`` rule whose condition holds. Then it returns the
+   change set and those rules, and the engine fires them with :meth:`Cascade.plan_round
+   <engage.triggers.cascade.Cascade.plan_round>`: what the general first round would
+   fire, with the same causes, and no round after it.
 
 A plan returns :data:`FULL` before changing anything when the event needs the general
 path (an ``email.bounce`` of kind ``hard``). Event types with built-in effects
@@ -50,6 +57,7 @@ from engage.time.windows import count as window_count
 from engage.time.windows import next_expiry
 from engage.time.windows import record as record_window
 from engage.triggers import modes
+from engage.triggers.plain import plan_fired
 
 #: What a plan returns when the event must take the general path (nothing applied).
 FULL: Final = object()
@@ -61,7 +69,8 @@ UNPLANNED_TYPES: Final = frozenset({UPDATED, DELETED, UNSUBSCRIBE})
 OTHER_TYPES: Final = "\0other"
 
 #: ``plan(contact, event, now, moment)``: None (nothing more to do), the change set to
-#: run the cascade with, or :data:`FULL`.
+#: run the cascade with, the change set and the rules to fire with
+#: :meth:`~engage.triggers.cascade.Cascade.plan_round` (a tuple), or :data:`FULL`.
 PlanFunction = Callable[[Contact, Event, float, float], Any]
 #: ``next_wake(contact, now)``: the earliest moment after ``now`` at which time alone may
 #: change the contact, or None.
@@ -98,6 +107,23 @@ def _unbuilt(contact: Contact, event: Event, now: float, moment: float) -> Any:
     raise RuntimeError("plan used before it was compiled")
 
 
+def _score_change_event(
+    program: Program, contact: Contact, index: int, old: Any, now: float
+) -> Event:
+    """The ``score.change`` event the cascade makes for score ``index`` changing from
+    ``old`` (values as read at ``now``)."""
+    spec = program.scores[index]
+    new = score_of(contact, index)
+    decay = spec.decay
+    before, after = old, new
+    if decay is not None:
+        before = None if old is None else decay.read(old, now)
+        after = None if new is None else decay.read(new, now)
+    delta = None if before is None or after is None else after - before
+    data = {"score": spec.name, "old": before, "new": after, "delta": delta}
+    return Event(contact.id, "score.change", now, None, data)
+
+
 def score_change_quiet(
     program: Program,
     rules: tuple[RuleSpec, ...],
@@ -108,21 +134,26 @@ def score_change_quiet(
 ) -> bool:
     """Whether no ``score change`` rule of score ``index`` would hold for a change from
     ``old`` (the engine-made event built as the cascade builds it)."""
-    spec = program.scores[index]
-    new = score_of(contact, index)
-    decay = spec.decay
-    before, after = old, new
-    if decay is not None:
-        before = None if old is None else decay.read(old, now)
-        after = None if new is None else decay.read(new, now)
-    delta = None if before is None or after is None else after - before
-    data = {"score": spec.name, "old": before, "new": after, "delta": delta}
-    made = Event(contact.id, "score.change", now, None, data)
+    made = _score_change_event(program, contact, index, old, now)
     for rule in rules:
         cond = rule.cond
         if cond is None or cond(contact, made, now):
             return False
     return True
+
+
+def score_changes(
+    program: Program,
+    rules: tuple[RuleSpec, ...],
+    contact: Contact,
+    index: int,
+    old: Any,
+    now: float,
+) -> tuple[RuleSpec, ...]:
+    """The ``score change`` rules of score ``index`` whose condition holds for a change
+    from ``old``, in order (their mode is applied when they fire)."""
+    made = _score_change_event(program, contact, index, old, now)
+    return tuple(rule for rule in rules if rule.cond is None or rule.cond(contact, made, now))
 
 
 def _stored(index: int) -> str:
@@ -171,11 +202,18 @@ def _number(value: float) -> str:
 class _PlanWriter:
     """Writes one event type's plan function."""
 
-    def __init__(self, program: Program, out: _Source, event_type: str | None) -> None:
+    def __init__(
+        self, program: Program, out: _Source, event_type: str | None, fired: frozenset[int]
+    ) -> None:
         self.program = program
         self.out = out
         self.event_type = event_type
         self.plan = None if event_type is None else program.plans.get(event_type)
+        #: The ranks of the rules a plan may fire itself (:func:`plan_fired`).
+        self.fired = fired
+        #: Whether this plan fires some rule itself, and raises some truth bit.
+        self.fires = False
+        self.raises = False
 
     def write(self, function: str) -> tuple[RuleSpec, ...]:
         program = self.program
@@ -187,6 +225,7 @@ class _PlanWriter:
             out.add(1, "if data and data.get('kind') == 'hard':")
             out.add(2, "return _FULL")
         out.add(1, "ch = {}")
+        start = len(out.lines)
         # Last activity (every planned type is an activity type).
         la = out.name(LAST_ACTIVITY_KEY)
         out.add(1, "la = c.last_activity")
@@ -202,8 +241,14 @@ class _PlanWriter:
                 self._lines()
                 touched.extend(program.scores[line.score].key for line in plan.lines)
         on_rules = () if plan is None else plan.on_rules
-        self._quiet(list(dict.fromkeys(touched)), on_rules)
+        if self._quiet(list(dict.fromkeys(touched)), on_rules) and self.fires:
+            out.add(1, "if fire:")
+            if self.raises:
+                out.add(2, "c.truth |= rise")
+            out.add(2, "return ch, fire")
         out.add(1, "return None")
+        if self.fires:
+            out.lines[start:start] = ["    fire = ()"] + (["    rise = 0"] if self.raises else [])
         out.add(0, "")
         return on_rules
 
@@ -292,8 +337,11 @@ class _PlanWriter:
 
     # -- would the cascade do anything? ----------------------------------------------
 
-    def _quiet(self, touched: list[Key], on_rules: tuple[RuleSpec, ...]) -> None:
-        """Return the change set as soon as a unit the change touches would move."""
+    def _quiet(self, touched: list[Key], on_rules: tuple[RuleSpec, ...]) -> bool:
+        """Return the change set as soon as a unit the change touches would move, unless
+        the plan can fire it itself (then it joins ``fire``, the rules to fire, after
+        which the plan returns the change set with them). False when the code written
+        always returns."""
         program = self.program
         out = self.out
         # A flag per input: did it really change (the cascade's net changes)?
@@ -350,7 +398,12 @@ class _PlanWriter:
                 out.add(2, f"for rule in {thresholds}.candidates(o{index}, new):")
                 out.add(3, "holds = rule.threshold[1]")
                 out.add(3, f"if holds(new) and not holds(o{index}):")
-                out.add(4, "return ch")
+                crossing = program.thresholds[index].rules()
+                if all(rule.rank in self.fired for rule in crossing):
+                    out.add(4, "fire += (rule,)")
+                    self.fires = True
+                else:
+                    out.add(4, "return ch")
         # Rules of the dependency map: would a truth bit move, or a rule hold?
         candidates: dict[RuleSpec, list[Key]] = {}
         for key in keys:
@@ -363,6 +416,14 @@ class _PlanWriter:
             if key[0] == "score" and program.score_change_rules.get(key[1]):
                 index = key[1]
                 rules = out.name(program.score_change_rules[index])
+                if all(rule.rank in self.fired for rule in program.score_change_rules[index]):
+                    out.add(1, f"if {flags[key]}:")
+                    out.add(
+                        2,
+                        f"fire += _score_changes(_PROGRAM, {rules}, c, {index!r}, o{index}, now)",
+                    )
+                    self.fires = True
+                    continue
                 out.add(
                     1,
                     f"if {flags[key]} and not _score_change_quiet("
@@ -371,11 +432,18 @@ class _PlanWriter:
                 out.add(2, "return ch")
         # The type's own ``on`` rules.
         for rule in on_rules:
+            depth = 1
+            if rule.cond is not None:
+                out.add(1, f"if {out.name(rule.cond, '_P')}(c, ev, now):")
+                depth = 2
+            if rule.rank in self.fired:
+                out.add(depth, f"fire += ({out.name(rule, '_R')},)")
+                self.fires = True
+                continue
+            out.add(depth, "return ch")
             if rule.cond is None:
-                out.add(1, "return ch")
-                return
-            out.add(1, f"if {out.name(rule.cond, '_P')}(c, ev, now):")
-            out.add(2, "return ch")
+                return False
+        return True
 
     def _segment(self, gate: str, segment: SegmentSpec) -> None:
         out = self.out
@@ -397,7 +465,17 @@ class _PlanWriter:
         else:
             test = "holds"
         out.add(2, f"if {test}:")
-        out.add(3, "return ch")
+        if rule.rank not in self.fired:
+            out.add(3, "return ch")
+            return
+        # A plain rule on each rise (with a truth bit): it fires when the bit rises,
+        # which the plan records only if nothing hands over; a fall needs no firing.
+        out.add(3, "if holds:")
+        out.add(4, f"fire += ({out.name(rule, '_R')},)")
+        out.add(4, f"rise |= {rule.bit!r}")
+        out.add(3, "else:")
+        out.add(4, f"c.truth ^= {rule.bit!r}")
+        self.fires = self.raises = True
 
 
 def _write_next_wake(program: Program, out: _Source) -> None:
@@ -413,12 +491,12 @@ def _write_next_wake(program: Program, out: _Source) -> None:
 
     for atom in program.time_atoms:
         if atom.kind == "valuation":
-            if not program.classes:
+            if not atom.breakpoints:
                 continue
             out.add(1, "la = c.last_activity")
             out.add(1, "if la is not None and not _is_discarded(c):")
             depth = 2
-            for _, window in program.classes:
+            for window in atom.breakpoints:  # the class ends some condition tells apart
                 out.add(depth, f"m = la + {_number(window)}")
                 out.add(depth, "if m <= now:")
                 depth += 1
@@ -444,7 +522,8 @@ def _write_next_wake(program: Program, out: _Source) -> None:
             out.add(2, f"windows = extra.get({WINDOWS!r})")
             out.add(2, "if windows:")
             length = _number(atom.window)
-            out.add(3, f"m = _next_expiry(windows.get({atom.atom!r}), {length}, now)")
+            counts = "None" if atom.counts is None else out.name(atom.counts)
+            out.add(3, f"m = _next_expiry(windows.get({atom.atom!r}), {length}, now, {counts})")
             keep(3)
     out.add(1, "return best")
     out.add(0, "")
@@ -470,9 +549,11 @@ def build_plans(program: Program) -> tuple[dict[str, Plan], str, NextWake]:
         "_class_of": class_of,
         "_is_disarmed": modes.is_disarmed,
         "_score_change_quiet": score_change_quiet,
+        "_score_changes": score_changes,
         "_next_expiry": next_expiry,
     }
     out = _Source(namespace)
+    fired = plan_fired(program)
     plans: dict[str, Plan] = {}
     types: list[str | None] = [t for t in program.plans if t not in UNPLANNED_TYPES]
     if BOUNCE not in program.plans:
@@ -483,7 +564,7 @@ def build_plans(program: Program) -> tuple[dict[str, Plan], str, NextWake]:
         first = len(out.lines)
         title = "other event types" if event_type is None else f"event type {event_type!r}"
         out.add(0, f"# {title}")
-        on_rules = _PlanWriter(program, out, event_type).write(function)
+        on_rules = _PlanWriter(program, out, event_type, fired).write(function)
         source = "\n".join(out.lines[first:]) + "\n"
         key = OTHER_TYPES if event_type is None else event_type
         plans[key] = Plan(key, function, source, on_rules)

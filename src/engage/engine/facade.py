@@ -238,8 +238,8 @@ class Engine:
     def path_counts(self) -> dict[str, int]:
         """How many admitted events each path applied since this program was loaded:
         ``inline`` (of which ``handed_over`` reached the cascade), ``plan`` (their
-        type's generated plan; of which ``plan_handed_over`` ran the cascade) and
-        ``full``."""
+        type's generated plan; of which ``plan_handed_over`` ran the cascade and
+        ``plan_fired`` fired plain rules without it) and ``full``."""
         inline = self._inline
         planned = self._planned
         return {
@@ -247,6 +247,7 @@ class Engine:
             "handed_over": inline.handed_over,
             "plan": planned.applied,
             "plan_handed_over": planned.handed_over,
+            "plan_fired": planned.fired,
             "full": self._full_applied,
         }
 

@@ -3,8 +3,9 @@
 :func:`engage.dsl.plans.build_plans` writes, for each event type, one function that
 applies the type's effects in place and tells whether any rule or segment could move;
 this module runs it for an admitted event and, when something could, continues with the
-cascade exactly as the general path does. Events that create a contact, carry updates
-(``contact.updated``), or have built-in effects take the general path.
+cascade exactly as the general path does (or, when the only units that move are plain
+rules the plan fired, with the cascade's round for them). Events that create a contact,
+carry updates (``contact.updated``), or have built-in effects take the general path.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ class PlanPath:
         "_state",
         "_writer",
         "applied",
+        "fired",
         "handed_over",
         "next_wake",
         "plans",
@@ -66,9 +68,11 @@ class PlanPath:
         self._dispatcher = dispatcher
         self._schedule = schedule
         self._has_timers = bool(program.time_atoms)
-        #: Events a plan applied, and of those the ones handed to the cascade.
+        #: Events a plan applied; of those, the ones handed to the cascade and the ones
+        #: whose plan fired rules itself.
         self.applied = 0
         self.handed_over = 0
+        self.fired = 0
 
     def plan_for(self, event: Event) -> Plan | None:
         """The plan for an admitted event without updates, or None."""
@@ -81,7 +85,8 @@ class PlanPath:
         """Apply ``event`` through ``plan`` (the clock already at or past it); False,
         with nothing changed, when the general path must apply it instead.
 
-        Cost: one generated call; the cascade only when a unit could move.
+        Cost: one generated call; when a rule fires, its plain actions
+        (:meth:`Cascade.plan_round`), or the cascade when another unit could move.
         """
         state = self._state
         contact = state.contacts.get(event.contact)
@@ -99,11 +104,16 @@ class PlanPath:
             if self._has_timers:
                 self._schedule(contact)
             return True
-        self.handed_over += 1
         writer = self._writer
         writer.now = now
-        writer.changes = changes
-        actions = self._cascade.run(contact, event, event.id, on_rules=plan.on_rules)
+        if changes.__class__ is tuple:
+            self.fired += 1
+            writer.changes = {}
+            actions = self._cascade.plan_round(contact, event, *changes)
+        else:
+            self.handed_over += 1
+            writer.changes = changes
+            actions = self._cascade.run(contact, event, event.id, on_rules=plan.on_rules)
         if self._has_timers:
             self._schedule(contact)
         if actions:

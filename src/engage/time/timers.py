@@ -217,7 +217,7 @@ def next_wake(program: Program, contact: Contact, now: float) -> float | None:
         moment: float | None = None
         if kind == "valuation":
             if not is_discarded(contact):
-                moment = next_boundary(program.classes, contact.last_activity, now)
+                moment = next_boundary(atom.breakpoints, contact.last_activity, now)
         elif kind == "within":
             assert atom.anchor is not None
             anchor = atom.anchor(contact, None, now)
@@ -234,7 +234,7 @@ def next_wake(program: Program, contact: Contact, now: float) -> float | None:
             if extra is not None:
                 windows = extra.get(WINDOWS)
                 if windows:
-                    moment = next_expiry(windows.get(atom.atom), atom.window, now)
+                    moment = next_expiry(windows.get(atom.atom), atom.window, now, atom.counts)
         if moment is not None and (best is None or moment < best):
             best = moment
     return best

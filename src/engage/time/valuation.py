@@ -57,13 +57,12 @@ def class_of(
     return EXPIRED
 
 
-def next_boundary(
-    classes: Sequence[tuple[str, float]], last_activity: float | None, now: float
-) -> float | None:
-    """The next moment after ``now`` at which the class changes by time alone."""
+def next_boundary(ends: Sequence[float], last_activity: float | None, now: float) -> float | None:
+    """The next moment after ``now`` at which the class leaves one of the windows
+    ``ends`` (the class boundaries worth a wake-up; ascending) by time alone."""
     if last_activity is None:
         return None
-    for _, window in classes:
+    for window in ends:
         moment = last_activity + window
         if moment > now:
             return moment

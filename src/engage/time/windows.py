@@ -8,7 +8,7 @@ that event's time plus the window: the engine's timer index is told that moment,
 
 from __future__ import annotations
 
-from bisect import insort
+from bisect import bisect_right, insort
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -41,10 +41,34 @@ def count(times: Sequence[float] | None, window: float, now: float) -> int:
     return sum(1 for moment in times if moment > limit)
 
 
-def next_expiry(times: Sequence[float] | None, window: float, now: float) -> float | None:
-    """The next moment after ``now`` at which an event leaves the window."""
+def next_expiry(
+    times: Sequence[float] | None,
+    window: float,
+    now: float,
+    counts: Sequence[int] | None = None,
+) -> float | None:
+    """The next moment after ``now`` at which an event leaves the window; with
+    ``counts`` (descending), the next at which the count drops from one of them (the
+    drops a condition can see: see ``TimeAtom.counts``).
+
+    Cost: a bisection and a look per count; without counts, a pass over the stored
+    times (ascending) up to the first inside the window.
+    """
     if not times:
         return None
+    if counts is not None:
+        start = bisect_right(times, now - window)
+        inside = len(times) - start
+        for left in counts:
+            if left <= inside:
+                # The count drops from ``left`` when the (inside - left)-th oldest
+                # event inside leaves.
+                leaves = times[start + inside - left] + window
+                if leaves > now:
+                    return leaves
+                break  # rounding at the window's edge: fall back to every expiry
+        else:
+            return None
     for moment in times:
         leaves = moment + window
         if leaves > now:

@@ -27,10 +27,7 @@ from engage.program import Key, Program, RuleSpec
 from engage.state.contact import FLOWS, UNSUBSCRIBED, Contact, score_of
 from engage.state.writer import (
     DISCARD_KEY,
-    GROUPS_KEY,
     LAST_ACTIVITY_KEY,
-    STATUS_KEY,
-    TAGS_KEY,
     VALUATION_KEY,
     StateWriter,
 )
@@ -38,11 +35,16 @@ from engage.time.valuation import class_of, is_discarded
 from engage.timeutil import format_time
 from engage.triggers import modes
 from engage.triggers.executor import ActionExecutor
+from engage.triggers.plain import (
+    VALUATION_INPUTS,
+    fires_on_each_rise,
+    made_and_on_rules,
+    plain_specs,
+    watched_keys,
+)
 
 #: Rounds of cascading state actions allowed for one event before it is a rule cycle.
 MAX_ROUNDS: Final = 32
-
-_VALUATION_INPUTS: Final = (LAST_ACTIVITY_KEY, STATUS_KEY, DISCARD_KEY)
 
 
 class Problem:
@@ -76,12 +78,15 @@ class Cascade:
     """Runs the rounds for one contact at a time."""
 
     __slots__ = (
+        "_class_rearms",
         "_creation_rules",
         "_creation_segments",
         "_origin",
         "_plain",
+        "_plain_on",
         "_plain_scores",
         "_score_names",
+        "_time_rearms",
         "_watch_tags",
         "_watched",
         "executor",
@@ -103,16 +108,33 @@ class Cascade:
         self.executor = ActionExecutor(program, writer)
         self.members = members
         self.problems = problems
-        self._watched, self._watch_tags = _watched_keys(program)
+        self._watched, self._watch_tags = watched_keys(program)
         self._creation_rules, self._creation_segments = _creation_units(program)
-        #: By rule rank, the actions of plain threshold rules, ready to emit and apply;
-        #: and the scores whose threshold rules are all plain (:meth:`_plain_round`).
-        self._plain = _plain_actions(program, writer, self._watched, self._watch_tags)
+        #: By rule rank, the actions of plain threshold, wake-plan and dependency-map
+        #: ``when`` rules, ready to emit and apply; the scores whose threshold rules are
+        #: all plain (:meth:`_plain_round`); and the plain actions of ``score change`` and
+        #: ``on`` rules, whose mode :meth:`plan_round` applies.
+        watched, watch_tags = self._watched, self._watch_tags
+        when_rules = [rule for rules in program.thresholds.values() for rule in rules.rules()]
+        when_rules.extend(program.wake_rules)
+        when_rules.extend(rule for rules in program.rule_deps.values() for rule in rules)
+        self._plain = _plain_actions(program, writer, watched, watch_tags, when_rules)
+        self._plain_on = _plain_actions(
+            program, writer, watched, watch_tags, made_and_on_rules(program), any_mode=True
+        )
         self._plain_scores = frozenset(
             index
             for index, rules in program.thresholds.items()
             if program.scores[index].decay is None
             and all(rule.rank in self._plain for rule in rules.rules())
+        )
+        #: The rules a wake-up may re-arm: those whose re-arm condition time can change,
+        #: and the others that read the class (re-armed when it changed).
+        self._time_rearms = program.time_rearms
+        self._class_rearms = tuple(
+            rule
+            for rule in program.rearm_deps.get(VALUATION_KEY, ())
+            if rule not in program.time_rearms
         )
         #: By score index, its name (the ``reads`` of a crossing's cause).
         self._score_names = tuple(score.name for score in program.scores)
@@ -350,6 +372,8 @@ class Cascade:
             and segments_of(contact, None, now) != contact.segs & program.wake_segment_bits
         ):
             return None
+        if self._time_rearms:
+            self._wake_rearms(contact, now, discarded)
         new = truth_of(contact, None, now)
         truth = contact.truth
         old = truth & program.wake_bits
@@ -378,6 +402,25 @@ class Cascade:
                 reads = self._reads(contact, rule, net)
                 fired.append((rule, Cause(rule.name, None, None, now, rule.cond_text, reads)))
         return fired
+
+    def _wake_rearms(self, contact: Contact, now: float, discarded: bool) -> None:
+        """The general round's re-arm step at a wake-up: re-arm the disarmed rules whose
+        re-arm condition time can change (and those that read the class, when it
+        changed) and now holds, before the truth bits are compared.
+
+        Cost: a membership test per such rule; its condition only when disarmed.
+        """
+        rules = self._time_rearms
+        if self._class_rearms:
+            classes = self.program.classes
+            before = class_of(classes, contact.last_activity, discarded, now, just_before=True)
+            if before != self.program.class_memo.name:
+                rules = (*rules, *self._class_rearms)
+        for rule in rules:
+            rearm = rule.rearm
+            assert rearm is not None
+            if modes.is_disarmed(rule, contact) and rearm(contact, None, now):
+                modes.rearm(rule, contact)
 
     def score_round(
         self, contact: Contact, index: int, old: Any, event_id: str | None, event_type: str | None
@@ -470,6 +513,112 @@ class Cascade:
         self.writer.changes = {}
         return out
 
+    def plan_round(
+        self,
+        contact: Contact,
+        event: Event,
+        changes: dict[Key, Any],
+        rules: tuple[RuleSpec, ...],
+    ) -> list[Action]:
+        """:meth:`run` for an event whose plan found that the only units it moves are
+        ``rules``, each in the plan's firing set (:func:`engage.triggers.plain.plan_fired`):
+        threshold rules that rise, dependency-map ``when`` rules whose truth bit the
+        plan raised, ``score change`` rules and the type's ``on`` rules whose condition
+        holds.
+
+        The general first round would find no segment, re-arm or enter/exit event to
+        act on, and fire exactly these rules (the ``score change`` and ``on`` rules
+        that their mode lets fire, asked in the round's order: the former by changed
+        score, then the latter), in firing order, with these causes; their actions
+        change nothing a rule reads, so no round follows. ``changes`` is the plan's
+        change set (the values before the event), from which the causes show what
+        changed.
+
+        Cost: the net changes and a cause per rule; the actions' records.
+        """
+        program = self.program
+        now = self.writer.now
+        event_id = event.id
+        event_type = event.type
+        self._origin = (event_id, event_type, None)
+        memo = program.class_memo
+        memo.clear()
+        fired: list[tuple[int, RuleSpec, tuple[PlainAction, ...], Cause]] = []
+        try:
+            net = self._net(contact, changes)
+            if program.valuation_watched:
+                self._valuation(contact, net, False)
+            score_reads: dict[int, dict[str, Any]] = {}
+            on_event: list[RuleSpec] = []
+            on_change: dict[int, list[RuleSpec]] = {}
+            for rule in rules:
+                name = rule.name
+                threshold = rule.threshold
+                if rule.kind == "on":
+                    on_event.append(rule)
+                    continue
+                if rule.kind == "score_change":
+                    assert rule.score is not None
+                    on_change.setdefault(rule.score, []).append(rule)
+                    continue
+                if threshold is not None:
+                    index = threshold[0]
+                    reads = score_reads.get(index)
+                    if reads is None:
+                        key = ("score", index)
+                        shown = self.display(contact, key, net[key])
+                        reads = {self._score_names[index]: [shown, score_of(contact, index)]}
+                        score_reads[index] = reads
+                    text = rule.cond_text
+                    cause = Cause(name, event_id, event_type, None, text, reads, text)
+                else:
+                    reads = self._reads(contact, rule, net)
+                    cause = Cause(name, event_id, event_type, None, rule.cond_text, reads)
+                fired.append((rule.rank, rule, self._plain[rule.rank], cause))
+            if on_change:
+                self._plan_changes(contact, net, on_change, fired, now)
+            should_fire = modes.should_fire
+            for rule in on_event:
+                if should_fire(rule, contact, False, True, now):
+                    cause = self._cause(rule, condition=rule.cond_text)
+                    fired.append((rule.rank, rule, self._plain_on[rule.rank], cause))
+        finally:
+            memo.clear()
+        if len(fired) > 1:
+            fired.sort(key=_first)
+        out: list[Action] = []
+        for _, rule, actions, cause in fired:
+            _emit_plain(actions, contact, rule.name, now, event_id, cause, out)
+        # What the actions changed, nothing reads: no later round.
+        self.writer.changes = {}
+        return out
+
+    def _plan_changes(
+        self,
+        contact: Contact,
+        net: dict[Key, Any],
+        on_change: dict[int, list[RuleSpec]],
+        fired: list[tuple[int, RuleSpec, tuple[PlainAction, ...], Cause]],
+        now: float,
+    ) -> None:
+        """:meth:`plan_round`'s ``score change`` rules (whose condition the plan found
+        to hold), by changed score in the order of ``net``, as :meth:`_engine_made`."""
+        for key, old in net.items():
+            if key[0] != "score":
+                continue
+            rules = on_change.get(key[1])
+            if not rules:
+                continue
+            before = self.display(contact, key, old)
+            after = self.display(contact, key, score_of(contact, key[1]))
+            reads = {self._score_names[key[1]]: [before, after]}
+            for rule in rules:
+                if modes.should_fire(rule, contact, False, True, now):
+                    cause = self._cause(
+                        rule, event_type="score.change", condition=rule.cond_text, reads=reads
+                    )
+                    fired.append((rule.rank, rule, self._plain_on[rule.rank], cause))
+
     def _threshold_firings(
         self,
         contact: Contact,
@@ -513,7 +662,7 @@ class Cascade:
     # -- derived state ----------------------------------------------------------------
 
     def _valuation(self, contact: Contact, net: dict[Key, Any], at_wake: bool) -> None:
-        if not at_wake and net.keys().isdisjoint(_VALUATION_INPUTS):
+        if not at_wake and net.keys().isdisjoint(VALUATION_INPUTS):
             return
         classes = self.program.classes
         now = self.writer.now
@@ -744,32 +893,25 @@ def _creation_units(program: Program) -> tuple[tuple[RuleSpec, ...], frozenset[i
     return tuple(rules), frozenset(segments)
 
 
-def _watched_keys(program: Program) -> tuple[frozenset[Key], bool]:
-    """Every state key some rule, segment or derived value reads, and whether any
-    tag is read (``on tag added`` rules read every tag)."""
-    keys: set[Key] = set(program.rule_deps) | set(program.rearm_deps) | set(program.segment_deps)
-    keys.update(("score", index) for index in program.thresholds)
-    keys.update(("score", index) for index in program.score_change_rules)
-    if program.valuation_watched:
-        keys.update(_VALUATION_INPUTS)
-    return frozenset(keys), bool(program.tag_added_rules)
-
-
 #: A plain rule's action: verb, arguments, options, and the writer method (None for an
 #: outside action) with its target.
 PlainAction = tuple[str, list[Any], Any, Callable[[Contact, str], bool] | None, Any]
 
 
 def _plain_actions(
-    program: Program, writer: StateWriter, watched: frozenset[Key], watch_tags: bool
+    program: Program,
+    writer: StateWriter,
+    watched: frozenset[Key],
+    watch_tags: bool,
+    rules: list[RuleSpec],
+    *,
+    any_mode: bool = False,
 ) -> dict[int, tuple[PlainAction, ...]]:
-    """The threshold and wake-plan rules whose firing needs nothing but their actions,
-    by rank.
+    """Of ``rules``, those whose firing needs nothing but their actions, by rank, with
+    those actions ready to emit and apply (:mod:`engage.triggers.plain`).
 
-    Plain: the rule fires on each false-to-true edge (no ``once``, ``each time``,
-    ``re-arm`` or cooldown); its arguments are constants; its actions are outside
-    actions with nothing to finish (not a send, which is checked against consent, nor a
-    task with a due date), or tags and groups that no rule or segment reads.
+    Unless ``any_mode`` (rules whose mode the caller applies), a rule must also fire
+    on each false-to-true edge.
     """
     appliers: dict[str, Callable[[Contact, str], bool]] = {
         "tag": writer.add_tag,
@@ -778,31 +920,19 @@ def _plain_actions(
         "remove_from_group": writer.remove_group,
     }
     plain: dict[int, tuple[PlainAction, ...]] = {}
-    rules = [rule for thresholds in program.thresholds.values() for rule in thresholds.rules()]
-    for rule in (*rules, *program.wake_rules):
-        if rule.mode != "edge" or rule.cooldown is not None:
+    for rule in rules:
+        if not any_mode and not fires_on_each_rise(rule):
+            continue
+        specs = plain_specs(rule, watched, watch_tags)
+        if specs is None:
             continue
         actions: list[PlainAction] = []
-        for spec in rule.actions:
+        for spec in specs:
             args = spec.static_args
-            if args is None:
-                break
-            apply = None
-            if spec.state:
-                apply = appliers.get(spec.verb)
-                if apply is None:
-                    break
-                tagging = spec.verb in ("tag", "untag")
-                kind, every = ("tag", TAGS_KEY) if tagging else ("group", GROUPS_KEY)
-                if (kind, spec.target) in watched or every in watched:
-                    break
-                if kind == "tag" and watch_tags:
-                    break
-            elif spec.kind != "other":
-                break
+            assert args is not None  # plain_specs checked it
+            apply = appliers.get(spec.verb) if spec.state else None
             actions.append((spec.verb, args, spec.options, apply, spec.target))
-        else:
-            plain[rule.rank] = tuple(actions)
+        plain[rule.rank] = tuple(actions)
     return plain
 
 
@@ -825,6 +955,10 @@ def _emit_plain(
 
 def _rank(rule: RuleSpec) -> int:
     return rule.rank
+
+
+def _first(item: tuple[int, Any, Any, Any]) -> int:
+    return item[0]
 
 
 def _firing_order(item: tuple[int, int, RuleSpec, Any, Cause]) -> tuple[int, int]:
