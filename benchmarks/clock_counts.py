@@ -24,12 +24,11 @@ import argparse
 import functools
 import os
 import shutil
-import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from cache_misses import parse_summary
+from cache_misses import parse_summary, run_child
 
 from engage.bench.baselines import RescanBaseline
 from engage.bench.generator import activity_events
@@ -79,24 +78,14 @@ def _ticks(side: str, contacts: int, ticks: int) -> int:
 
 def count(side: str, contacts: int, ticks: int, ll_bytes: int) -> dict[str, int]:
     """Run :func:`work` under callgrind and return the ticks' counters."""
-    command = [
-        "valgrind",
+    options = [
         "--tool=callgrind",
         "--cache-sim=yes",
         f"--LL={ll_bytes},16,64",
         "--toggle-collect=functools_reduce*",
         "--callgrind-out-file=/dev/null",
-        sys.executable,
-        __file__,
-        "--child",
-        side,
-        str(contacts),
-        str(ticks),
     ]
-    env = {**os.environ, "PYTHONHASHSEED": "0"}
-    done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
-    if done.returncode != 0:
-        raise RuntimeError(f"{side} failed:\n{done.stderr[-2000:]}")
+    done = run_child(__file__, options, [side, str(contacts), str(ticks)])
     found = parse_summary(done.stderr)
     found["fired"] = int(done.stdout.split()[-1])
     return found

@@ -27,10 +27,11 @@ import functools
 import os
 import re
 import shutil
-import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
+
+from cache_misses import run_child
 
 from engage.bench.baselines import threshold_loop
 from engage.bench.generator import realistic_events
@@ -79,22 +80,12 @@ def _ingest(side: str, contacts: int, per_contact: int) -> int:
 
 def count(side: str, contacts: int, per_contact: int) -> dict[str, int]:
     """Run :func:`work` under callgrind; returns the instructions and what it fired."""
-    command = [
-        "valgrind",
+    options = [
         "--tool=callgrind",
         "--toggle-collect=functools_reduce*",
         "--callgrind-out-file=/dev/null",
-        sys.executable,
-        __file__,
-        "--child",
-        side,
-        str(contacts),
-        str(per_contact),
     ]
-    env = {**os.environ, "PYTHONHASHSEED": "0"}
-    done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
-    if done.returncode != 0:
-        raise RuntimeError(f"{side} failed:\n{done.stderr[-2000:]}")
+    done = run_child(__file__, options, [side, str(contacts), str(per_contact)])
     match = re.search(r"Collected\s*:\s*(\d+)", done.stderr)
     if match is None:
         raise ValueError(f"callgrind printed no instruction count:\n{done.stderr[-2000:]}")
