@@ -46,3 +46,13 @@ def test_retry_after_reload_skips_handlers_that_took_the_action() -> None:
     failing[0] = False
     assert engine.retry_failed() == []
     assert calls == ["first", "second", "second"]  # the first handler took it already
+
+
+def test_reload_keeps_the_rejected_records() -> None:
+    rules = engage.compile('rule "r" on x then notify sales\n', name="r.rules")
+    engine = engage.Engine(rules)
+    engine.ingest({"contact": "c1", "type": "x", "at": "not a time"})
+    assert len(engine.rejected) == 1
+    engine.reload(rules)
+    assert [r.reason for r in engine.rejected] == [engine.rejected[0].reason]
+    assert engine.stats.rejected == 1

@@ -194,3 +194,17 @@ def test_the_bound_cannot_change_while_events_are_held() -> None:
     engine.flush()
     engine.max_out_of_order = None
     assert engine.max_out_of_order is None
+
+
+def test_held_events_restored_without_a_bound_are_applied_in_time_order(
+    tmp_path: Path,
+) -> None:
+    rules = engage.compile(RULES, name="r.rules")
+    events = grouped_by_contact()
+    engine = engage.Engine(rules, max_out_of_order=8 * DAY)
+    engine.ingest_many([dict(e) for e in events])
+    assert engine.held == len(events)
+    engine.snapshot(tmp_path / "s.engsnap")
+    restored = engage.Engine.restore(tmp_path / "s.engsnap", rules)
+    assert restored.held == 0
+    assert list(restored.dump()) == _dump_after(rules, in_time_order(events))

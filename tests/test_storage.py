@@ -264,7 +264,7 @@ def test_torn_log_tail_is_cut_and_reported_not_replayed(tmp_path: Path) -> None:
     first = StateDir(folder, rules(), fsync="always")
     engine = first.open()
     run(engine, stream(0, 10))
-    assert engine.journal.attached
+    assert engine.journal.active
     log_path = Path(engine.journal.path)
     first.close(checkpoint=False)  # a crash: no snapshot
     size = log_path.stat().st_size
@@ -301,7 +301,7 @@ def test_checkpoint_compacts_the_log(tmp_path: Path) -> None:
     run(engine, stream(20, 40))
     second_snapshot = state.checkpoint()
     names = sorted(os.listdir(folder))
-    assert engine.journal.attached
+    assert engine.journal.active
     current_log = os.path.basename(engine.journal.path)
     assert names == [current_log, os.path.basename(second_snapshot)]
     assert not os.path.exists(first_snapshot)

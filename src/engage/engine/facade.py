@@ -722,9 +722,9 @@ class Engine:
         if not events:
             return
         if self._reorder is None:
-            out: list[Action] = []
-            for event in events:
-                self._apply_admitted(event, _updates_of(event, self._program), out)
+            # No bound to hold them by: applied now, in their release order, each
+            # ``contact.updated`` validated again as a release does.
+            self._apply_released([(0.0, 0, event, None) for event in events], [])
             return
         for event in events:
             self._reorder.hold(event, None)
@@ -742,7 +742,9 @@ class Engine:
         the outbox and the failed actions stay as they are.
         """
         data = snapshot_data(self._program, self.state, self.journal.seq)
+        rejected = self.state.rejected
         self.state = EngineState(self.state.dedupe.capacity)
+        self.state.rejected = rejected  # bad records are kept, whatever the rules
         self._derive(rules)
         with gc_paused():
             report = self._install(data, backfill=backfill)
@@ -858,14 +860,3 @@ class Engine:
             "held": self.held,
             "clock": format_time(state.now) if state.started else None,
         }
-
-
-def _updates_of(event: Event, program: Program) -> list[Update] | None:
-    """A held ``contact.updated``'s updates under ``program`` (None: not one, or its data
-    no longer fits; it was validated when it arrived)."""
-    if event.type != UPDATED:
-        return None
-    try:
-        return contact_updates(event.data, program)
-    except EventError:
-        return None

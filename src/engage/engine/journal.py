@@ -8,8 +8,6 @@ segments and snapshots, so that recovery knows which entries a snapshot covers.
 
 from __future__ import annotations
 
-from typing import Any
-
 from engage.events import Event
 from engage.storage.eventlog import EventLog
 
@@ -25,10 +23,6 @@ class Journal:
         self.active = False
         #: The number of the last entry written (or replayed).
         self.seq = 0
-
-    @property
-    def attached(self) -> bool:
-        return self.active
 
     @property
     def path(self) -> str | None:
@@ -79,8 +73,3 @@ class Journal:
         log = self.attach(None)
         if log is not None:
             log.close()
-
-
-def covered(frame: dict[str, Any], journal: Journal) -> bool:
-    """Whether a log entry is already part of the state (its number is not past ours)."""
-    return int(frame["n"]) <= journal.seq
