@@ -108,7 +108,13 @@ class Action:
         args: the evaluated arguments, in written order.
         options: named options (``due``, ``for``, ``from_campaign``...) or None.
         event: the id of the event that caused it, or None.
-        suppressed: why a send was not sent (consent, suspension...), or None.
+        suppressed: why a send was not sent (consent, suspension, a cap...), or None.
+        skipped: why a cross-campaign send of a flow was passed over (the contact does
+            not qualify for the campaign), or None.
+        held_until: the moment a held send (a cap under ``over cap hold``, quiet hours)
+            is next tried, or None.
+        step: the stable name of the flow step that made the action, or None.
+        version: the version of the flow the contact runs, where it matters, or None.
         status: ``"ok"``, or ``"failed"`` when a handler raised (see ``error``).
     """
 
@@ -119,11 +125,15 @@ class Action:
         "contact",
         "error",
         "event",
+        "held_until",
         "options",
         "rule",
+        "skipped",
         "status",
+        "step",
         "suppressed",
         "time",
+        "version",
     )
 
     def __init__(
@@ -146,8 +156,19 @@ class Action:
         self.options = options
         self.cause = cause
         self.suppressed: str | None = None
+        self.skipped: str | None = None
+        self.held_until: float | None = None
+        self.step: str | None = None
+        self.version: int | None = None
         self.status = "ok"
         self.error: str | None = None
+
+    @property
+    def stopped(self) -> bool:
+        """A send that did not go out (suppressed, skipped or held): no handler sees it."""
+        return self.suppressed is not None or self.skipped is not None or (
+            self.held_until is not None
+        )
 
     @property
     def at(self) -> datetime:
@@ -177,6 +198,14 @@ class Action:
             record["event"] = self.event
         if self.suppressed is not None:
             record["suppressed"] = self.suppressed
+        if self.skipped is not None:
+            record["skipped"] = self.skipped
+        if self.held_until is not None:
+            record["held_until"] = format_time(self.held_until)
+        if self.step is not None:
+            record["step"] = self.step
+        if self.version is not None:
+            record["version"] = self.version
         if self.status != "ok":
             record["status"] = self.status
             record["error"] = self.error

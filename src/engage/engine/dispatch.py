@@ -54,7 +54,7 @@ class Dispatcher:
         handlers = self._handlers
         outbox = self.outbox
         for action in actions:
-            if action.action in STATE_VERBS or action.suppressed is not None:
+            if action.action in STATE_VERBS or action.stopped:
                 continue
             outbox.append(action)
             if handlers:

@@ -108,6 +108,8 @@ def action_record(action: Action) -> dict[str, Any]:
         "suppressed": action.suppressed,
         "status": action.status,
         "error": action.error,
+        "step": action.step,
+        "version": action.version,
     }
 
 
@@ -124,6 +126,9 @@ def action_from_record(record: dict[str, Any]) -> Action:
     action.suppressed = record["suppressed"]
     action.status = record["status"]
     action.error = record["error"]
+    # Snapshots written before flows have no step or version.
+    action.step = record.get("step")
+    action.version = record.get("version")
     return action
 
 
