@@ -972,6 +972,13 @@ on segment enter sales_ready then add to group "Sales", enter flow nurture
 on segment exit sales_ready then remove from group "Sales"
 on tag added "VIP" then notify key_accounts, unsubscribe from campaign "Promo" channel sms
 on form.submit then set city = event.city, clear interests, call webhook "https://x.example/h"
+
+flow nurture {
+    for segment sales_ready
+    exit when not in segment sales_ready
+    wait 1 day
+    send email "nurture-1"
+}
 """
 
 CONTEXTUAL = [

@@ -354,7 +354,6 @@ def test_every_error_of_the_file_at_once() -> None:
         ("when score >= 5 then tag 'x'", "double quotes"),
         ("score {\n on email.open +1\n", "the file ends too early; expected"),
         ("when", "the file ends too early; expected a condition"),
-        ("flow onboarding { }", "campaign flows (`flow`) are not supported"),
         ('when foo.bar > 1 then tag "x"', "only `event.ATTRIBUTE` and `consent.CHANNEL`"),
         ('when x > 1 then tag "x" once each time', "a rule has one firing mode"),
         ("when x > 1 then notify sales }", "no block is open here"),

@@ -32,12 +32,21 @@ STATE_VERBS: Final = frozenset(
         "track",
         "enter_flow",
         "exit_flow",
+        "flow_goal",
     }
 )
 
 #: Verbs of the built-in outside actions (``do NAME`` uses NAME as its verb).
 OUTSIDE_VERBS: Final = frozenset(
-    {"notify", "create_task", "send_email", "send_sms", "send_push", "call_webhook"}
+    {
+        "notify",
+        "create_task",
+        "send_email",
+        "send_sms",
+        "send_push",
+        "call_webhook",
+        "export_pdf",
+    }
 )
 
 ValueFn = Callable[[Any, Any, float], Any]
@@ -166,8 +175,8 @@ class Action:
     @property
     def stopped(self) -> bool:
         """A send that did not go out (suppressed, skipped or held): no handler sees it."""
-        return self.suppressed is not None or self.skipped is not None or (
-            self.held_until is not None
+        return (
+            self.suppressed is not None or self.skipped is not None or (self.held_until is not None)
         )
 
     @property

@@ -14,7 +14,7 @@ Inputs are named by small tuples (:data:`Key`): ``("score", 0)``, ``("field", 2)
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Final
 
 from engage.actions import ActionSpec
 from engage.errors import Diagnostic
@@ -23,6 +23,10 @@ from engage.time.valuation import ClassMemo
 from engage.triggers.thresholds import ThresholdIndex
 
 Key = tuple[Any, ...]
+
+#: The start of the names of segments a flow's conditions become (``flow:NAME:exit``):
+#: kept like any segment, never shown or writable as one (see engage.dsl.flow_checks).
+HIDDEN_SEGMENT_PREFIX: Final = "flow:"
 Predicate = Callable[[Any, Any, float], bool]
 ValueFn = Callable[[Any, Any, float], Any]
 
@@ -132,6 +136,7 @@ class RuleSpec:
         "cooldown",
         "event_type",
         "file",
+        "flow",
         "index",
         "kind",
         "line",
@@ -152,7 +157,9 @@ class RuleSpec:
 
     def __init__(self, name: str, kind: str) -> None:
         self.name = name
-        #: ``when``, ``on``, ``score_change``, ``segment_enter``, ``segment_exit``, ``tag_added``
+        #: ``when``, ``on``, ``score_change``, ``segment_enter``, ``segment_exit``,
+        #: ``tag_added``, ``flow_enter``, ``flow_exit``, ``flow_goal``; ``flow_step``
+        #: for the one-action rule of a flow's action step
         self.kind = kind
         self.rank = 0
         self.index = 0
@@ -163,6 +170,8 @@ class RuleSpec:
         self.score: int | None = None
         self.segment: int | None = None
         self.tag: str | None = None
+        #: The flow of an ``on flow enter|exit|goal NAME`` rule.
+        self.flow: str | None = None
         self.cond: Predicate | None = None
         self.cond_text = ""
         #: An anonymous rule's whole text, blanks collapsed: what identifies it when its
@@ -188,10 +197,22 @@ class RuleSpec:
 class SegmentSpec:
     """A segment: its condition and its bit in ``Contact.segs``."""
 
-    __slots__ = ("bit", "cond", "cond_text", "index", "key", "name", "reads", "time_sensitive")
+    __slots__ = (
+        "bit",
+        "cond",
+        "cond_text",
+        "hidden",
+        "index",
+        "key",
+        "name",
+        "reads",
+        "time_sensitive",
+    )
 
     def __init__(self, name: str, index: int) -> None:
         self.name = name
+        #: A flow condition's segment: kept up to date, never shown as a segment.
+        self.hidden = name.startswith(HIDDEN_SEGMENT_PREFIX)
         self.index = index
         self.bit = 1 << index
         self.key: Key = ("segment", index)
@@ -327,10 +348,19 @@ class Program:
         self.generated_source = ""
         #: The names of the program, for compiling queries against it.
         self.symbols: Any = None
+        #: Flows in written order (engage.flows.spec.FlowSpec), by name, and the bits
+        #: of every segment some flow enters from.
+        self.flows: tuple[Any, ...] = ()
+        self.flow_by_name: dict[str, Any] = {}
+        self.flow_entry_mask = 0
+        #: ``on flow enter|exit|goal NAME`` rules by (kind, flow name).
+        self.flow_rules: dict[tuple[str, str], tuple[RuleSpec, ...]] = {}
 
     @property
     def has_timers(self) -> bool:
-        return bool(self.time_atoms)
+        """Whether time alone can change a contact (time atoms, or flows: waits,
+        windows, re-entry)."""
+        return bool(self.time_atoms or self.flows)
 
     def rule(self, name: str) -> RuleSpec:
         return self.rule_by_name[name]

@@ -463,7 +463,18 @@ class OnTagAdded:
     span: Span = attrs.field(eq=False, repr=False)
 
 
-Trigger: TypeAlias = WhenTrigger | OnEvent | OnScoreChange | OnSegment | OnTagAdded
+@attrs.frozen
+class OnFlow:
+    """``on flow enter|exit|goal NAME [where COND]``: engine-made, a contact entering,
+    leaving (``event.reason``) or reaching the goal of a flow."""
+
+    kind: Literal["enter", "exit", "goal"]
+    flow: str
+    where: Expr | None
+    span: Span = attrs.field(eq=False, repr=False)
+
+
+Trigger: TypeAlias = WhenTrigger | OnEvent | OnScoreChange | OnSegment | OnTagAdded | OnFlow
 
 ModeKind: TypeAlias = Literal["edge", "each", "once", "rearm"]
 
@@ -599,6 +610,15 @@ class WebhookAction:
 
 
 @attrs.frozen
+class ExportAction:
+    """``export pdf "NAME"``: an outside action for the host (the seed's PDF export)."""
+
+    kind: Literal["pdf"]
+    name: str
+    span: Span = attrs.field(eq=False, repr=False)
+
+
+@attrs.frozen
 class DoAction:
     """``do NAME [ARG ...]``: an action the host application registers."""
 
@@ -621,6 +641,7 @@ ActionNode: TypeAlias = (
     | TaskAction
     | SendAction
     | WebhookAction
+    | ExportAction
     | DoAction
 )
 
@@ -761,7 +782,129 @@ class TestDecl:
     span: Span = attrs.field(eq=False, repr=False)
 
 
-Decl: TypeAlias = FieldsBlock | ScoreBlock | ValuationBlock | SegmentDecl | RuleDecl | TestDecl
+# ---------------------------------------------------------------------------
+# Flows (section 5)
+# ---------------------------------------------------------------------------
+
+
+@attrs.frozen
+class WaitStep:
+    """``wait D``."""
+
+    duration: DurationLit
+    span: Span = attrs.field(eq=False, repr=False)
+
+
+@attrs.frozen
+class WaitUntilStep:
+    """``wait until COND [at most D]``: goes on when COND holds (at once if it already
+    does), or when ``at_most`` has passed."""
+
+    condition: Expr
+    at_most: DurationLit | None
+    span: Span = attrs.field(eq=False, repr=False)
+
+
+@attrs.frozen
+class WaitClockStep:
+    """``wait until HH:MM [on weekdays]``, in the contact's time zone.
+
+    ``minutes`` is the time of day in minutes after midnight; ``text`` as written.
+    """
+
+    minutes: int
+    text: str
+    weekdays: bool
+    span: Span = attrs.field(eq=False, repr=False)
+
+
+@attrs.frozen
+class Branch:
+    """One ``if COND { ... }`` or ``else if COND { ... }`` of an :class:`IfStep`."""
+
+    condition: Expr
+    steps: tuple[FlowStep, ...]
+    span: Span = attrs.field(eq=False, repr=False)
+
+
+@attrs.frozen
+class IfStep:
+    """``if C { } [else if C { }]* [else { }]``: the first branch whose condition holds
+    when the contact reaches the step (else the ``else`` steps, else none)."""
+
+    branches: tuple[Branch, ...]
+    otherwise: tuple[FlowStep, ...]
+    span: Span = attrs.field(eq=False, repr=False)
+
+
+@attrs.frozen
+class SplitStep:
+    """``split N% { } else { }``: a cohort of N% of entries takes the first block."""
+
+    percent: float
+    first: tuple[FlowStep, ...]
+    second: tuple[FlowStep, ...]
+    span: Span = attrs.field(eq=False, repr=False)
+
+
+@attrs.frozen
+class ActionStep:
+    """A flow step that is an action (a send, a state action, ``notify``...)."""
+
+    action: ActionNode
+    span: Span = attrs.field(eq=False, repr=False)
+
+
+FlowStep: TypeAlias = WaitStep | WaitUntilStep | WaitClockStep | IfStep | SplitStep | ActionStep
+#: The step classes, for ``isinstance``.
+FlowStepTypes = (WaitStep, WaitUntilStep, WaitClockStep, IfStep, SplitStep, ActionStep)
+
+
+@attrs.frozen
+class ReEnter:
+    """``re-enter after D [only converted | only dismissed]``."""
+
+    after: DurationLit
+    only: Literal["converted", "dismissed"] | None
+    span: Span = attrs.field(eq=False, repr=False)
+
+
+@attrs.frozen
+class FlowGoal:
+    """``goal COND [continue]``: conversion; the contact leaves unless ``continue``."""
+
+    condition: Expr
+    keep_going: bool
+    span: Span = attrs.field(eq=False, repr=False)
+
+
+@attrs.frozen
+class FlowDecl:
+    """``flow NAME { HEADER* STEP* }`` (LANGUAGE.md section 5).
+
+    ``start`` and ``end`` are the ``from`` / ``to`` times as written: a time without
+    zone is read in the flow's ``timezone`` by the compiler.
+    """
+
+    name: str
+    segments: tuple[str, ...]
+    start: TimeLit | None
+    end: TimeLit | None
+    timezone: String | None
+    category: str | None
+    reenter: ReEnter | None
+    exit: Expr | None
+    goal: FlowGoal | None
+    steps: tuple[FlowStep, ...]
+    span: Span = attrs.field(eq=False, repr=False)
+    name_span: Span = attrs.field(eq=False, repr=False)
+    #: Where each name of ``segments`` is written.
+    segment_spans: tuple[Span, ...] = attrs.field(default=(), eq=False, repr=False)
+
+
+Decl: TypeAlias = (
+    FieldsBlock | ScoreBlock | ValuationBlock | SegmentDecl | RuleDecl | FlowDecl | TestDecl
+)
 
 
 @attrs.frozen

@@ -17,6 +17,7 @@ from lark import Token, Tree
 
 from engage.dsl import ast
 from engage.errors import Span, did_you_mean
+from engage.time.zones import parse_clock
 from engage.timeutil import DURATION_UNITS, MAX_TIME, MIN_TIME, parse_time
 
 #: The longest text literal accepted in a rules file (characters).
@@ -42,10 +43,25 @@ _NO_SPAN: Final = Span(0, 0, 0, 0)
 #: Tokens that carry a value; the parser keeps every token (for positions) and the
 #: builder drops the others (keywords and punctuation) before calling a method.
 _VALUE_TOKENS: Final = frozenset(
-    {"NAME", "STRING", "NUMBER", "TIME", "COMPARE", "PLUS", "MINUS", "STAR", "SLASH", "ONCE"}
+    {
+        "NAME",
+        "STRING",
+        "NUMBER",
+        "TIME",
+        "COMPARE",
+        "PLUS",
+        "MINUS",
+        "STAR",
+        "SLASH",
+        "ONCE",
+        "CLOCK",
+        "CONTINUE",
+    }
 )
 #: Rules whose value is the keyword itself (``days``, ``contains``, ``email``...).
-_KEYWORD_RULES: Final = frozenset({"unit", "text_op", "channel", "scope", "segment_edge"})
+_KEYWORD_RULES: Final = frozenset(
+    {"unit", "text_op", "channel", "scope", "segment_edge", "flow_edge", "reenter_only"}
+)
 
 
 #: What a Lark tree node holds: subtrees, tokens, and None for absent optional parts.
@@ -201,7 +217,10 @@ class TreeBuilder:
     def _keyword(self, meta: Meta, children: list[Token]) -> str:
         return str(children[0])
 
-    unit = text_op = channel = scope = segment_edge = _keyword
+    unit = text_op = channel = scope = segment_edge = flow_edge = _keyword
+
+    def reenter_only(self, meta: Meta, children: list[Token]) -> str:
+        return str(children[-1])  # `only converted`: the word after `only`
 
     def list_lit(self, meta: Meta, children: list[Any]) -> ast.ListLit:
         return ast.ListLit(tuple(c for c in children if c is not None), span_of(meta))
@@ -423,6 +442,10 @@ class TreeBuilder:
         tag, where = children
         return ast.OnTagAdded(None if tag is None else self.string_value(tag), where, span_of(meta))
 
+    def on_flow(self, meta: Meta, children: list[Any]) -> ast.OnFlow:
+        kind, name, where = children
+        return ast.OnFlow(kind, str(name), where, span_of(meta))
+
     def mode_once(self, meta: Meta, children: list[Any]) -> tuple[str, Any, Span]:
         return ("once", None, span_of(meta))
 
@@ -548,6 +571,9 @@ class TreeBuilder:
     def webhook_action(self, meta: Meta, children: list[Token]) -> ast.WebhookAction:
         return ast.WebhookAction(self.string_value(children[0]), span_of(meta))
 
+    def export_action(self, meta: Meta, children: list[Token]) -> ast.ExportAction:
+        return ast.ExportAction("pdf", self.string_value(children[0]), span_of(meta))
+
     def do_action(self, meta: Meta, children: list[Any]) -> ast.DoAction:
         name, *args = children
         return ast.DoAction(name, tuple(args), span_of(meta))
@@ -575,6 +601,131 @@ class TreeBuilder:
     def anonymous_rule(self, meta: Meta, children: list[Any]) -> ast.RuleDecl:
         trigger, actions, mode = children
         return ast.RuleDecl(None, 0, trigger, actions, mode, span_of(meta))
+
+    # ------------------------------------------------------------ flows (section 5)
+
+    def _header(self, meta: Meta, key: str, value: Any) -> tuple[str, str, Any, Span]:
+        return ("header", key, value, span_of(meta))
+
+    def flow_segments(self, meta: Meta, children: list[Token]) -> tuple[str, str, Any, Span]:
+        names = tuple(str(c) for c in children)
+        return self._header(meta, "segments", (names, tuple(token_span(c) for c in children)))
+
+    def flow_from(self, meta: Meta, children: list[Any]) -> tuple[str, str, Any, Span]:
+        start, end = children
+        times = (self.time_token(start), None if end is None else self.time_token(end))
+        return self._header(meta, "window", times)
+
+    def flow_to(self, meta: Meta, children: list[Any]) -> tuple[str, str, Any, Span]:
+        return self._header(meta, "window", (None, self.time_token(children[0])))
+
+    def flow_timezone(self, meta: Meta, children: list[Token]) -> tuple[str, str, Any, Span]:
+        token = children[0]
+        zone = ast.String(self.string_value(token), token_span(token))
+        return self._header(meta, "timezone", zone)
+
+    def flow_category(self, meta: Meta, children: list[Token]) -> tuple[str, str, Any, Span]:
+        return self._header(meta, "category", self.string_value(children[0]))
+
+    def flow_reenter(self, meta: Meta, children: list[Any]) -> tuple[str, str, Any, Span]:
+        after, only = children
+        return self._header(meta, "reenter", ast.ReEnter(after, only, span_of(meta)))
+
+    def flow_exit(self, meta: Meta, children: list[Any]) -> tuple[str, str, Any, Span]:
+        return self._header(meta, "exit", children[0])
+
+    def flow_goal(self, meta: Meta, children: list[Any]) -> tuple[str, str, Any, Span]:
+        condition, keep_going = children
+        goal = ast.FlowGoal(condition, keep_going is not None, span_of(meta))
+        return self._header(meta, "goal", goal)
+
+    def wait_step(self, meta: Meta, children: list[Any]) -> ast.WaitStep:
+        return ast.WaitStep(children[0], span_of(meta))
+
+    def wait_at_most(self, meta: Meta, children: list[Any]) -> ast.DurationLit:
+        return cast(ast.DurationLit, children[0])
+
+    def wait_until_step(self, meta: Meta, children: list[Any]) -> ast.WaitUntilStep:
+        condition, at_most = children
+        return ast.WaitUntilStep(condition, at_most, span_of(meta))
+
+    def on_weekdays(self, meta: Meta, children: list[Any]) -> bool:
+        return True
+
+    def wait_clock_step(self, meta: Meta, children: list[Any]) -> ast.WaitClockStep:
+        token, weekdays = children
+        text = str(token)
+        try:
+            minutes = parse_clock(text)
+        except ValueError as exc:
+            self.report(token_span(token), str(exc))
+            minutes = 0
+        return ast.WaitClockStep(minutes, text, bool(weekdays), span_of(meta))
+
+    def flow_steps(self, meta: Meta, children: list[Any]) -> tuple[ast.FlowStep, ...]:
+        return tuple(self._step(child) for child in children)
+
+    def _step(self, child: Any) -> ast.FlowStep:
+        """A built step; an action becomes an :class:`ast.ActionStep`."""
+        if isinstance(child, ast.FlowStepTypes):
+            return child
+        return ast.ActionStep(child, child.span)
+
+    def else_if(self, meta: Meta, children: list[Any]) -> ast.Branch:
+        condition, steps = children
+        return ast.Branch(condition, steps, span_of(meta))
+
+    def else_block(self, meta: Meta, children: list[Any]) -> tuple[ast.FlowStep, ...]:
+        return cast(tuple[ast.FlowStep, ...], children[0])
+
+    def if_step(self, meta: Meta, children: list[Any]) -> ast.IfStep:
+        condition, steps, *rest = children
+        otherwise = rest.pop() if rest and not isinstance(rest[-1], ast.Branch) else None
+        first = ast.Branch(condition, steps, span_of(meta))
+        branches = (first, *(b for b in rest if isinstance(b, ast.Branch)))
+        return ast.IfStep(branches, otherwise or (), span_of(meta))
+
+    def split_step(self, meta: Meta, children: list[Any]) -> ast.SplitStep:
+        number, first, second = children
+        percent = self.number_value(number)
+        if not 0 <= percent <= 100:
+            self.report(token_span(number), "a split is a percentage from 0 to 100")
+            percent = 0
+        return ast.SplitStep(float(percent), first, second, span_of(meta))
+
+    def flow_decl(self, meta: Meta, children: list[Any]) -> ast.FlowDecl:
+        name, *items = children
+        headers: dict[str, Any] = {}
+        steps: list[ast.FlowStep] = []
+        for item in items:
+            if isinstance(item, tuple) and item and item[0] == "header":
+                _, key, value, span = item
+                if steps:
+                    self.report(span, "flow header lines come before the first step")
+                elif key in headers:
+                    self.report(span, f"a flow has one `{_HEADER_WORDS[key]}` line")
+                else:
+                    headers[key] = value
+            else:
+                steps.append(self._step(item))
+        start, end = headers.get("window", (None, None))
+        goal = headers.get("goal")
+        segments, segment_spans = headers.get("segments", ((), ()))
+        return ast.FlowDecl(
+            str(name),
+            segments,
+            start,
+            end,
+            headers.get("timezone"),
+            headers.get("category"),
+            headers.get("reenter"),
+            headers.get("exit"),
+            goal,
+            tuple(steps),
+            span_of(meta),
+            token_span(name),
+            segment_spans,
+        )
 
     # ------------------------------------------------------------ tests (section 11)
 
@@ -757,6 +908,15 @@ def _joined(first: Span, meta: Meta) -> Span:
 
 
 _MODE_WORDS: Final = {"once": "once", "each": "each time", "rearm": "re-arm when"}
+_HEADER_WORDS: Final = {
+    "segments": "for segment",
+    "window": "from ... to",
+    "timezone": "timezone",
+    "category": "category",
+    "reenter": "re-enter after",
+    "exit": "exit when",
+    "goal": "goal",
+}
 
 
 def tree_depth_exceeds(tree: Tree[Token], limit: int) -> Span | None:

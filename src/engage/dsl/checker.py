@@ -32,6 +32,7 @@ from engage.dsl.declarations import (
     order_segments,
 )
 from engage.dsl.expr_types import STATE_CONTEXT, ExprTyper, TypeTable
+from engage.dsl.flow_checks import declare_flows, with_flow_segments
 from engage.dsl.lint import lint_event_types, lint_expressions, lint_loops
 from engage.dsl.report import Reporter
 from engage.dsl.symbols import FieldSymbol, ScoreSymbol, Symbols
@@ -70,9 +71,10 @@ def check(files: Sequence[ast.RulesFile]) -> CheckedProgram:
     Raises:
         RulesCheckError: with every error and warning found, if there is an error.
     """
-    files = tuple(files)
+    files = with_flow_segments(files)
     reporter = Reporter()
     symbols = declare(files, reporter)
+    declare_flows(files, symbols, reporter)
     rules = name_rules(files, reporter)
     typing = TypePass(symbols, reporter)
     typing.run(files)

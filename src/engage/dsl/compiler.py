@@ -26,9 +26,10 @@ from engage.actions import ActionSpec, Computed
 from engage.dsl import ast
 from engage.dsl.checker import CheckedProgram, CheckedRule
 from engage.dsl.codegen import CodeGenerator, literal_value
+from engage.dsl.flow_compiler import FlowCompiler
 from engage.dsl.printer import window_signature
 from engage.dsl.walk import children
-from engage.errors import source_lines
+from engage.errors import Span, source_lines
 from engage.program import (
     EventPlan,
     FieldSpec,
@@ -125,6 +126,7 @@ class _Compiler:
         # Everything that generates code comes first; then one build of the module.
         segments = self._segments()
         rules = self._rules()
+        self._flows()
         lines = self._score_lines()
         thresholds = self._classify_thresholds(rules)
         self._dependencies(segments, rules, thresholds)
@@ -185,6 +187,8 @@ class _Compiler:
                     spec.segment = self.symbols.segments[segment]
                 case ast.OnTagAdded(tag=tag, where=condition):
                     spec.tag = tag
+                case ast.OnFlow(flow=flow, where=condition):
+                    spec.flow = flow
             if spec.kind != "when":
                 spec.mode = "each" if decl.mode.kind == "edge" else decl.mode.kind
             if condition is not None:
@@ -263,6 +267,8 @@ class _Compiler:
                 )
             case ast.WebhookAction(url=url):
                 return ActionSpec("call_webhook", (url,))
+            case ast.ExportAction(kind=kind, name=name):
+                return ActionSpec(f"export_{kind}", (name,))
             case ast.DoAction(name=name, args=do_args):
                 computed = tuple(self._value_fn(arg, file) for arg in do_args)
                 return ActionSpec(name, computed)
@@ -280,6 +286,26 @@ class _Compiler:
         if name in self.symbols.scores:
             return ("score", self.symbols.scores[name].index)
         return ("field", self.symbols.fields[name].index)
+
+    # -- flows ------------------------------------------------------------------
+
+    def _flows(self) -> None:
+        decls = [
+            (decl, rules_file.path)
+            for rules_file in self.checked.files
+            for decl in rules_file.decls
+            if isinstance(decl, ast.FlowDecl)
+        ]
+        if not decls:
+            return
+        compiler = FlowCompiler(
+            self.symbols.segments, self._action, self.gen.add_condition, self._later, self._text
+        )
+        program = self.program
+        program.flows = compiler.compile(decls)
+        program.flow_by_name = {flow.name: flow for flow in program.flows}
+        for flow in program.flows:
+            program.flow_entry_mask |= flow.segment_mask
 
     # -- score lines ------------------------------------------------------------
 
@@ -514,6 +540,11 @@ class _Compiler:
         program.segment_enter_rules = _group(rules, "segment_enter", lambda s: s.segment)
         program.segment_exit_rules = _group(rules, "segment_exit", lambda s: s.segment)
         program.tag_added_rules = tuple(s for s, _ in rules if s.kind == "tag_added")
+        flow_rules: dict[tuple[str, str], list[RuleSpec]] = defaultdict(list)
+        for spec, _ in rules:
+            if spec.flow is not None:
+                flow_rules[spec.kind.removeprefix("flow_"), spec.flow].append(spec)
+        program.flow_rules = {key: tuple(specs) for key, specs in flow_rules.items()}
 
     def _wake_plan(
         self,
@@ -633,12 +664,12 @@ class _Compiler:
 
     # -- helpers ------------------------------------------------------------------
 
-    def _text(self, file: str, expr: ast.Expr | ast.RuleDecl) -> str:
+    def _text(self, file: str, expr: Any) -> str:
         """The source text of an expression (for explanations) or of a whole rule."""
         lines = self._source_lines.get(file)
         if lines is None:
             lines = self._source_lines[file] = source_lines(self._sources.get(file, ""))
-        span = expr.span
+        span: Span = expr.span
         if not (0 < span.line <= len(lines)) or span.end_line < span.line:
             return ""
         if span.end_line == span.line:
@@ -661,6 +692,8 @@ def _trigger_kind(trigger: ast.Trigger) -> str:
             return f"segment_{kind}"
         case ast.OnTagAdded():
             return "tag_added"
+        case ast.OnFlow(kind=kind):
+            return f"flow_{kind}"
     raise TypeError(trigger)  # pragma: no cover
 
 

@@ -45,7 +45,6 @@ MAX_ERRORS: Final = 30
 
 #: Declarations the language draft has that this version does not run yet.
 _UNSUPPORTED: Final = {
-    "flow": "campaign flows",
     "campaign": "campaign declarations",
     "policy": "contact policies",
 }

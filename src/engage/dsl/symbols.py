@@ -97,12 +97,14 @@ class ScoreSymbol:
 
 @attrs.define(slots=True)
 class Symbols:
-    """Fields, scores, segments and recency classes of one program."""
+    """Fields, scores, segments, recency classes and flows of one program."""
 
     fields: dict[str, FieldSymbol] = attrs.Factory(dict)
     scores: dict[str, ScoreSymbol] = attrs.Factory(dict)
     segments: dict[str, int] = attrs.Factory(dict)
     classes: tuple[tuple[str, float], ...] = DEFAULT_CLASSES
+    #: Flow names, in written order.
+    flows: dict[str, int] = attrs.Factory(dict)
 
     def known_names(self) -> list[str]:
         """Every bare name a condition may use, for did-you-mean."""

@@ -1,6 +1,6 @@
 """The checker's second stage: every condition and value of a program, typed in its place.
 
-Walks segments, rules and score blocks in written order and gives each expression to
+Walks segments, rules, score blocks and flows in written order and gives each expression to
 the :class:`~engage.dsl.expr_types.ExprTyper` with the context it is read in (a ``when``
 condition reads the contact, an ``on`` rule's filter may read the event too, an action
 value may read ``now``). Around the expressions it checks what only a declaration knows:
@@ -24,12 +24,13 @@ from engage.dsl.expr_types import (
     ExprTyper,
     TypeTable,
 )
+from engage.dsl.flow_checks import check_flow_header, check_flow_name, walk_steps
 from engage.dsl.report import Reporter
 from engage.dsl.symbols import BUILTINS, Symbols, ValueType
 from engage.dsl.walk import walk
 from engage.errors import Span, did_you_mean
 
-Decl = TypeVar("Decl", ast.SegmentDecl, ast.RuleDecl, ast.ScoreBlock)
+Decl = TypeVar("Decl", ast.SegmentDecl, ast.RuleDecl, ast.ScoreBlock, ast.FlowDecl)
 
 
 class TypePass:
@@ -51,6 +52,8 @@ class TypePass:
         # block are reported now, not after its name is fixed.
         for block in self._each(files, ast.ScoreBlock):
             self._score_block(block)
+        for flow in self._each(files, ast.FlowDecl):
+            self._flow(flow)
 
     def _each(self, files: Sequence[ast.RulesFile], kind: type[Decl]) -> Iterator[Decl]:
         """The declarations of one kind, in written order, each with its file in use."""
@@ -113,6 +116,10 @@ class TypePass:
             case ast.OnTagAdded(where=where):
                 if where is not None:
                     typer.condition(where, EVENT_CONTEXT)
+            case ast.OnFlow(flow=flow, where=where, span=span):
+                check_flow_name(flow, span, self.symbols, self.reporter)
+                if where is not None:
+                    typer.condition(where, EVENT_CONTEXT)
         mode = rule.mode
         if (
             mode.kind == "each"
@@ -164,16 +171,42 @@ class TypePass:
             case ast.DoAction(args=args):
                 for arg in args:
                     typer.value(arg, context)
+            case ast.FlowAction(flow=flow, span=span):
+                check_flow_name(flow, span, self.symbols, self.reporter)
             case (
                 ast.TagAction()
                 | ast.GroupAction()
                 | ast.StatusAction()
                 | ast.TrackAction()
-                | ast.FlowAction()
                 | ast.NotifyAction()
                 | ast.WebhookAction()
+                | ast.ExportAction()
             ):
                 pass  # nothing in them to type: names and texts only
+
+    # -- flows ------------------------------------------------------------------
+
+    def _flow(self, flow: ast.FlowDecl) -> None:
+        """Header lines, then every step: durations, branch conditions (read when the
+        contact reaches them), actions. The ``exit``, ``goal`` and ``wait until``
+        conditions are typed as the hidden segments they became."""
+        check_flow_header(flow, self.symbols, self.reporter)
+        if not flow.steps:
+            self.reporter.report(flow.name_span, f"flow {flow.name!r} has no steps")
+        for _, step in walk_steps(flow.steps):
+            match step:
+                case ast.WaitStep(duration=duration):
+                    check_positive_duration(self.reporter, duration)
+                case ast.WaitUntilStep(at_most=at_most):
+                    if at_most is not None:
+                        check_positive_duration(self.reporter, at_most)
+                case ast.IfStep(branches=branches):
+                    for branch in branches:
+                        self.typer.condition(branch.condition, STATE_CONTEXT)
+                case ast.ActionStep(action=action):
+                    self._action(action, STATE_CONTEXT)
+                case ast.WaitClockStep() | ast.SplitStep():
+                    pass
 
     def _assignable(self, name: str, span: Span) -> ValueType | None:
         if name in self.symbols.fields:

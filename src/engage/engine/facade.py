@@ -33,6 +33,7 @@ from engage.collector import gc_paused
 from engage.dsl.symbols import NON_ACTIVITY_TYPES
 from engage.engine.admission import Admission
 from engage.engine.dispatch import Dispatcher, Handler
+from engage.engine.flowpath import FlowPath, flow_path
 from engage.engine.inline import InlinePath, InlinePlan
 from engage.engine.journal import Journal
 from engage.engine.plans import PlanPath
@@ -133,6 +134,9 @@ class Engine:
             program, state, self.journal, self._max_contacts, self._max_future
         )
         self._inline = InlinePath(program, state, self._indexes, self._crossed, self._crossed_many)
+        self._flows: FlowPath | None = flow_path(
+            program, self._writer, self._cascade, self._dispatcher, state.problems
+        )
         self._planned = PlanPath(
             program,
             state,
@@ -141,13 +145,16 @@ class Engine:
             self._indexes,
             self._dispatcher,
             self._schedule,
+            None if self._flows is None else self._flows.after,
         )
         self._decaying = tuple(score for score in program.scores if score.decay is not None)
-        self._has_timers = bool(program.time_atoms)
+        self._has_timers = program.has_timers
         self._full_applied = 0
         self._inline_applied = 0
-        #: The inline path's apply, or None when no event type takes it.
-        self._apply_inline = self._inline.apply if self._inline.active else None
+        #: The inline path's apply, or None when no event type takes it (or when flows
+        #: run: a flow reads what any event changes, so every event takes its plan).
+        inline = self._inline.active and self._flows is None
+        self._apply_inline = self._inline.apply if inline else None
 
     # -- reading ----------------------------------------------------------------------
 
@@ -544,11 +551,13 @@ class Engine:
                 apply_lines(writer, contact, plan.lines, event, now)
             on_rules = plan.on_rules
         actions = self._cascade.run(contact, event, event.id, creating=creating, on_rules=on_rules)
-        if self._has_timers:
-            self._schedule(contact)
         if actions:
             out.extend(actions)
             self._dispatcher.dispatch(actions)
+        if self._flows is not None:
+            self._flows.after(contact, event.id, out)
+        if self._has_timers:
+            self._schedule(contact)
 
     def _apply_updates(self, contact: Contact, updates: list[Update]) -> None:
         writer = self._writer
@@ -574,6 +583,8 @@ class Engine:
             actions = self._cascade.run(contact, event, event.id, on_rules=plan.on_rules)
             out.extend(actions)
             self._dispatcher.dispatch(actions)
+        if self._flows is not None and contact.flows is not None:
+            out.extend(self._flows.driver.leave_all(contact, "deleted", self.state.now, event.id))
         state = self.state
         self._indexes.mark(contact)
         history = contact.get_extra(HISTORY)
@@ -637,13 +648,20 @@ class Engine:
                 if times:
                     prune(times, atom.window, state.now)
         actions = self._cascade.wake(contact)
-        self._schedule(contact)
         if actions:
             out.extend(actions)
             self._dispatcher.dispatch(actions)
+        if self._flows is not None:
+            self._flows.after(contact, None, out)
+        self._schedule(contact)
 
     def _schedule(self, contact: Contact) -> None:
-        moment = self._planned.next_wake(contact, self.state.now)
+        now = self.state.now
+        moment = self._planned.next_wake(contact, now)
+        if self._flows is not None:
+            flow_moment = self._flows.driver.next_wake(contact, now)
+            if flow_moment is not None and (moment is None or flow_moment < moment):
+                moment = flow_moment
         if moment != contact.wake:
             contact.wake = moment
             if moment is not None:

@@ -30,9 +30,11 @@ class PlanPath:
     Args:
         schedule: recomputes a contact's wake-up (called after each planned event
             when the program has time atoms).
+        after: runs after the cascade for the event's contact (the flow stage), or None.
     """
 
     __slots__ = (
+        "_after",
         "_cascade",
         "_dispatcher",
         "_has_timers",
@@ -58,6 +60,7 @@ class PlanPath:
         indexes: SortedIndexes,
         dispatcher: Dispatcher,
         schedule: Callable[[Contact], None],
+        after: Callable[[Contact, str | None, list[Action]], None] | None = None,
     ) -> None:
         self.plans, self.source, self.next_wake = build_plans(program)
         self._other = self.plans[OTHER_TYPES]
@@ -67,7 +70,8 @@ class PlanPath:
         self._indexes = indexes
         self._dispatcher = dispatcher
         self._schedule = schedule
-        self._has_timers = bool(program.time_atoms)
+        self._after = after
+        self._has_timers = program.has_timers
         #: Events a plan applied; of those, the ones handed to the cascade and the ones
         #: whose plan fired rules itself.
         self.applied = 0
@@ -101,6 +105,9 @@ class PlanPath:
             return False
         self.applied += 1
         if changes is None:
+            if self._after is not None:
+                self._writer.now = now
+                self._after(contact, event.id, out)
             if self._has_timers:
                 self._schedule(contact)
             return True
@@ -114,9 +121,11 @@ class PlanPath:
             self.handed_over += 1
             writer.changes = changes
             actions = self._cascade.run(contact, event, event.id, on_rules=plan.on_rules)
-        if self._has_timers:
-            self._schedule(contact)
         if actions:
             out.extend(actions)
             self._dispatcher.dispatch(actions)
+        if self._after is not None:
+            self._after(contact, event.id, out)
+        if self._has_timers:
+            self._schedule(contact)
         return True

@@ -84,6 +84,7 @@ class Contact(_EverySlot):
         "created",
         "extra",
         "fields",
+        "flows",
         "groups",
         "id",
         "segs",
@@ -108,6 +109,9 @@ class Contact(_EverySlot):
     wake: float | None
     #: Rarely needed state, by name; None until first needed.
     extra: dict[str, Any] | None
+    #: The contact's place in each flow it ran, packed (see engage.flows.record):
+    #: bytes, not a dict, so a contact waiting in a flow costs some 80 bytes more.
+    flows: bytes | None
 
     def __init__(self, contact_id: str, created: float, score_count: int) -> None:
         self.id = contact_id
@@ -123,6 +127,7 @@ class Contact(_EverySlot):
         self.truth = 0
         self.wake = None
         self.extra = None
+        self.flows = None
 
     @classmethod
     def restored(
@@ -139,6 +144,7 @@ class Contact(_EverySlot):
         truth: int,
         wake: float | None,
         extra: dict[str, Any] | None,
+        flows: bytes | None = None,
     ) -> Contact:
         """A contact with stored state (a snapshot's), each slot set once: restoring a
         million contacts through ``__init__`` would set every slot twice."""
@@ -155,6 +161,7 @@ class Contact(_EverySlot):
         contact.truth = truth
         contact.wake = wake
         contact.extra = extra or None
+        contact.flows = flows or None
         return contact
 
     def more(self) -> dict[str, Any]:
@@ -202,7 +209,6 @@ CONSENT: Final = "consent"  # dict channel -> bool
 UNSUBSCRIBED: Final = "unsub"  # list of [scope, name, channel]
 HARD_BOUNCED: Final = "bounced"  # True once an email bounced hard
 UNDECLARED: Final = "undeclared"  # dict name -> value, fields no rule declares
-FLOWS: Final = "flows"  # list of flow names the contact is in
 HISTORY: Final = "history"  # list of tracked history rows
 ONCE_FIRED: Final = "once"  # list of rule names that fired their `once`
 DISARMED: Final = "disarmed"  # list of rule names waiting for `re-arm when`
@@ -228,8 +234,11 @@ RECORD_FIELDS: Final = (
     "truth",
     "wake",
     "extra",
+    "flows",
 )
 RECORD_LENGTH: Final = len(RECORD_FIELDS)
+#: Records written before flows have no ``flows`` item; they are read as not in any.
+LEGACY_RECORD_LENGTH: Final = RECORD_LENGTH - 1
 
 
 def to_record(contact: Contact) -> list[Any]:
@@ -248,6 +257,7 @@ def to_record(contact: Contact) -> list[Any]:
         contact.truth,
         contact.wake,
         contact.extra,
+        contact.flows,
     ]
 
 
@@ -258,7 +268,10 @@ def from_record(record: Sequence[Any], list_fields: Sequence[int] = ()) -> Conta
     lists, and contacts keep them as tuples. The field list is copied, so that a
     reload's contacts never share one with the contacts they replace.
     """
-    (cid, scores, fields, tags, groups, status, created, last, segs, truth, wake, extra) = record
+    (cid, scores, fields, tags, groups, status, created, last, segs, truth, wake, extra) = record[
+        :LEGACY_RECORD_LENGTH
+    ]
+    flows = record[LEGACY_RECORD_LENGTH] if len(record) > LEGACY_RECORD_LENGTH else None
     if fields is not None:
         fields = list(fields)
         for i in list_fields:
@@ -266,7 +279,7 @@ def from_record(record: Sequence[Any], list_fields: Sequence[int] = ()) -> Conta
             if isinstance(value, list):
                 fields[i] = tuple(value)
     return Contact.restored(
-        cid, scores, fields, tags, groups, status, created, last, segs, truth, wake, extra
+        cid, scores, fields, tags, groups, status, created, last, segs, truth, wake, extra, flows
     )
 
 
@@ -278,12 +291,13 @@ def contact_to_state(contact: Contact) -> dict[str, Any]:
 
 def contact_from_state(state: dict[str, Any]) -> Contact:
     """Rebuild a contact from :func:`contact_to_state` output."""
-    return from_record([state[name] for name in RECORD_FIELDS])
+    return from_record([state.get(name) for name in RECORD_FIELDS])
 
 
 #: The version of one contact's state bytes (:func:`encode_state`); a change of
-#: :data:`RECORD_FIELDS` or of the envelope bumps it.
-STATE_FORMAT: Final = 1
+#: :data:`RECORD_FIELDS` or of the envelope bumps it (format 1 had no ``flows``; it is
+#: still read).
+STATE_FORMAT: Final = 2
 
 
 def encode_state(contact: Contact, clock: float, decay_refs: Sequence[float | None]) -> bytes:
@@ -309,9 +323,9 @@ def decode_state(
     if (
         not isinstance(envelope, list)
         or len(envelope) != 4
-        or envelope[0] != STATE_FORMAT
+        or envelope[0] not in (1, STATE_FORMAT)
         or not isinstance(envelope[1], list)
-        or len(envelope[1]) != RECORD_LENGTH
+        or len(envelope[1]) not in (LEGACY_RECORD_LENGTH, RECORD_LENGTH)
     ):
         raise ValueError(f"not contact state bytes of format {STATE_FORMAT}")
     _, record, clock, refs = envelope

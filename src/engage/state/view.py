@@ -10,10 +10,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from engage.flows.record import inside, unpack
 from engage.program import Program
 from engage.state.contact import (
     CONSENT,
-    FLOWS,
     HARD_BOUNCED,
     HISTORY,
     UNDECLARED,
@@ -124,7 +124,27 @@ class ContactView:
 
     @property
     def flows(self) -> list[str]:
-        return list(self._contact.get_extra(FLOWS) or ())
+        """The flows the contact is inside now, in the order it first entered them."""
+        return [record.name for record in inside(self._contact.flows)]
+
+    @property
+    def flow_places(self) -> list[dict[str, Any]]:
+        """Where the contact is or was in each flow it entered: flow, version, whether
+        inside, the instruction it is at and since when, or why and when it left."""
+        places = []
+        for record in unpack(self._contact.flows).values():
+            place: dict[str, Any] = {"flow": record.name, "version": record.version}
+            if record.inside:
+                place.update(inside=True, at=record.pc, since=format_time(record.since))
+                if record.wake is not None:
+                    place["until"] = format_time(record.wake)
+            else:
+                place.update(inside=False, reason=record.reason, left=format_time(record.since))
+            place["entries"] = record.entries
+            if record.converted:
+                place["converted"] = True
+            places.append(place)
+        return places
 
     @property
     def history(self) -> list[dict[str, Any]]:

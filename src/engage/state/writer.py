@@ -16,7 +16,6 @@ from engage.program import Key, Program
 from engage.state.contact import (
     ACTIVE,
     CONSENT,
-    FLOWS,
     HARD_BOUNCED,
     HISTORY,
     MANY_TAGS,
@@ -46,7 +45,7 @@ def whole_as_int(value: float) -> float:
 class StateWriter:
     """Applies changes to contacts and records what each input was before."""
 
-    __slots__ = ("_whole_tags_read", "changes", "discarded", "now", "program")
+    __slots__ = ("_whole_tags_read", "changes", "discarded", "flow_requests", "now", "program")
 
     def __init__(self, program: Program) -> None:
         self.program = program
@@ -55,6 +54,9 @@ class StateWriter:
         #: Ids of the contacts that are discarded (suspended, unsubscribed from all,
         #: hard-bounced): few, and needed to count recency classes from the index.
         self.discarded: set[str] = set()
+        #: ``enter flow`` / ``exit flow`` actions not yet carried out: (contact id,
+        #: verb, flow). The flow driver carries them out once the cascade is over.
+        self.flow_requests: list[tuple[str, str, str]] = []
         #: Whether a rule or segment reads the tags as a whole (not only one tag).
         self._whole_tags_read = any(
             TAGS_KEY in deps
@@ -249,17 +251,13 @@ class StateWriter:
         contact.last_activity = moment
 
     def enter_flow(self, contact: Contact, flow: str) -> None:
-        flows: list[str] = contact.more().setdefault(FLOWS, [])
-        if flow not in flows:
-            self._touch(("flow", flow), False)
-            flows.append(flow)
+        """Ask for ``contact`` to enter ``flow`` (the flow driver decides, after the
+        cascade: one running instance per contact and flow)."""
+        self.flow_requests.append((contact.id, "enter_flow", flow))
 
     def exit_flow(self, contact: Contact, flow: str) -> None:
-        extra = contact.extra
-        flows = None if extra is None else extra.get(FLOWS)
-        if flows and flow in flows:
-            self._touch(("flow", flow), True)
-            flows.remove(flow)
+        """Ask for ``contact`` to leave ``flow`` (reason ``exit``)."""
+        self.flow_requests.append((contact.id, "exit_flow", flow))
 
     def track(self, contact: Contact, row: dict[str, Any]) -> None:
         """Append a contact-history row (status, campaign, offer, time, rule)."""

@@ -35,7 +35,17 @@ import msgpack
 
 from engage.errors import SnapshotError
 from engage.program import Program
-from engage.state.contact import RECORD_LENGTH, Contact, plain_container, to_record
+from engage.state.contact import (
+    LEGACY_RECORD_LENGTH,
+    RECORD_LENGTH,
+    Contact,
+    plain_container,
+    to_record,
+)
+
+#: Contact records of this version, and of snapshots written before flows.
+_KNOWN_LENGTHS: Final = frozenset({RECORD_LENGTH, LEGACY_RECORD_LENGTH})
+
 
 MAGIC: Final = b"ENGSNAP\x00"
 FORMAT_VERSION: Final = 1
@@ -184,6 +194,7 @@ def _records(data: memoryview) -> list[list[Any]]:
     for offset in range(0, len(data), step):
         unpacker.feed(data[offset : offset + step])
         records.extend(unpacker)
-    if records and (set(map(type, records)) != {list} or set(map(len, records)) != {RECORD_LENGTH}):
+    lengths = set(map(len, records))
+    if records and (set(map(type, records)) != {list} or not lengths <= _KNOWN_LENGTHS):
         raise ValueError(f"a contact record is not a {RECORD_LENGTH}-item array")
     return records

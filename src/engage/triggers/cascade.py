@@ -24,7 +24,7 @@ from engage.dsl import runtime
 from engage.events import Event
 from engage.explain import Cause
 from engage.program import Key, Program, RuleSpec
-from engage.state.contact import FLOWS, UNSUBSCRIBED, Contact, score_of
+from engage.state.contact import UNSUBSCRIBED, Contact, score_of
 from engage.state.writer import (
     DISCARD_KEY,
     LAST_ACTIVITY_KEY,
@@ -184,9 +184,6 @@ class Cascade:
             )
         if kind == "segment":
             return contact.segs & (1 << key[1]) != 0
-        if kind == "flow":
-            extra = contact.extra
-            return extra is not None and key[1] in extra.get(FLOWS, ())
         if kind == "unsubscribed":
             extra = contact.extra
             return 0 if extra is None else len(extra.get(UNSUBSCRIBED, ()))
