@@ -54,6 +54,16 @@ SNIPPETS = [
     'on x then track "Sent" for campaign "C" offer "O", enter flow welcome, exit flow welcome',
     'on x then send sms "hi", send push "yo", notify "Sales team"',
     'when valuation is "dormant" then send email "we-miss-you"',
+    'segment s = tagged "n"\nflow f { for segment s from 2026-01-01 to 2026-12-31T12:00'
+    ' timezone "America/Bogota" category "onb" re-enter after 90 days only converted'
+    ' exit when score >= 100 or consent.email == false goal tagged "C" continue'
+    ' wait 4 days send email "w" if had email.open within 7 days { send email "o"'
+    ' from campaign "C" } else if score >= 10 { send push "r" } else { send sms "r" }'
+    ' wait until tagged "d" at most 3 days wait until 09:00 on weekdays'
+    ' split 50% { send email "a" } else { send email "b" } export pdf "s"'
+    ' call webhook "https://x.example/h" exit flow f }\n'
+    'on flow exit f where event.reason == "goal" then tag "x"\n'
+    'on flow enter f then tag "y"\non flow goal f then tag "z"',
     "# a comment\nscore { # after the brace\n    on a +1 # after a line\n}  # after the block\n",
     'rule "s" when city == "a # not a comment" then tag "\\"quoted\\" \\u00e9"',
 ]

@@ -45,8 +45,10 @@ CONSTANTS: Final = ("true", "false")
 COMMENT: Final = r"#[^\n]*"
 STRING: Final = r'"(?:[^"\\\n]|\\.)*"'
 TIME: Final = r"\d{4}-\d{2}-\d{2}(?:T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?"
+#: A time of day (``wait until 09:00``).
+CLOCK: Final = r"\d{2}:\d{2}(?!\d)"
 NUMBER: Final = r"\d+(?:\.\d+)?"
-OPERATOR: Final = r"==|!=|>=|<=|[<>=+*/-]"
+OPERATOR: Final = r"==|!=|>=|<=|[<>=+*/%-]"
 PUNCTUATION: Final = r"[{}()\[\],.:]"
 NAME: Final = r"[^\W\d][\w]*"
 #: A word stands alone: not part of a longer word, nor a part of a dotted name.
@@ -102,6 +104,7 @@ class EngageLexer(RegexLexer):
             (COMMENT, Comment.Single),
             (STRING, String.Double),
             (TIME, Literal.Date),
+            (CLOCK, Literal.Date),
             (_WORDS["duration"], bygroups(Number, Whitespace, Keyword.Type)),
             (NUMBER, Number),
             (_WORDS["constant"], Keyword.Constant),
@@ -136,6 +139,7 @@ def textmate_grammar() -> dict[str, Any]:
                 "patterns": [{"name": "constant.character.escape.engage", "match": r"\\."}],
             },
             {"name": "constant.other.date.engage", "match": TIME},
+            {"name": "constant.other.time.engage", "match": CLOCK},
             {
                 "match": _WORDS["duration"],
                 "captures": {

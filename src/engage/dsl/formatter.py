@@ -48,7 +48,7 @@ INDENT: Final = 4
 _COMMENT_OR_STRING: Final = re.compile(r'"(?:[^"\\\n]|\\.)*"|#[^\n]*')
 #: Tokens written without a space after them, and without one before them.
 _NO_SPACE_AFTER: Final = frozenset({"LPAR", "LSQB", "DOT"})
-_NO_SPACE_BEFORE: Final = frozenset({"RPAR", "RSQB", "COMMA", "DOT", "COLON"})
+_NO_SPACE_BEFORE: Final = frozenset({"RPAR", "RSQB", "COMMA", "DOT", "COLON", "PERCENT"})
 #: Nodes whose tokens are written together: ``+3``, ``-1``, ``-x``.
 _TIGHT: Final = frozenset({"points", "signed_number", "neg"})
 
@@ -185,6 +185,8 @@ class _Layout:
             self.rule(tree)
         elif kind == "test_decl":
             self.test(tree)
+        elif kind == "flow_decl":
+            self.flow(tree)
         else:
             raise ValueError(f"the formatter does not know the declaration {kind!r}")
 
@@ -244,6 +246,42 @@ class _Layout:
         name = _child(tree, 1)
         steps = [c for c in _present(tree) if isinstance(c, Tree)]
         self.block(f"test {_text(name)}", tree, [(_text(s), _start(s)) for s in steps])
+
+    def flow(self, tree: Tree[Token]) -> None:
+        """``flow NAME {``, one header line or step per line, blocks of ``if`` and
+        ``split`` indented one level more, ``}``."""
+        self.add(0, f"flow {_text(_child(tree, 1))} {{", _start(tree), "decl")
+        self.flow_items([c for c in _present(tree) if isinstance(c, Tree)], INDENT)
+        close = tree.children[-1]
+        assert isinstance(close, Token)
+        self.add(0, "}", close.start_pos or 0, "close")
+
+    def flow_items(self, items: list[Tree[Token]], indent: int) -> None:
+        for number, item in enumerate(items):
+            policy: Policy = "first" if number == 0 else "keep"
+            if item.data in ("if_step", "split_step"):
+                self.flow_blocks(item, indent, policy)
+            elif item.data == "flow_exit":
+                parts = _present(item)
+                self.condition_lines(indent, "exit when", parts[2], _start(item), policy)
+            else:
+                self.add(indent, _text(item), _start(item), policy)
+
+    def flow_blocks(self, tree: Tree[Token], indent: int, policy: Policy) -> None:
+        """``if C {`` / ``} else if C {`` / ``} else {`` / ``}``, or the same for
+        ``split N% {`` / ``} else {`` / ``}``: each head with the text before its block."""
+        head: list[str] = []
+        start = _start(tree)
+        for node in _flat_blocks(tree):
+            if isinstance(node, Tree) and node.data == "flow_steps":
+                self.add(indent, " ".join(head) + " {", start, policy)
+                self.flow_items([c for c in _present(node) if isinstance(c, Tree)], indent + INDENT)
+                head, policy = [], "close"
+            elif isinstance(node, Token) and node.type == "RBRACE":
+                head, start = ["}"], node.start_pos or 0
+            elif not (isinstance(node, Token) and node.type == "LBRACE"):
+                head.append(_text(node))
+        self.add(indent, "}", start, "close")
 
     def rule(self, tree: Tree[Token]) -> None:
         children = tree.children
@@ -334,6 +372,16 @@ class _Layout:
             self.lines[-1].text += " " + modes_text
         else:
             self.add(indent, modes_text, _start(modes), "none")
+
+
+def _flat_blocks(tree: Tree[Token]) -> Iterator[_Node]:
+    """The children of an ``if`` or ``split`` step with its ``else if`` and ``else``
+    parts opened up: words, conditions, braces and blocks of steps, in order."""
+    for child in _present(tree):
+        if isinstance(child, Tree) and child.data in ("else_if", "else_block"):
+            yield from _present(child)
+        else:
+            yield child
 
 
 def _child(tree: Tree[Token], index: int) -> _Node:
