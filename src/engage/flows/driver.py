@@ -67,6 +67,10 @@ class Progress:
         self.made: list[tuple[str, str, dict[str, Any]]] = []
         self.again = False
 
+    def paused(self) -> bool:
+        """Whether a step asked for the engine's cascade before the next one."""
+        return self.again
+
 
 class FlowDriver:
     """Moves contacts through the flows of one program (see the module docstring).
@@ -129,9 +133,9 @@ class FlowDriver:
                 self._request(contact, records, verb, flow, now, event_id, progress)
         for name in list(records):
             record = records[name]
-            if record.inside and not progress.again:
+            if record.inside and not progress.paused():
                 self._run(contact, record, now, event_id, progress)
-        if not progress.again and contact.segs & self.entry_mask:
+        if not progress.paused() and contact.segs & self.entry_mask:
             for spec in self.flows:
                 known = records.get(spec.name)
                 if (known is None or not known.inside) and self._may_enter(
@@ -139,7 +143,7 @@ class FlowDriver:
                 )[0]:
                     record = self._enter(contact, spec, records, now, event_id, progress)
                     self._run(contact, record, now, event_id, progress)
-                    if progress.again:
+                    if progress.paused():
                         break
         packed = pack(records)
         if packed != before:
