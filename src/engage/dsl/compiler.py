@@ -299,7 +299,12 @@ class _Compiler:
         if not decls:
             return
         compiler = FlowCompiler(
-            self.symbols.segments, self._action, self.gen.add_condition, self._later, self._text
+            self.symbols.segments,
+            self._action,
+            self.gen.add_condition,
+            self._later,
+            self._text,
+            self._raw_text,
         )
         program = self.program
         program.flows = compiler.compile(decls)
@@ -663,6 +668,21 @@ class _Compiler:
         self.program.empty_true_rules = tuple(true_rules)
 
     # -- helpers ------------------------------------------------------------------
+
+    def _raw_text(self, file: str, node: Any) -> str:
+        """The source text of a node exactly as written (lines and comments kept)."""
+        lines = self._source_lines.get(file)
+        if lines is None:
+            lines = self._source_lines[file] = source_lines(self._sources.get(file, ""))
+        span: Span = node.span
+        if not (0 < span.line <= len(lines)) or span.end_line < span.line:
+            return ""
+        if span.end_line == span.line:
+            return lines[span.line - 1][span.column - 1 : span.end_column - 1]
+        parts = [lines[span.line - 1][span.column - 1 :]]
+        parts.extend(lines[span.line : span.end_line - 1])
+        parts.append(lines[span.end_line - 1][: span.end_column - 1])
+        return "\n".join(parts)
 
     def _text(self, file: str, expr: Any) -> str:
         """The source text of an expression (for explanations) or of a whole rule."""

@@ -42,6 +42,7 @@ class FlowCompiler:
         condition: registers a condition with the code generator; returns its name.
         later: binds a generated function to an attribute once the module is built.
         text: the source text of a node of a file, blanks collapsed.
+        raw: the source text of a node of a file as written.
     """
 
     def __init__(
@@ -51,12 +52,14 @@ class FlowCompiler:
         condition: Callable[[ast.Expr], str],
         later: Callable[[Any, str, str], None],
         text: Callable[[str, Any], str],
+        raw: Callable[[str, Any], str],
     ) -> None:
         self._segments = segments
         self._action = action
         self._condition = condition
         self._later = later
         self._text = text
+        self._raw = raw
 
     def compile(self, decls: Sequence[tuple[ast.FlowDecl, str]]) -> tuple[FlowSpec, ...]:
         """Every flow of ``decls`` (declaration, file), in written order."""
@@ -67,7 +70,7 @@ class FlowCompiler:
 
     def _flow(self, decl: ast.FlowDecl, file: str, order: int) -> FlowSpec:
         spec = FlowSpec(decl.name, order)
-        spec.text = " ".join(self._text(file, decl).split())
+        spec.text = self._raw(file, decl)
         spec.segment_names = decl.segments
         for name in decl.segments:
             spec.segment_mask |= 1 << self._segments[name]

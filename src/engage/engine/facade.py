@@ -51,12 +51,22 @@ from engage.events import (
     contact_updates,
     unsubscribe_scope,
 )
+from engage.flows.driver import leave_removed
+from engage.flows.versions import assign as assign_versions
+from engage.flows.versions import in_use as flows_in_use
 from engage.index.score_index import SortedIndexes
 from engage.program import Program, RuleSpec
 from engage.query import QueryCache, QueryScope
 from engage.rules import Rules
 from engage.scoring.lines import apply_lines
-from engage.state.contact import HISTORY, WINDOWS, Contact, put_score, score_of
+from engage.state.contact import (
+    HISTORY,
+    WINDOWS,
+    Contact,
+    put_score,
+    record_flows,
+    score_of,
+)
 from engage.state.dedupe import DEFAULT_CAPACITY
 from engage.state.view import ContactView
 from engage.state.writer import StateWriter
@@ -118,11 +128,16 @@ class Engine:
         self._reorder = None if max_out_of_order is None else ReorderBuffer(max_out_of_order)
         self._derive(rules)
 
-    def _derive(self, rules: Rules) -> None:
+    def _derive(self, rules: Rules, flows_in_use: set[tuple[str, int]] | None = None) -> None:
         """Build every part that depends on the program, empty: the caller fills the
-        derived structures from the state (:meth:`_rebuild_derived`) when there is one."""
+        derived structures from the state (:meth:`_rebuild_derived`) when there is one.
+
+        ``flows_in_use``: the (flow, version) pairs contacts of the state to come are
+        inside; older versions among them are compiled to run beside the rules.
+        """
         self.rules = rules
-        program = self._program = rules.program_for_engine()
+        versions = assign_versions(rules, self.state.flow_versions, flows_in_use or set())
+        program = self._program = versions.program
         state = self.state
         self._writer = StateWriter(program)
         self._members: list[set[str]] = [set() for _ in program.segments]
@@ -135,7 +150,13 @@ class Engine:
         )
         self._inline = InlinePath(program, state, self._indexes, self._crossed, self._crossed_many)
         self._flows: FlowPath | None = flow_path(
-            program, self._writer, self._cascade, self._dispatcher, state.problems
+            program,
+            self._writer,
+            self._cascade,
+            self._dispatcher,
+            state.problems,
+            versions.current,
+            versions.retained,
         )
         self._planned = PlanPath(
             program,
@@ -731,6 +752,8 @@ class Engine:
                 max_out_of_order=max_out_of_order,
                 max_future=max_future,
             )
+            if rules.program.flows or data.header.get("flow_versions"):
+                engine._adopt_flow_versions(data)
             engine.reload_report = engine._install(data, backfill=backfill)
             engine._dispatcher.load(*pending_actions(data.header))
             engine._hold_again(held_events(data.header))
@@ -763,11 +786,19 @@ class Engine:
         rejected = self.state.rejected
         self.state = EngineState(self.state.dedupe.capacity)
         self.state.rejected = rejected  # bad records are kept, whatever the rules
-        self._derive(rules)
+        self.rules = rules
+        self._adopt_flow_versions(data)
         with gc_paused():
             report = self._install(data, backfill=backfill)
         self.reload_report = report
         return report
+
+    def _adopt_flow_versions(self, data: Any) -> None:
+        """Take the flow versions ``data`` (a snapshot's) knows, then build the derived
+        parts for the rules, with the older versions its contacts still run."""
+        known = data.header.get("flow_versions") or {}
+        self.state.flow_versions = {name: list(texts) for name, texts in known.items()}
+        self._derive(self.rules, flows_in_use(record_flows(r) for r in data.contacts))
 
     def _install(self, data: Any, *, backfill: bool) -> ReloadReport:
         installed = install(self._program, self.state, data)
@@ -789,7 +820,13 @@ class Engine:
         fresh_rules = tuple(
             rule for rule in program.rules if rule.kind == "when" and rule.name in changed
         )
+        runnable = frozenset() if self._flows is None else self._flows.driver.runnable()
         for contact in state.contacts.values():
+            if contact.flows is not None:
+                left = leave_removed(contact, runnable, now)
+                if left:
+                    report.flow_actions.extend(left)
+                    self._dispatcher.dispatch(left)
             if recompute:
                 contact.segs = 0
                 for segment in program.segments:

@@ -35,9 +35,11 @@ def flow_path(
     cascade: Cascade,
     dispatcher: Dispatcher,
     problems: list[Problem],
-    retained: tuple[FlowSpec, ...] = (),
+    current: dict[str, int] | None = None,
+    retained: dict[tuple[str, int], FlowSpec] | None = None,
 ) -> FlowPath | None:
-    """The flow stage of ``program``, or None when it has no flows."""
+    """The flow stage of ``program`` (its flows numbered ``current``, with the older
+    versions ``retained``), or None when it has no flows."""
     if not program.flows and not retained:
         return None
     zone_field = program.field_by_name.get("timezone")
@@ -57,7 +59,7 @@ def flow_path(
             channel = action.action.removeprefix("send_")
             action.suppressed = suppression(contact, channel, action.options)
 
-    driver = FlowDriver(program, writer, settle, zone_of, retained)
+    driver = FlowDriver(program, writer, settle, zone_of, current, retained)
     return FlowPath(program, writer, cascade, dispatcher, driver, problems)
 
 

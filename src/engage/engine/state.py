@@ -28,6 +28,7 @@ class EngineState:
         "contacts",
         "dedupe",
         "deleted_history",
+        "flow_versions",
         "now",
         "position",
         "problems",
@@ -46,6 +47,9 @@ class EngineState:
         self.stats = Stats()
         #: The tracked history of deleted contacts, kept when they are removed.
         self.deleted_history: dict[str, list[Any]] = {}
+        #: The text of every version of each flow the engine has run (name -> texts,
+        #: version N at index N - 1; see engage.flows.versions).
+        self.flow_versions: dict[str, list[str]] = {}
         #: Records that were not accepted, with their reason.
         self.rejected: list[Rejected] = []
         #: What went wrong while running rules (loops, internal errors).

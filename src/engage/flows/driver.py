@@ -23,7 +23,7 @@ nanoseconds per flow) plus the steps it runs.
 from __future__ import annotations
 
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Container
 from typing import Any, Final
 
 from engage.actions import Action
@@ -80,6 +80,9 @@ class FlowDriver:
         writer: the state writer the cascade uses (flow actions change state through it).
         settle: decides the sends of a step (policies, consent, cross-campaign).
         zone_of: the contact's own time zone (its ``timezone`` field), or None.
+        current: the version number of each flow of ``program`` (1 when not given).
+        retained: older versions contacts still run, by (name, version)
+            (see :mod:`engage.flows.versions`).
     """
 
     def __init__(
@@ -88,19 +91,22 @@ class FlowDriver:
         writer: StateWriter,
         settle: SendSettler,
         zone_of: ZoneOf,
-        retained: Sequence[FlowSpec] = (),
+        current: dict[str, int] | None = None,
+        retained: dict[tuple[str, int], FlowSpec] | None = None,
     ) -> None:
-        self.flows: tuple[FlowSpec, ...] = program.flows
         self.entry_mask = program.flow_entry_mask
         self._writer = writer
         self._executor = ActionExecutor(program, writer)
         self._settle = settle
         self._zone_of = zone_of
+        self.flows = tuple(spec for spec in program.flows if not spec.retired)
+        #: The version new entrants of each flow get.
+        self.version = {spec.name: (current or {}).get(spec.name, 1) for spec in self.flows}
         #: Every version a contact may be running, by (name, version).
-        self._versions: dict[tuple[str, int], FlowSpec] = {
-            (spec.name, spec.version): spec for spec in (*retained, *program.flows)
-        }
-        self._current = {spec.name: spec for spec in program.flows}
+        self._versions: dict[tuple[str, int], FlowSpec] = dict(retained or {})
+        for spec in self.flows:
+            self._versions[spec.name, self.version[spec.name]] = spec
+        self._current = {spec.name: spec for spec in self.flows}
 
     @property
     def active(self) -> bool:
@@ -113,6 +119,10 @@ class FlowDriver:
             or contact.segs & self.entry_mask != 0
             or bool(self._writer.flow_requests)
         )
+
+    def runnable(self) -> frozenset[tuple[str, int]]:
+        """Every (flow, version) this driver can run."""
+        return frozenset(self._versions)
 
     def spec_of(self, record: FlowRecord) -> FlowSpec | None:
         """The version of a flow a contact runs, or None when it is gone."""
@@ -165,7 +175,7 @@ class FlowDriver:
         record = records.get(flow)
         if verb == "exit_flow":
             if record is not None and record.inside:
-                self._leave(contact, record, "exit", now, event_id, progress)
+                leave(contact, record, "exit", now, event_id, progress)
             return
         spec = self._current.get(flow)
         if spec is None or (record is not None and record.inside):
@@ -215,45 +225,24 @@ class FlowDriver:
         record = records.get(spec.name)
         if record is None:
             record = records[spec.name] = FlowRecord(spec.name)
-        record.enter(spec.version, now)
-        action = self._record(contact, spec, "enter_flow", now, event_id, None)
+        version = self.version[spec.name]
+        record.enter(version, now)
+        action = self._record(contact, spec, version, "enter_flow", now, event_id)
         progress.actions.append(action)
-        progress.made.append(("enter", spec.name, {"flow": spec.name, "version": spec.version}))
+        progress.made.append(("enter", spec.name, {"flow": spec.name, "version": version}))
         return record
-
-    def _leave(
-        self,
-        contact: Contact,
-        record: FlowRecord,
-        reason: str,
-        now: float,
-        event_id: str | None,
-        progress: Progress,
-    ) -> None:
-        version = record.version
-        record.leave(reason, now)
-        rule = f"flow:{record.name}"
-        action = Action(now, contact.id, rule, "exit_flow", [record.name], event_id)
-        action.options = {"reason": reason}
-        action.version = version
-        action.cause = Cause(rule, event_id, condition=reason)
-        progress.actions.append(action)
-        data = {"flow": record.name, "version": version, "reason": reason}
-        if reason == "goal":
-            progress.made.append(("goal", record.name, data))
-        progress.made.append(("exit", record.name, data))
 
     def _record(
         self,
         contact: Contact,
         spec: FlowSpec,
+        version: int,
         verb: str,
         now: float,
         event_id: str | None,
-        options: dict[str, Any] | None,
     ) -> Action:
-        action = Action(now, contact.id, spec.rule, verb, [spec.name], event_id, options)
-        action.version = spec.version
+        action = Action(now, contact.id, spec.rule, verb, [spec.name], event_id)
+        action.version = version
         action.cause = Cause(spec.rule, event_id, condition=verb)
         return action
 
@@ -269,26 +258,25 @@ class FlowDriver:
     ) -> None:
         spec = self.spec_of(record)
         if spec is None:
-            self._leave(contact, record, "removed", now, event_id, progress)
+            leave(contact, record, "removed", now, event_id, progress)
             return
         if spec.end is not None and now >= spec.end:
-            self._leave(contact, record, "ended", now, event_id, progress)
+            leave(contact, record, "ended", now, event_id, progress)
             return
         segs = contact.segs
         if spec.goal_bit and segs & spec.goal_bit:
             if not spec.goal_continue:
-                self._leave(contact, record, "goal", now, event_id, progress)
+                leave(contact, record, "goal", now, event_id, progress)
                 return
             if not record.converted:
                 record.converted = True
+                version = record.version
                 progress.actions.append(
-                    self._record(contact, spec, "flow_goal", now, event_id, None)
+                    self._record(contact, spec, version, "flow_goal", now, event_id)
                 )
-                progress.made.append(
-                    ("goal", spec.name, {"flow": spec.name, "version": spec.version})
-                )
+                progress.made.append(("goal", spec.name, {"flow": spec.name, "version": version}))
         if spec.exit_bit and segs & spec.exit_bit:
-            self._leave(contact, record, "exit", now, event_id, progress)
+            leave(contact, record, "exit", now, event_id, progress)
             return
         instructions = spec.instructions
         writer = self._writer
@@ -335,7 +323,7 @@ class FlowDriver:
                     progress.again = True  # segments and rules first, then the next step
                     return
             elif op == END:
-                self._leave(contact, record, "finished", now, event_id, progress)
+                leave(contact, record, "finished", now, event_id, progress)
                 return
 
     def _act(
@@ -354,7 +342,7 @@ class FlowDriver:
         sends = []
         for action in actions:
             action.step = step.path
-            action.version = spec.version
+            action.version = record.version
             if action.action.startswith("send_"):
                 action.suppressed = None  # the policy decides, below
                 if spec.category is not None:
@@ -402,9 +390,48 @@ class FlowDriver:
         records = unpack(contact.flows)
         for record in records.values():
             if record.inside:
-                self._leave(contact, record, reason, now, event_id, progress)
+                leave(contact, record, reason, now, event_id, progress)
         contact.flows = pack(records)
         return progress.actions
+
+
+def leave(
+    contact: Contact,
+    record: FlowRecord,
+    reason: str,
+    now: float,
+    event_id: str | None,
+    progress: Progress,
+) -> None:
+    """Take the contact out of ``record``'s flow: its ``exit_flow`` record, and the
+    ``exit`` (and for a goal, ``goal``) events for rules."""
+    version = record.version
+    record.leave(reason, now)
+    rule = f"flow:{record.name}"
+    action = Action(now, contact.id, rule, "exit_flow", [record.name], event_id)
+    action.options = {"reason": reason}
+    action.version = version
+    action.cause = Cause(rule, event_id, condition=reason)
+    progress.actions.append(action)
+    data = {"flow": record.name, "version": version, "reason": reason}
+    if reason == "goal":
+        progress.made.append(("goal", record.name, data))
+    progress.made.append(("exit", record.name, data))
+
+
+def leave_removed(
+    contact: Contact, runnable: Container[tuple[str, int]], now: float
+) -> list[Action]:
+    """Take the contact out of every flow version it is inside that can no longer run
+    (reason ``removed``): after a reload, before any event."""
+    records = unpack(contact.flows)
+    progress = Progress()
+    for record in records.values():
+        if record.inside and (record.name, record.version) not in runnable:
+            leave(contact, record, "removed", now, None, progress)
+    if progress.actions:
+        contact.flows = pack(records)
+    return progress.actions
 
 
 def cohort(contact_id: str, flow: str, entry: int) -> float:

@@ -81,8 +81,6 @@ class FlowSpec:
 
     Attributes:
         name: the flow's name; ``rule`` is the name its actions carry (``flow:NAME``).
-        version: which version of the flow this is (1 for the first; a reload that
-            changes the flow's text makes a new one, see :mod:`engage.flows.versions`).
         segment_mask: the bits (``Contact.segs``) of the segments it enters from.
         start, end: the window ``[start, end)`` in epoch seconds, or None.
         zone: the flow's time zone name, or None (then the contact's, else UTC).
@@ -92,7 +90,8 @@ class FlowSpec:
         reenter_only: ``converted``, ``dismissed`` or None.
         order: the flow's place in written order (ties of priority keep it).
         retired: an old version kept only for the contacts still inside it.
-        text: the flow's text as written, blanks collapsed (what tells versions apart).
+        text: the flow's text as written (what tells versions apart, comments and
+            blanks aside; see :mod:`engage.flows.versions`).
     """
 
     __slots__ = (
@@ -112,7 +111,6 @@ class FlowSpec:
         "segment_names",
         "start",
         "text",
-        "version",
         "zone",
     )
 
@@ -120,7 +118,6 @@ class FlowSpec:
         self.name = name
         self.rule = f"flow:{name}"
         self.order = order
-        self.version = 1
         self.segment_mask = 0
         self.segment_names: tuple[str, ...] = ()
         self.start: float | None = None
@@ -141,4 +138,4 @@ class FlowSpec:
         return [i.path for i in self.instructions if i.op in (WAIT, WAIT_UNTIL, WAIT_CLOCK, ACTION)]
 
     def __repr__(self) -> str:
-        return f"<FlowSpec {self.name!r} v{self.version} {len(self.instructions)} instructions>"
+        return f"<FlowSpec {self.name!r} {len(self.instructions)} instructions>"

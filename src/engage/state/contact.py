@@ -271,7 +271,7 @@ def from_record(record: Sequence[Any], list_fields: Sequence[int] = ()) -> Conta
     (cid, scores, fields, tags, groups, status, created, last, segs, truth, wake, extra) = record[
         :LEGACY_RECORD_LENGTH
     ]
-    flows = record[LEGACY_RECORD_LENGTH] if len(record) > LEGACY_RECORD_LENGTH else None
+    flows = record_flows(record)
     if fields is not None:
         fields = list(fields)
         for i in list_fields:
@@ -281,6 +281,11 @@ def from_record(record: Sequence[Any], list_fields: Sequence[int] = ()) -> Conta
     return Contact.restored(
         cid, scores, fields, tags, groups, status, created, last, segs, truth, wake, extra, flows
     )
+
+
+def record_flows(record: Sequence[Any]) -> bytes | None:
+    """The ``flows`` value of a contact record (None in records written before flows)."""
+    return record[LEGACY_RECORD_LENGTH] if len(record) > LEGACY_RECORD_LENGTH else None
 
 
 def contact_to_state(contact: Contact) -> dict[str, Any]:

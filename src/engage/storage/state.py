@@ -34,6 +34,7 @@ from engage.state.contact import (
     Contact,
     from_record,
     put_score,
+    record_flows,
     tag_collection,
     to_record,
 )
@@ -58,10 +59,19 @@ class ReloadReport:
     #: ``(old name, new name)`` of anonymous rules that only moved: their state is kept.
     moved_rules: list[tuple[str, str]] = attrs.Factory(list)
     backfilled_actions: list[Action] = attrs.Factory(list)
+    #: Contacts leaving flows (or versions of flows) that can no longer run (reason
+    #: ``removed``): the flow is gone from the rules, or its version no longer compiles.
+    flow_actions: list[Action] = attrs.Factory(list)
 
     def messages(self) -> list[str]:
         """One line per thing a person should know."""
         lines = []
+        if self.flow_actions:
+            flows = sorted({action.args[0] for action in self.flow_actions})
+            lines.append(
+                f"{len(self.flow_actions)} contacts left flows that can no longer run "
+                f"(reason removed): {', '.join(flows)}"
+            )
         if self.removed_scores:
             lines.append("removed scores (values dropped): " + ", ".join(self.removed_scores))
         if self.removed_fields:
@@ -159,6 +169,7 @@ def snapshot_header(
         "rules_digest": rules_digest(program),
         "tables": program_tables(program),
         "held": [event_record(e) for e in held],
+        "flow_versions": state.flow_versions,
     }
 
 
@@ -353,7 +364,7 @@ class _Mapper:
         self.line_ids = {line.id for plan in program.plans.values() for line in plan.lines}
 
     def contact(self, record: list[Any]) -> Contact:
-        named = dict(zip(RECORD_FIELDS, record, strict=True))
+        named = dict(zip(RECORD_FIELDS, record, strict=False))  # older records: no flows
         cid, scores, fields, extra = named["id"], named["scores"], named["fields"], named["extra"]
         tags, groups, status = named["tags"], named["groups"], named["status"]
         created, last, truth = named["created"], named["last_activity"], named["truth"]
@@ -392,6 +403,7 @@ class _Mapper:
             if truth >> bit & 1 and name in self.kept_rules:
                 contact.truth |= program.rule_by_name[self.kept_rules[name]].bit
         contact.extra = self._extra(extra)
+        contact.flows = record_flows(record)  # by flow name: survives any remap
         return contact
 
     def _extra(self, extra: dict[str, Any] | None) -> dict[str, Any] | None:
