@@ -30,6 +30,8 @@ from pathlib import Path
 from engage.bench.generator import DAY, START, activity_events, profile_update
 
 RULES = Path(__file__).resolve().parent.parent / "examples" / "engagement.rules"
+#: The same rules with a campaign flow added (crash_flows.rules).
+FLOW_RULES = Path(__file__).resolve().parent / "crash_flows.rules"
 
 
 @dataclass
@@ -69,8 +71,10 @@ def write_events(path: Path, *, contacts: int, events: int, seed: int) -> None:
             handle.write(json.dumps(with_id) + "\n")
 
 
-def _command(events: Path, dump: Path, state: Path | None, until: str, every: int) -> list[str]:
-    command = [sys.executable, "-m", "engage", "run", str(RULES), "--events", str(events)]
+def _command(
+    events: Path, dump: Path, state: Path | None, until: str, every: int, rules: Path = RULES
+) -> list[str]:
+    command = [sys.executable, "-m", "engage", "run", str(rules), "--events", str(events)]
     command += ["--until", until, "--dump", str(dump), "--no-actions"]
     if state is not None:
         command += ["--state", str(state), "--checkpoint-every", str(every)]
@@ -78,9 +82,19 @@ def _command(events: Path, dump: Path, state: Path | None, until: str, every: in
 
 
 def crash_test(
-    workdir: Path, *, contacts: int, events: int, kills: int, seed: int = 7
+    workdir: Path,
+    *,
+    contacts: int,
+    events: int,
+    kills: int,
+    seed: int = 7,
+    rules: Path = RULES,
 ) -> CrashReport:
-    """Run the whole test in ``workdir``; returns the report (``identical`` is the verdict)."""
+    """Run the whole test in ``workdir``; returns the report (``identical`` is the verdict).
+
+    ``rules``: the rules file (``FLOW_RULES`` adds a campaign flow, so that flow
+    positions, waits and sends are part of what must come back identical).
+    """
     rng = random.Random(seed)
     events_path = workdir / "events.jsonl"
     write_events(events_path, contacts=contacts, events=events, seed=seed)
@@ -89,13 +103,13 @@ def crash_test(
 
     reference = workdir / "reference.jsonl"
     started = time.monotonic()
-    subprocess.run(_command(events_path, reference, None, until, 0), check=True)
+    subprocess.run(_command(events_path, reference, None, until, 0, rules), check=True)
     report.reference_seconds = time.monotonic() - started
 
     state = workdir / "state"
     dump = workdir / "resumed.jsonl"
     every = max(events // 7, 1000)
-    command = _command(events_path, dump, state, until, every)
+    command = _command(events_path, dump, state, until, every, rules)
     for _ in range(kills):
         process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
         time.sleep(rng.uniform(0.05, 1.0) * report.reference_seconds)
@@ -125,6 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--kills", type=int, default=8)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--flows", action="store_true", help="the rules with a campaign flow")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="engage-crash-") as folder:
         report = crash_test(
@@ -133,6 +148,7 @@ def main(argv: list[str] | None = None) -> int:
             events=args.events,
             kills=args.kills,
             seed=args.seed,
+            rules=FLOW_RULES if args.flows else RULES,
         )
     print(report.text())
     for message in report.recovery_messages:

@@ -295,7 +295,8 @@ load_rules = _load
 
 def check(files: Sequence[str], *, quiet: bool = False, plan: bool = False) -> int:
     """``engage check``: every problem of every file, ``FILE:LINE:COL: error: ...``;
-    with ``plan``, the generated source of the event plans (:mod:`engage.dsl.plans`)."""
+    with ``plan``, the generated source of the event plans (:mod:`engage.dsl.plans`)
+    and the instructions of every flow."""
     rules = _load(files, sys.stderr)
     if rules is None:
         return EXIT_RULES
@@ -303,6 +304,8 @@ def check(files: Sequence[str], *, quiet: bool = False, plan: bool = False) -> i
         from engage.dsl.plans import build_plans
 
         print(build_plans(rules.program_for_engine())[1], end="")
+        for flow in rules.program.flows:
+            print("\n# " + "\n# ".join(flow.describe()))
     if not quiet:
         for warning in rules.warnings:
             sys.stderr.write(warning.format() + "\n")
@@ -311,8 +314,10 @@ def check(files: Sequence[str], *, quiet: bool = False, plan: bool = False) -> i
             _plural(len(files), "file"),
             _plural(len(program.rules), "rule"),
             _plural(len(program.scores), "score"),
-            _plural(len(program.segments), "segment"),
+            _plural(sum(1 for s in program.segments if not s.hidden), "segment"),
         ]
+        if program.flows:
+            parts.append(_plural(len(program.flows), "flow"))
         if rules.warnings:
             parts.append(_plural(len(rules.warnings), "warning"))
         print("ok: " + ", ".join(parts))

@@ -58,7 +58,7 @@ class Rules:
 
     @property
     def segment_names(self) -> list[str]:
-        return [segment.name for segment in self.program.segments]
+        return [segment.name for segment in self.program.segments if not segment.hidden]
 
     def __repr__(self) -> str:
         names = ", ".join(f.path for f in self.files)

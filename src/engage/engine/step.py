@@ -259,4 +259,4 @@ def _deltas(
 
 
 def _names(segments: Sequence[SegmentSpec], bits: int) -> tuple[str, ...]:
-    return tuple(spec.name for spec in segments if bits & spec.bit)
+    return tuple(spec.name for spec in segments if bits & spec.bit and not spec.hidden)

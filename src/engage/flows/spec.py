@@ -137,5 +137,21 @@ class FlowSpec:
         """The paths of the steps a contact can wait at, in order (for reports)."""
         return [i.path for i in self.instructions if i.op in (WAIT, WAIT_UNTIL, WAIT_CLOCK, ACTION)]
 
+    def describe(self) -> list[str]:
+        """The flow's instructions, one line each (``engage check --plan``): index, step
+        path, what it does, and where it jumps."""
+        lines = [f"flow {self.name}: {len(self.instructions)} instructions"]
+        for index, step in enumerate(self.instructions):
+            text = step.text or OP_NAMES[step.op]
+            if step.op in (BRANCH, SPLIT):
+                text = f"{OP_NAMES[step.op]} {step.text if step.op == BRANCH else ''}".strip()
+                text += f" (else go to {step.target})"
+                if step.op == SPLIT:
+                    text = f"split {step.percent:g}% (else go to {step.target})"
+            elif step.op == JUMP:
+                text = f"go to {step.target}"
+            lines.append(f"  {index:>3}  {step.path:<12} {text}")
+        return lines
+
     def __repr__(self) -> str:
         return f"<FlowSpec {self.name!r} {len(self.instructions)} instructions>"

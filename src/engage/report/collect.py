@@ -79,6 +79,7 @@ def sample(engine: Engine) -> dict[str, int]:
     counts = {
         f"segment:{segment.name}": engine.count(f"in segment {segment.name}")
         for segment in program.segments
+        if not segment.hidden
     }
     for name in class_names(program):
         counts[f"class:{name}"] = engine.count(f"valuation is {json.dumps(name)}")

@@ -205,6 +205,7 @@ def _segments(facts: Facts, timeline: Timeline | None) -> list[dict[str, Any]]:
             ),
         }
         for segment in facts.program.segments
+        if not segment.hidden
     ]
 
 

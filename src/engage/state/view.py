@@ -93,7 +93,7 @@ class ContactView:
     @property
     def segments(self) -> list[str]:
         segs = self._contact.segs
-        return [s.name for s in self._program.segments if segs & s.bit]
+        return [s.name for s in self._program.segments if segs & s.bit and not s.hidden]
 
     @property
     def valuation(self) -> str:
@@ -186,9 +186,10 @@ class ContactView:
             record["unsubscribed"] = unsubscribed
         if self.hard_bounced:
             record["hard_bounced"] = True
-        flows = self.flows
-        if flows:
-            record["flows"] = flows
+        places = self.flow_places
+        if places:
+            record["flows"] = [place["flow"] for place in places if place["inside"]]
+            record["flow_places"] = places
         history = self.history
         if history:
             record["history"] = history
