@@ -119,7 +119,10 @@ def build(
     engine = Engine(rules, max_future=None)
     program = engine.program
     traced = tuple(r for r in program.rules if rule is None or r.name == rule)
-    tracer = _Tracer(engine, rules, contact, traced)
+    # A flow's actions carry the rule name `flow:NAME`: all of them are shown when no
+    # rule is asked about, those of one flow when its name is.
+    flows = {f.rule for f in program.flows if rule is None or f.rule == rule}
+    tracer = _Tracer(engine, rules, contact, traced, flows)
     pending: list[Any] = []
     latest: float | None = None
     for source, line_number, record in placed:
@@ -163,11 +166,17 @@ class _Tracer:
     """Looks at one contact around each of its steps and records the entries."""
 
     def __init__(
-        self, engine: Engine, rules: Rules, contact: str, traced: Sequence[RuleSpec]
+        self,
+        engine: Engine,
+        rules: Rules,
+        contact: str,
+        traced: Sequence[RuleSpec],
+        flows: set[str] | None = None,
     ) -> None:
         self.engine = engine
         self.contact = contact
         self.traced = traced
+        self.flows = flows or set()
         self.texts = line_texts(rules)
         self.entries: list[Entry] = []
         self.found = False
@@ -224,7 +233,7 @@ class _Tracer:
 
     def _mine(self, actions: list[Action]) -> tuple[Action, ...]:
         """The contact's actions (of the traced rules, when one rule is asked about)."""
-        names = {rule.name for rule in self.traced}
+        names = {rule.name for rule in self.traced} | self.flows
         return tuple(
             action for action in actions if action.contact == self.contact and action.rule in names
         )

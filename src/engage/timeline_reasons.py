@@ -265,7 +265,13 @@ def _missed_trigger(
         if rule.tag is not None and rule.tag not in added:
             return NOT_TRIGGERED, f"tag {rule.tag!r} was not added"
         return None
+    if kind in _FLOW_EDGES:
+        return NOT_TRIGGERED, f"did not {_FLOW_EDGES[kind]} flow {rule.flow}"
     return UNKNOWN, f"unknown: rules on {kind.replace('_', ' ')} are not traced here"
+
+
+#: What a contact did not do when an ``on flow ...`` rule did not fire.
+_FLOW_EDGES: Final = {"flow_enter": "enter", "flow_exit": "leave", "flow_goal": "convert in"}
 
 
 def _same(before: float | None, after: float | None, step: Step) -> bool:
