@@ -46,8 +46,6 @@ MAX_ERRORS: Final = 30
 #: Declarations the language draft has that this version does not run yet.
 _UNSUPPORTED: Final = {
     "flow": "campaign flows",
-    "campaign": "campaign declarations",
-    "policy": "contact policies",
 }
 _ACTION_WORDS: Final = frozenset(
     [
@@ -61,6 +59,7 @@ _ACTION_WORDS: Final = frozenset(
         "suspend",
         "reactivate",
         "unsubscribe",
+        "subscribe",
         "track",
         "enter",
         "exit",
@@ -292,7 +291,7 @@ def _unexpected_token(token: Token, expected: set[str]) -> tuple[str, str | None
 
 
 _DECLARATION_START: Final = frozenset(
-    {"FIELDS", "SCORE", "VALUATION", "SEGMENT", "RULE", "WHEN", "TEST"}
+    {"FIELDS", "SCORE", "VALUATION", "SEGMENT", "RULE", "WHEN", "TEST", "CAMPAIGN", "POLICY"}
 )
 _VALUE_START: Final = frozenset({"NUMBER", "STRING", "TIME", "LPAR", "LSQB", "MINUS", "COUNT"})
 
@@ -305,7 +304,7 @@ def _expected_words(expected: Iterable[str]) -> str:
         names -= _DECLARATION_START | {"ON"}
         words.append(
             "a declaration (`fields`, `score`, `valuation`, `segment`, `rule`, `when`, `on`, "
-            "`test`)"
+            "`test`, `campaign`, `policy`)"
         )
     if {"NAME", "NUMBER", "STRING"} <= names and "TAGGED" in names:
         names -= _VALUE_START | {"NAME", "TAGGED", "IN", "HAD", "NOT", "TRUE", "FALSE", "NOW"}
