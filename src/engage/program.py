@@ -18,6 +18,7 @@ from typing import Any
 
 from engage.actions import ActionSpec
 from engage.errors import Diagnostic
+from engage.policy.specs import CampaignSpec, PolicySpec
 from engage.scoring.decay import Decay
 from engage.time.valuation import ClassMemo
 from engage.triggers.thresholds import ThresholdIndex
@@ -327,10 +328,16 @@ class Program:
         self.generated_source = ""
         #: The names of the program, for compiling queries against it.
         self.symbols: Any = None
+        #: Declared campaigns by name, and the contact policy (None: no ``policy`` block;
+        #: sends are then checked for consent, unsubscribes, suspension and bounces only,
+        #: with no counters kept). See :mod:`engage.policy`.
+        self.campaigns: dict[str, CampaignSpec] = {}
+        self.policy: PolicySpec | None = None
 
     @property
     def has_timers(self) -> bool:
-        return bool(self.time_atoms)
+        """Whether contacts may need wake-ups: time atoms, or a policy that holds sends."""
+        return bool(self.time_atoms) or (self.policy is not None and self.policy.may_hold)
 
     def rule(self, name: str) -> RuleSpec:
         return self.rule_by_name[name]

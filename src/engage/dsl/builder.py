@@ -530,7 +530,7 @@ class TreeBuilder:
         scope, name, and_category = children
         if and_category is not None and scope != "campaign":
             self.report(
-                span_of(meta), "`and category` follows a campaign: `from campaign \"C\" and category`"
+                span_of(meta), '`and category` follows a campaign: `from campaign "C" and category`'
             )
             and_category = None
         return (scope, self.string_value(name), and_category is not None)

@@ -168,6 +168,7 @@ class TypePass:
                 ast.TagAction()
                 | ast.GroupAction()
                 | ast.StatusAction()
+                | ast.ListAction()
                 | ast.TrackAction()
                 | ast.FlowAction()
                 | ast.NotifyAction()

@@ -190,6 +190,8 @@ class Cascade:
         if kind == "unsubscribed":
             extra = contact.extra
             return 0 if extra is None else len(extra.get(UNSUBSCRIBED, ()))
+        if kind == "list":
+            return runtime.subscribed(contact, key[1])
         return None
 
     def display(self, contact: Contact, key: Key, stored: Any) -> Any:
