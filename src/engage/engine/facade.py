@@ -43,19 +43,21 @@ from engage.errors import EventError
 from engage.events import (
     BOUNCE,
     DELETED,
+    SUBSCRIPTION,
     UNSUBSCRIBE,
     UPDATED,
     Event,
     Update,
     contact_updates,
-    unsubscribe_scope,
+    subscription_change,
+    unsubscribe_entries,
 )
 from engage.index.score_index import SortedIndexes
 from engage.program import Program, RuleSpec
 from engage.query import QueryCache, QueryScope
 from engage.rules import Rules
 from engage.scoring.lines import apply_lines
-from engage.state.contact import HISTORY, WINDOWS, Contact, put_score, score_of
+from engage.state.contact import HELD, HISTORY, WINDOWS, Contact, put_score, score_of
 from engage.state.dedupe import DEFAULT_CAPACITY
 from engage.state.view import ContactView
 from engage.state.writer import StateWriter
@@ -143,7 +145,10 @@ class Engine:
             self._schedule,
         )
         self._decaying = tuple(score for score in program.scores if score.decay is not None)
-        self._has_timers = bool(program.time_atoms)
+        self._has_timers = program.has_timers
+        #: Decides sends; it holds rule sends that contacts' wake-ups release.
+        self._gate = self._cascade.executor.gate
+        self._category_of = {name: c.category for name, c in program.campaigns.items()}
         self._full_applied = 0
         self._inline_applied = 0
         #: The inline path's apply, or None when no event type takes it.
@@ -526,7 +531,9 @@ class Engine:
         if updates:
             self._apply_updates(contact, updates)
         if event.type == UNSUBSCRIBE:
-            writer.unsubscribe(contact, *unsubscribe_scope(event.data))
+            self._unsubscribe(contact, event)
+        elif event.type == SUBSCRIPTION:
+            self._subscription(contact, event)
         elif event.type == BOUNCE and event.data and event.data.get("kind") == "hard":
             writer.hard_bounce(contact)
         if event.type not in NON_ACTIVITY_TYPES:
@@ -549,6 +556,20 @@ class Engine:
         if actions:
             out.extend(actions)
             self._dispatcher.dispatch(actions)
+
+    def _unsubscribe(self, contact: Contact, event: Event) -> None:
+        """An ``unsubscribe`` event: every scope its data names (campaign, category,
+        both, or everything; on its channel or on every channel)."""
+        for scope, name, channel in unsubscribe_entries(event.data, self._category_of):
+            self._writer.unsubscribe(contact, scope, name, channel)
+
+    def _subscription(self, contact: Contact, event: Event) -> None:
+        """A ``subscription`` event (a preference centre): join or leave one list."""
+        list_name, subscribed = subscription_change(event.data)
+        if subscribed:
+            self._writer.subscribe_list(contact, list_name)
+        else:
+            self._writer.unsubscribe_list(contact, list_name)
 
     def _apply_updates(self, contact: Contact, updates: list[Update]) -> None:
         writer = self._writer
@@ -636,14 +657,29 @@ class Engine:
                 times = windows.get(atom.id)
                 if times:
                     prune(times, atom.window, state.now)
+        if extra is not None and HELD in extra:
+            self._release_held(contact, out)
         actions = self._cascade.wake(contact)
         self._schedule(contact)
         if actions:
             out.extend(actions)
             self._dispatcher.dispatch(actions)
 
+    def _release_held(self, contact: Contact, out: list[Action]) -> None:
+        """A wake-up of a contact with held rule sends: those due now are decided again
+        and written as new actions (dispatched when they go out)."""
+        released = self._gate.release(contact, self.state.now)
+        if released:
+            out.extend(released)
+            self._dispatcher.dispatch(released)
+
     def _schedule(self, contact: Contact) -> None:
         moment = self._planned.next_wake(contact, self.state.now)
+        extra = contact.extra
+        if extra is not None and HELD in extra:
+            release = self._gate.next_release(contact)
+            if release is not None and (moment is None or release < moment):
+                moment = release
         if moment != contact.wake:
             contact.wake = moment
             if moment is not None:

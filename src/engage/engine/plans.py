@@ -67,7 +67,7 @@ class PlanPath:
         self._indexes = indexes
         self._dispatcher = dispatcher
         self._schedule = schedule
-        self._has_timers = bool(program.time_atoms)
+        self._has_timers = program.has_timers
         #: Events a plan applied; of those, the ones handed to the cascade and the ones
         #: whose plan fired rules itself.
         self.applied = 0

@@ -3,8 +3,11 @@
 State actions change the contact through the :class:`~engage.state.writer.StateWriter`
 (so their changes feed the next round of the cascade); outside actions are only
 recorded here — the engine sends them to the outbox and to the registered handlers once
-the event's cascade is over. A send to a contact that may not receive it is still
-emitted, marked ``suppressed`` with the reason.
+the event's cascade is over. Sends wait in :attr:`ActionExecutor.pending` until the
+cascade is over, then the :class:`~engage.policy.gate.SendGate` settles them together
+(:meth:`ActionExecutor.settle`): two rules sending at once to a contact with one slot
+left under a cap go in priority order. A send that may not go out is still emitted,
+marked ``suppressed``, ``skipped`` or ``held_until``.
 """
 
 from __future__ import annotations
@@ -13,10 +16,10 @@ import math
 from typing import Any
 
 from engage.actions import Action, Computed
-from engage.dsl import runtime
 from engage.explain import Cause
+from engage.policy.gate import SendGate
 from engage.program import Program, RuleSpec
-from engage.state.contact import HARD_BOUNCED, SUSPENDED, UNSUBSCRIBED, Contact
+from engage.state.contact import Contact
 from engage.state.writer import StateWriter
 from engage.timeutil import format_time
 
@@ -50,11 +53,23 @@ def check_field_value(type_name: str, value: Any) -> Any:
 class ActionExecutor:
     """Turns a firing into :class:`Action` records, applying the state actions."""
 
-    __slots__ = ("program", "writer")
+    __slots__ = ("gate", "pending", "program", "writer")
 
     def __init__(self, program: Program, writer: StateWriter) -> None:
         self.program = program
         self.writer = writer
+        #: Decides sends (consent, unsubscribes, campaigns, the policy).
+        self.gate = SendGate(program)
+        #: The sends of the cascade under way, not decided yet (see :meth:`settle`).
+        self.pending: list[Action] = []
+
+    def settle(self, contact: Contact, now: float) -> None:
+        """Decide the pending sends of ``contact`` together (the end of a cascade).
+        Cost: nothing without pending sends; else :meth:`SendGate.settle`."""
+        if self.pending:
+            sends = self.pending
+            self.pending = []
+            self.gate.settle(contact, sends, now)
 
     def run(
         self,
@@ -82,7 +97,7 @@ class ActionExecutor:
                     action.status = "failed"
                     action.error = str(exc)
             elif spec.kind == "send":
-                action.suppressed = suppression(contact, spec.target, options)
+                self.pending.append(action)
             elif spec.kind == "task" and spec.target is not None:
                 action.options = {**(options or {}), "due": format_time(now + spec.target)}
             out.append(action)
@@ -129,8 +144,12 @@ class ActionExecutor:
         elif verb == "reactivate":
             writer.reactivate(contact)
         elif verb == "unsubscribe":
-            scope, name, channel = target
-            writer.unsubscribe(contact, scope, name, channel)
+            for scope, name, channel in target:
+                writer.unsubscribe(contact, scope, name, channel)
+        elif verb == "subscribe_to_list":
+            writer.subscribe_list(contact, target)
+        elif verb == "unsubscribe_from_list":
+            writer.unsubscribe_list(contact, target)
         elif verb == "track":
             row: dict[str, Any] = {"status": args[0], "at": now, "rule": action.rule}
             if action.options:
@@ -144,25 +163,3 @@ class ActionExecutor:
 
 def tuple_to_list(value: Any) -> Any:
     return list(value) if isinstance(value, tuple) else value
-
-
-def suppression(contact: Contact, channel: str, options: dict[str, Any] | None) -> str | None:
-    """Why a send on ``channel`` may not go to this contact, or None."""
-    if contact.status == SUSPENDED:
-        return "suspended"
-    if runtime.consent(contact, channel) is False:
-        return f"no consent for {channel}"
-    extra = contact.extra
-    if extra is None:
-        return None
-    if channel == "email" and extra.get(HARD_BOUNCED):
-        return "hard bounced"
-    campaign = None if options is None else options.get("campaign")
-    for scope, name, on_channel in extra.get(UNSUBSCRIBED, ()):
-        if on_channel is not None and on_channel != channel:
-            continue
-        if scope == "all":
-            return "unsubscribed" if on_channel is None else f"unsubscribed from {channel}"
-        if scope == "campaign" and campaign is not None and name == campaign:
-            return f"unsubscribed from campaign {campaign}"
-    return None
