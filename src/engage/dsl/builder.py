@@ -658,7 +658,8 @@ class TreeBuilder:
         return str(children[0]) == "channel"
 
     def campaign_link(self, meta: Meta, children: list[Any]) -> tuple[str, Any]:
-        (campaign, category), channel_only = children
+        (campaign, category), *rest = children  # an absent `, CHANNEL` gives Nones
+        channel_only = next((item for item in rest if item is not None), None)
         only = True if channel_only is None else bool(channel_only)
         return ("link", ast.UnsubscribeLink(campaign, category, only, span_of(meta)))
 
