@@ -17,7 +17,8 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from hypothesis import given, settings
+import pytest
+from hypothesis import find, given, settings
 from hypothesis import strategies as st
 
 import engage
@@ -197,3 +198,58 @@ def test_caps_and_quiet_hours_match_the_naive_model(
     assert engine_records(actions) == model.records
     assert model.held == []
     engine.check_invariants()
+
+
+def _model_records(case: tuple[dict[str, Any], list[tuple[float, str]]]) -> list[str]:
+    """What the model writes for one generated case: each record's outcome."""
+    policy, stream = case
+    model = Naive(policy)
+    for moment, kind in stream:
+        model.release_until(moment)
+        channel = "email" if kind == "tx" else kind
+        model.decide(moment, channel, "t" if kind == "tx" else "m", kind == "tx")
+    model.release_until(stream[-1][0] + 20 * DAY)
+    return [record[3] for record in model.records]
+
+
+@pytest.mark.parametrize(
+    "reaches",
+    [
+        pytest.param(
+            lambda records: any(r.startswith("suppressed: cap") for r in records), id="drop"
+        ),
+        pytest.param(
+            lambda records: any(r.startswith("held until") for r in records) and "sent" in records,
+            id="hold and release",
+        ),
+        pytest.param(lambda records: records.count("sent") >= 4, id="many sends"),
+    ],
+)
+def test_the_strategies_reach_every_outcome(reaches: Any) -> None:
+    # As tests/test_strategy_coverage.py does for the oracle's strategies.
+    cases = st.tuples(policies(), streams())
+    find(cases, lambda case: reaches(_model_records(case)), settings=settings(max_examples=2000))
+
+
+def test_the_strategies_reach_a_send_on_a_window_edge() -> None:
+    def on_edge(case: tuple[dict[str, Any], list[tuple[float, str]]]) -> bool:
+        policy, stream = case
+        windows = {cap[2] for cap in policy["caps"]}
+        moments = [moment for moment, kind in stream if kind != "tx"]
+        return any(b - a in windows for a in moments for b in moments if b > a)
+
+    find(st.tuples(policies(), streams()), on_edge, settings=settings(max_examples=2000))
+
+
+def test_the_strategies_reach_quiet_hours_across_the_dst_change() -> None:
+    change = coerce_time("2026-03-08T07:00:00Z")
+
+    def across(case: tuple[dict[str, Any], list[tuple[float, str]]]) -> bool:
+        policy, stream = case
+        return (
+            policy["quiet"] is not None
+            and any(r.startswith("held until") for r in _model_records(case))
+            and stream[-1][0] > change
+        )
+
+    find(st.tuples(policies(), streams()), across, settings=settings(max_examples=2000))
