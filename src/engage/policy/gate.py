@@ -15,7 +15,10 @@ caps. The checks, in order:
    send until the window has room;
 4. quiet hours (:mod:`~engage.policy.quiet`): hold until they end.
 
-Held rule sends are kept in the contact's state (:mod:`~engage.policy.held`); the
+The engine screens a rule's send (checks 1 and 2, :meth:`SendGate.screen`) when the
+rule runs, and applies the policy (3 and 4, :meth:`SendGate.apply_policy`) to a
+cascade's sends together when it is over; :meth:`SendGate.settle` does both. Held rule
+sends are kept in the contact's state (:mod:`~engage.policy.held`); the
 engine wakes the contact at :meth:`SendGate.next_release` and calls
 :meth:`SendGate.release`, which decides them again (quiet hours, consent and caps are
 checked again then). Cost of a send without a policy or campaigns: the checks of step
@@ -33,7 +36,6 @@ from engage.policy import caps, held
 from engage.policy.consent import contact_stop, marketing_stop
 from engage.policy.quiet import contact_zone as _contact_zone
 from engage.policy.quiet import quiet_until
-from engage.policy.specs import CampaignSpec
 from engage.program import Program
 from engage.state.contact import Contact
 
@@ -81,17 +83,78 @@ class SendGate:
             return 0
         return self._category_priority.get(category, 0)
 
+    @property
+    def has_policy(self) -> bool:
+        """Whether the program has a policy (caps, quiet hours, opt-in consent)."""
+        return self._policy is not None
+
     def settle(self, contact: Contact, sends: list[Action], now: float) -> None:
         """Decide a moment's sends of one contact, in priority order (campaign priority,
         else its category's; higher first; ties keep list order): set each action's
         ``suppressed`` / ``skipped`` / ``held_until``, and record those that go out
         against the contact's cap counters. Held rule sends (``action.step`` None) are
         kept in the contact's state for :meth:`release`; a held flow send is the flow's
-        to keep. Cost: linear in the sends, each as the module docstring says."""
+        to keep. Cost: linear in the sends, each as the module docstring says.
+
+        The same as :meth:`screen` of each send, then :meth:`apply_policy` of those
+        that passed (the engine screens a rule's send when the rule runs, against the
+        contact as it is then, and applies the policy when the cascade is over)."""
+        passed = [action for action in sends if self.screen(contact, action)]
+        self.apply_policy(contact, passed, now)
+
+    def screen(self, contact: Contact, action: Action) -> bool:
+        """Checks 1 and 2 of the module docstring for one send: set ``suppressed`` or
+        ``skipped`` and return False, or return True (transactional sends, and sends
+        the policy must still decide). Cost: a few dict lookups."""
+        channel = action.action[5:]  # send_email -> email
+        stop = contact_stop(contact, channel)
+        if stop is not None:
+            action.suppressed = stop
+            return False
+        options = action.options
+        if options is None:
+            name = category = campaign = None
+        else:
+            if options.get("transactional"):
+                return True
+            name = options.get("campaign")
+            campaign = None if name is None else self._campaigns.get(name)
+            category = campaign.category if campaign is not None else options.get("category")
+        policy = self._policy
+        opt_in = policy is not None and channel in policy.require_consent
+        verdict = marketing_stop(contact, channel, name, category, campaign is not None, opt_in)
+        if verdict is not None:
+            if verdict[0] == "skipped":
+                action.skipped = verdict[1]
+            else:
+                action.suppressed = verdict[1]
+            return False
+        if campaign is not None:
+            reason = campaign_rules.not_qualified(contact, campaign)
+            if reason is not None:
+                action.skipped = reason
+                return False
+        return True
+
+    def apply_policy(self, contact: Contact, sends: list[Action], now: float) -> None:
+        """Checks 3 and 4 (caps, quiet hours) for screened sends, in priority order.
+        Nothing to do without a policy."""
+        policy = self._policy
+        if policy is None or not sends:
+            return
         if len(sends) > 1 and (self._campaigns or self._category_priority):
             sends = sorted(sends, key=lambda action: -self.priority(action))
         for action in sends:
-            self._decide(contact, action, now)
+            options = action.options
+            if options is not None and options.get("transactional"):
+                continue
+            if options is None:
+                category = None
+            else:
+                name = options.get("campaign")
+                campaign = None if name is None else self._campaigns.get(name)
+                category = campaign.category if campaign is not None else options.get("category")
+            self._apply_policy(contact, action, now, action.action[5:], category)
 
     def next_release(self, contact: Contact) -> float | None:
         """The earliest moment a held rule send of ``contact`` is due, or None."""
@@ -109,39 +172,6 @@ class SendGate:
 
     # -- one send ---------------------------------------------------------------------
 
-    def _decide(self, contact: Contact, action: Action, now: float) -> None:
-        channel = action.action[5:]  # send_email -> email
-        stop = contact_stop(contact, channel)
-        if stop is not None:
-            action.suppressed = stop
-            return
-        options = action.options
-        if options is None:
-            name = category = campaign = None
-        else:
-            if options.get("transactional"):
-                return
-            name = options.get("campaign")
-            campaign = None if name is None else self._campaigns.get(name)
-            category = campaign.category if campaign is not None else options.get("category")
-        policy = self._policy
-        opt_in = policy is not None and channel in policy.require_consent
-        verdict = marketing_stop(contact, channel, name, category, campaign is not None, opt_in)
-        if verdict is not None:
-            if verdict[0] == "skipped":
-                action.skipped = verdict[1]
-            else:
-                action.suppressed = verdict[1]
-            return
-        if campaign is not None:
-            reason = campaign_rules.not_qualified(contact, campaign)
-            if reason is not None:
-                action.skipped = reason
-                return
-        if policy is None:
-            return
-        self._apply_policy(contact, action, now, channel, category, campaign)
-
     def _apply_policy(
         self,
         contact: Contact,
@@ -149,7 +179,6 @@ class SendGate:
         now: float,
         channel: str,
         category: str | None,
-        campaign: CampaignSpec | None,
     ) -> None:
         policy = self._policy
         assert policy is not None

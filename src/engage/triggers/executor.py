@@ -3,11 +3,13 @@
 State actions change the contact through the :class:`~engage.state.writer.StateWriter`
 (so their changes feed the next round of the cascade); outside actions are only
 recorded here — the engine sends them to the outbox and to the registered handlers once
-the event's cascade is over. Sends wait in :attr:`ActionExecutor.pending` until the
-cascade is over, then the :class:`~engage.policy.gate.SendGate` settles them together
-(:meth:`ActionExecutor.settle`): two rules sending at once to a contact with one slot
-left under a cap go in priority order. A send that may not go out is still emitted,
-marked ``suppressed``, ``skipped`` or ``held_until``.
+the event's cascade is over. A send is screened by the
+:class:`~engage.policy.gate.SendGate` when its rule runs (suspension, consent,
+unsubscribes, campaigns: the contact as it is then); under a policy it then waits in
+:attr:`ActionExecutor.pending` until the cascade is over, and the gate applies caps and
+quiet hours to the cascade's sends together (:meth:`ActionExecutor.settle`): two rules
+sending at once to a contact with one slot left go in priority order. A send that may
+not go out is still emitted, marked ``suppressed``, ``skipped`` or ``held_until``.
 """
 
 from __future__ import annotations
@@ -60,16 +62,17 @@ class ActionExecutor:
         self.writer = writer
         #: Decides sends (consent, unsubscribes, campaigns, the policy).
         self.gate = SendGate(program)
-        #: The sends of the cascade under way, not decided yet (see :meth:`settle`).
+        #: Screened sends of the cascade under way, waiting for the policy (:meth:`settle`).
         self.pending: list[Action] = []
 
     def settle(self, contact: Contact, now: float) -> None:
-        """Decide the pending sends of ``contact`` together (the end of a cascade).
-        Cost: nothing without pending sends; else :meth:`SendGate.settle`."""
+        """Apply the policy to the pending sends of ``contact`` together (the end of a
+        cascade), in priority order. Cost: nothing without pending sends (never any
+        without a policy); else :meth:`SendGate.apply_policy`."""
         if self.pending:
             sends = self.pending
             self.pending = []
-            self.gate.settle(contact, sends, now)
+            self.gate.apply_policy(contact, sends, now)
 
     def run(
         self,
@@ -97,7 +100,10 @@ class ActionExecutor:
                     action.status = "failed"
                     action.error = str(exc)
             elif spec.kind == "send":
-                self.pending.append(action)
+                # Consent, unsubscribes, suspension, campaigns: against the contact as it
+                # is now; caps and quiet hours when the cascade is over (settle).
+                if self.gate.screen(contact, action) and self.gate.has_policy:
+                    self.pending.append(action)
             elif spec.kind == "task" and spec.target is not None:
                 action.options = {**(options or {}), "due": format_time(now + spec.target)}
             out.append(action)
