@@ -178,12 +178,6 @@ def _check_subscription(data: Mapping[str, Any] | None) -> None:
         raise EventError("subscription: 'subscribed' must be true or false")
 
 
-def unsubscribe_scope(data: Mapping[str, Any] | None) -> tuple[str, str | None, str | None]:
-    """``(scope, name, channel)`` of an ``unsubscribe`` event's data (the campaign when
-    it names one; :func:`unsubscribe_entries` gives every scope it names)."""
-    return unsubscribe_entries(data)[0]
-
-
 def unsubscribe_entries(
     data: Mapping[str, Any] | None, category_of: Mapping[str, str | None] | None = None
 ) -> list[tuple[str, str | None, str | None]]:
