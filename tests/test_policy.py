@@ -766,3 +766,29 @@ def test_the_gate_alone_settles_a_flow_send_without_keeping_it() -> None:
     assert action.held_until == coerce_time("2026-01-06T13:00:00Z")
     assert gate.next_release(contact) is None
     assert gate.release(contact, coerce_time("2026-01-06T13:00:00Z")) == []
+
+
+def test_a_reload_to_rules_without_a_policy_still_releases_held_sends() -> None:
+    engine = make(QUIET)
+    engine.ingest(ev("a", "web.visit", "2026-01-06T04:00:00Z"))
+    engine.reload(engage.compile('on web.visit then send email "m"', name="t.rules"))
+    assert not engine.program.has_timers
+    released = engine.advance("2026-01-07T00:00:00Z")
+    # Tried again at its release under the new rules: no quiet hours any more.
+    assert [(a.to_dict()["at"], outcome(a)) for a in released] == [("2026-01-06T13:00:00Z", "sent")]
+
+
+def test_explain_and_diff_texts_show_skipped_and_held_sends() -> None:
+    from engage.diffing import _action_text
+    from engage.timeline_text import _action as timeline_action
+
+    record = {
+        "at": "2026-01-06T04:00:00Z",
+        "rule": "r",
+        "action": "send_email",
+        "args": ["m"],
+        "held_until": "2026-01-06T13:00:00Z",
+    }
+    assert "[held until 2026-01-06T13:00:00Z]" in timeline_action(record)
+    assert "[held_until 2026-01-06T13:00:00Z]" in _action_text(record)
+    assert "[skipped: x]" in timeline_action({**record, "held_until": None, "skipped": "x"})

@@ -807,6 +807,7 @@ class Engine:
         fresh_rules = tuple(
             rule for rule in program.rules if rule.kind == "when" and rule.name in changed
         )
+        self._keep_releasing_held_sends()
         for contact in state.contacts.values():
             if recompute:
                 contact.segs = 0
@@ -845,6 +846,18 @@ class Engine:
                 if actions:
                     self._dispatcher.dispatch(actions)
                     report.backfilled_actions.extend(actions)
+
+    def _keep_releasing_held_sends(self) -> None:
+        """Rules that cannot hold sends, loaded over contacts that hold some (held under
+        the rules before): keep the wake-ups that release them. Cost: a pass over the
+        contacts, only when the new rules have no timers of their own."""
+        if self._has_timers:
+            return
+        for contact in self.state.contacts.values():
+            extra = contact.extra
+            if extra is not None and HELD in extra:
+                self._has_timers = True
+                return
 
     # -- queries --------------------------------------------------------------------------
 
