@@ -718,6 +718,7 @@ def test_lists_from_actions_and_campaign_qualification() -> None:
     actions = engine.ingest(update("a", at(1), tags=["eligible"]))
     assert [a.action for a in actions] == ["subscribe_to_list", "tag"]
     assert engine.contact("a").lists == ["offers"]  # type: ignore[union-attr]
+    assert engine.contact("a").to_dict()["lists"] == ["offers"]  # type: ignore[union-attr]
     assert outcomes(engine.ingest(ev("a", "web.visit", at(2)))) == [("o", "sent")]
     engine.ingest(update("a", at(3), tags=["stop"]))
     assert engine.contact("a").lists == []  # type: ignore[union-attr]

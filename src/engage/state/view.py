@@ -168,6 +168,9 @@ class ContactView:
         consent = self.consent
         if consent:
             record["consent"] = consent
+        lists = self.lists
+        if lists:
+            record["lists"] = lists
         unsubscribed = self.unsubscribed
         if unsubscribed:
             record["unsubscribed"] = unsubscribed
