@@ -680,24 +680,6 @@ CASES = [
     ),
     pytest.param(
         warning(
-            'when consent.email is empty then tag "x"',
-            (1, 6),
-            "consent.email is never empty: it is the consent in force, true unless the "
-            "contact refused; this condition is always false",
-        ),
-        id="consent tested for emptiness",
-    ),
-    pytest.param(
-        warning(
-            'on form.submit where consent.sms is not empty then tag "x"',
-            (1, 22),
-            "consent.sms is never empty: it is the consent in force, true unless the "
-            "contact refused; this condition is always true",
-        ),
-        id="consent tested for being set",
-    ),
-    pytest.param(
-        warning(
             'on email.opne then tag "x"',
             (1, 1),
             "event type 'email.opne' is not one engage knows",

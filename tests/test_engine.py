@@ -759,31 +759,36 @@ def test_engine_explain_says_why_a_rule_did_not_fire() -> None:
     assert engine.explain("jhon", "Hot lead")["holds"] is True
 
 
-def test_consent_is_opt_out_unanswered_channels_are_allowed() -> None:
+def test_consent_is_true_false_or_empty() -> None:
     engine = make(
         """
 score { on email.open +1 }
 rule "reachable" when consent.email then tag "reachable"
 rule "refused" when not consent.email then tag "refused"
 rule "sms refused" when consent.sms == false then tag "no sms"
+rule "never asked" when consent.email is empty then tag "never asked"
 """
     )
-    # Never answered: allowed, as the language draft's opt-out model says.
-    assert rules_of(engine.ingest(ev("a", "email.open", at(0)))) == ["reachable"]
+    # Never answered: empty, neither true nor refused (LANGUAGE.md sections 3 and 6).
+    assert rules_of(engine.ingest(ev("a", "email.open", at(0)))) == ["never asked"]
     # Refusing turns consent.email false: the edge fires "refused" once.
     actions = engine.ingest(update("a", at(1), consent={"email": False}))
     assert rules_of(actions) == ["refused"]
+    actions = engine.ingest(update("a", at(2), consent={"email": True}))
+    assert rules_of(actions) == ["reachable"]
     # A contact whose first event refuses never counted as reachable.
     assert rules_of(engine.ingest(update("b", at(2), consent={"email": False, "sms": False}))) == [
         "refused",
         "sms refused",
     ]
-    assert engine.contact("a").tags == ["reachable", "refused"]  # type: ignore[union-attr]
+    assert engine.contact("a").tags == [  # type: ignore[union-attr]
+        "never asked",
+        "refused",
+        "reachable",
+    ]
     assert engine.contact("b").consent == {"email": False, "sms": False}  # type: ignore[union-attr]
 
 
-def test_consent_is_empty_is_warned_as_never_holding() -> None:
+def test_consent_is_empty_is_not_warned_about() -> None:
     rules = engage.compile('when consent.email is empty then tag "x"', name="t.rules")
-    (warning,) = rules.warnings
-    assert "consent.email is never empty" in warning.message
-    assert "always false" in warning.message
+    assert rules.warnings == ()

@@ -433,3 +433,46 @@ def test_the_pure_step_carries_flow_positions() -> None:
     woken = wake(rules, result.state, parse_time("2026-01-05"))
     assert [a.args[0] for a in woken.actions] == ["welcome"]
     assert woken.next_wake == parse_time("2026-01-12")
+
+
+POLICED = """
+segment vip = tagged "vip"
+campaign "cc" { for segment vip category "promo" }
+policy {
+    timezone "America/Bogota"
+    email at most 1 per 1 day
+    quiet hours 21:00 to 08:00
+    over cap hold
+}
+flow f {
+    for segment nuevos
+    category "promo"
+    send email "first"
+    send email "second"
+    send email "cross" from campaign "cc"
+    notify sales
+}
+"""
+
+
+def test_a_held_send_holds_the_flow_and_a_cross_campaign_send_is_skipped() -> None:
+    engine = engine_for(POLICED)
+    handled: list[Action] = []
+    engine.on("*", handled.append)
+    out = engine.ingest(join("a", "2026-01-01T03:00:00Z"))  # 22:00 in Bogota: quiet
+    out += engine.advance("2026-01-05")
+    sends = [
+        (format_time(a.time), a.args[0], a.held_until and format_time(a.held_until), a.skipped)
+        for a in out
+        if a.action == "send_email"
+    ]
+    assert sends == [
+        ("2026-01-01T03:00:00Z", "first", "2026-01-01T13:00:00Z", None),  # quiet hours
+        ("2026-01-01T13:00:00Z", "first", None, None),
+        ("2026-01-01T13:00:00Z", "second", "2026-01-02T13:00:00Z", None),  # the cap
+        ("2026-01-02T13:00:00Z", "second", None, None),
+        ("2026-01-02T13:00:00Z", "cross", None, "not in segment vip of campaign cc"),
+    ]
+    assert [a.args[0] for a in handled if a.action == "send_email"] == ["first", "second"]
+    assert out[-1].action == "exit_flow" and out[-2].action == "notify"
+    assert all((a.options or {}).get("category") == "promo" for a in out if a.step in ("1", "2"))

@@ -29,6 +29,8 @@ STATE_VERBS: Final = frozenset(
         "suspend",
         "reactivate",
         "unsubscribe",
+        "subscribe_to_list",
+        "unsubscribe_from_list",
         "track",
         "enter_flow",
         "exit_flow",

@@ -478,5 +478,9 @@ def _action_text(action: dict[str, Any] | None) -> str:
     if action is None:
         return "(no action)"
     args = " ".join(repr(arg) if not isinstance(arg, str) else arg for arg in action["args"])
-    extra = "".join(f" [{key} {action[key]}]" for key in ("suppressed", "status") if key in action)
+    extra = "".join(
+        f" [{key} {action[key]}]"
+        for key in ("suppressed", "skipped", "held_until", "status")
+        if key in action
+    )
     return f"{action['at']}  {action['rule']}: {action['action']} {args}".rstrip() + extra

@@ -32,6 +32,12 @@ MAX_DATA_ITEMS: Final = 10000
 UPDATED: Final = "contact.updated"
 DELETED: Final = "contact.deleted"
 UNSUBSCRIBE: Final = "unsubscribe"
+#: A preference centre's answer for one subscription list (``data``: ``list``,
+#: ``subscribed`` true or false; true when left out).
+SUBSCRIPTION: Final = "subscription"
+#: The consent value of a refusal of every message on a channel, transactional too
+#: (``{"consent": {"email": "never"}}``); ``false`` refuses marketing only.
+REFUSE_ALL: Final = "never"
 BOUNCE: Final = "email.bounce"
 
 
@@ -143,28 +149,61 @@ def normalize(record: Any) -> Event:
             data = None
     if type_ == UNSUBSCRIBE and data:
         _check_unsubscribe(data)
+    elif type_ == SUBSCRIPTION:
+        _check_subscription(data)
     return Event(contact, type_, at, event_id, data)
 
 
 def _check_unsubscribe(data: Mapping[str, Any]) -> None:
-    for key in ("campaign", "category", "channel"):
+    for key in ("campaign", "channel"):
         value = data.get(key)
         if value is not None and (not isinstance(value, str) or not value):
             raise EventError(f"unsubscribe: '{key}' must be a non-empty text")
-    if data.get("campaign") and data.get("category"):
-        raise EventError("unsubscribe: give 'campaign' or 'category', not both")
+    category = data.get("category")
+    if category is not None and not (isinstance(category, str) and category):
+        if category is True and data.get("campaign"):
+            return  # the campaign's own category, as its unsubscribe link says
+        raise EventError(
+            "unsubscribe: 'category' must be a non-empty text (or true, beside "
+            "'campaign', for the campaign's category)"
+        )
 
 
-def unsubscribe_scope(data: Mapping[str, Any] | None) -> tuple[str, str | None, str | None]:
-    """``(scope, name, channel)`` of an ``unsubscribe`` event's data."""
+def _check_subscription(data: Mapping[str, Any] | None) -> None:
+    name = None if data is None else data.get("list")
+    if not isinstance(name, str) or not name or len(name) > MAX_ID_LENGTH:
+        raise EventError("subscription: 'list' must be a non-empty text")
+    subscribed = data.get("subscribed", True) if data is not None else True
+    if not isinstance(subscribed, bool):
+        raise EventError("subscription: 'subscribed' must be true or false")
+
+
+def unsubscribe_entries(
+    data: Mapping[str, Any] | None, category_of: Mapping[str, str | None] | None = None
+) -> list[tuple[str, str | None, str | None]]:
+    """Every ``(scope, name, channel)`` an ``unsubscribe`` event's data names: the
+    campaign, the category, both (``{"campaign": "C", "category": "K"}``, or
+    ``"category": true`` for the campaign's own category, looked up in ``category_of``),
+    or everything; on ``data.channel`` or, without one, on every channel."""
     if not data:
-        return ("all", None, None)
+        return [("all", None, None)]
     channel = data.get("channel")
-    if data.get("campaign"):
-        return ("campaign", data["campaign"], channel)
-    if data.get("category"):
-        return ("category", data["category"], channel)
-    return ("all", None, channel)
+    campaign = data.get("campaign")
+    category = data.get("category")
+    if category is True:
+        category = None if category_of is None else category_of.get(campaign or "")
+    entries: list[tuple[str, str | None, str | None]] = []
+    if campaign:
+        entries.append(("campaign", campaign, channel))
+    if category:
+        entries.append(("category", category, channel))
+    return entries or [("all", None, channel)]
+
+
+def subscription_change(data: Mapping[str, Any] | None) -> tuple[str, bool]:
+    """``(list, subscribed)`` of an admitted ``subscription`` event."""
+    assert data is not None  # admission refused a subscription without a list
+    return str(data["list"]), data.get("subscribed", True) is not False
 
 
 # -- contact.updated ------------------------------------------------------------------
@@ -234,8 +273,11 @@ def contact_updates(data: Mapping[str, Any] | None, program: Program) -> list[Up
             for channel, given in value.items():
                 if not isinstance(channel, str) or not channel or len(channel) > 64:
                     raise EventError("consent channels must be short texts")
-                if given is not None and not isinstance(given, bool):
-                    raise EventError(f"consent.{channel} must be true, false or null")
+                if given is not None and not isinstance(given, bool) and given != REFUSE_ALL:
+                    raise EventError(
+                        f"consent.{channel} must be true, false, null or {REFUSE_ALL!r} "
+                        "(refuses every message, transactional too)"
+                    )
                 updates.append(("consent", channel, given))
         elif name in ("tags", "groups"):
             if not isinstance(value, list | tuple) or not all(

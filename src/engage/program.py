@@ -18,6 +18,7 @@ from typing import Any, Final
 
 from engage.actions import ActionSpec
 from engage.errors import Diagnostic
+from engage.policy.specs import CampaignSpec, PolicySpec
 from engage.scoring.decay import Decay
 from engage.time.valuation import ClassMemo
 from engage.triggers.thresholds import ThresholdIndex
@@ -356,11 +357,19 @@ class Program:
         #: ``on flow enter|exit|goal NAME`` rules by (kind, flow name).
         self.flow_rules: dict[tuple[str, str], tuple[RuleSpec, ...]] = {}
 
+        #: Declared campaigns by name, and the contact policy (None: no ``policy`` block;
+        #: sends are then checked for consent, unsubscribes, suspension and bounces only,
+        #: with no counters kept). See :mod:`engage.policy`.
+        self.campaigns: dict[str, CampaignSpec] = {}
+        self.policy: PolicySpec | None = None
+
     @property
     def has_timers(self) -> bool:
-        """Whether time alone can change a contact (time atoms, or flows: waits,
-        windows, re-entry)."""
-        return bool(self.time_atoms or self.flows)
+        """Whether contacts may need wake-ups: time atoms, flows (waits, windows,
+        re-entry), or a policy that holds sends."""
+        return bool(self.time_atoms or self.flows) or (
+            self.policy is not None and self.policy.may_hold
+        )
 
     def rule(self, name: str) -> RuleSpec:
         return self.rule_by_name[name]

@@ -11,7 +11,7 @@ Its steps run in written order:
   timers due by then;
 - ``expect [no] ACTION for ID [at T]`` looks at every action the contact got since the
   test began (those stamped T, when ``at T`` is written); sends held back by consent or
-  policy (written with ``suppressed``) do not count as sent;
+  policy (written with ``suppressed``, ``skipped`` or ``held_until``) do not count as sent;
 - ``expect ID: CONDITION`` and ``expect NAME of ID OP VALUE`` evaluate the condition on
   the contact now, exactly as a query (:meth:`Engine.select`) does;
 - ``expect segment NAME has N`` counts the segment's members now.
@@ -264,7 +264,7 @@ def _constant(value: ast.Expr) -> Any:
 
 
 def _matches(pattern: ast.ActionPattern, action: Action) -> bool:
-    if action.action != pattern.verb or action.suppressed is not None:
+    if action.action != pattern.verb or action.stopped:
         return False
     written = [str(arg) for arg in action.args[: len(pattern.args)]]
     return written == list(pattern.args)
@@ -277,6 +277,10 @@ def _describe(action: Action) -> str:
     text += f"  (rule {action.rule!r})"
     if action.suppressed is not None:
         text += f", suppressed: {action.suppressed}"
+    elif action.skipped is not None:
+        text += f", skipped: {action.skipped}"
+    elif action.held_until is not None:
+        text += f", held until {format_time(action.held_until)}"
     return text
 
 

@@ -159,8 +159,11 @@ def _action(record: dict[str, Any]) -> str:
     options = record.get("options")
     if options:
         text += " (" + ", ".join(f"{key} {value}" for key, value in options.items()) + ")"
-    if record.get("suppressed"):
-        text += f" [suppressed: {record['suppressed']}]"
+    for key in ("suppressed", "skipped"):
+        if record.get(key):
+            text += f" [{key}: {record[key]}]"
+    if record.get("held_until"):
+        text += f" [held until {record['held_until']}]"
     return text
 
 

@@ -227,6 +227,14 @@ class InSegment:
 
 
 @attrs.frozen
+class Subscribed:
+    """``subscribed to "L"``: the contact is on subscription list L."""
+
+    list_name: str
+    span: Span = attrs.field(eq=False, repr=False)
+
+
+@attrs.frozen
 class Within:
     """``X within D`` (``older=False``) or ``X older than D`` (``older=True``).
 
@@ -296,6 +304,7 @@ Expr: TypeAlias = (
     | Tagged
     | InGroup
     | InSegment
+    | Subscribed
     | Within
     | Had
     | And
@@ -545,11 +554,25 @@ class StatusAction:
 
 @attrs.frozen
 class UnsubscribeAction:
-    """``unsubscribe [from campaign "C" | from category "C"] [channel CH]``."""
+    """``unsubscribe [from campaign "C" [and category] | from category "C"] [channel CH]``.
+
+    ``and_category``: from the campaign and from its category (the compiler reads the
+    category from the campaign's declaration).
+    """
 
     scope: Literal["all", "campaign", "category"]
     scope_name: str | None
     channel: str | None
+    span: Span = attrs.field(eq=False, repr=False)
+    and_category: bool = False
+
+
+@attrs.frozen
+class ListAction:
+    """``subscribe to list "L"`` / ``unsubscribe from list "L"``."""
+
+    verb: Literal["subscribe_to_list", "unsubscribe_from_list"]
+    list_name: str
     span: Span = attrs.field(eq=False, repr=False)
 
 
@@ -593,12 +616,17 @@ class TaskAction:
 
 @attrs.frozen
 class SendAction:
-    """``send email|sms|push "TEMPLATE" [from campaign "C"]``."""
+    """``send email|sms|push "TEMPLATE" [from campaign "C"] [transactional]``.
+
+    A transactional send skips caps, quiet hours, marketing consent and unsubscribes
+    (never a refusal of every message, a suspension or a hard bounce).
+    """
 
     channel: Literal["email", "sms", "push"]
     template: str
     campaign: str | None
     span: Span = attrs.field(eq=False, repr=False)
+    transactional: bool = False
 
 
 @attrs.frozen
@@ -635,6 +663,7 @@ ActionNode: TypeAlias = (
     | ScoreAction
     | StatusAction
     | UnsubscribeAction
+    | ListAction
     | TrackAction
     | FlowAction
     | NotifyAction
@@ -660,6 +689,93 @@ class RuleDecl:
     mode: Mode
     span: Span = attrs.field(eq=False, repr=False)
     name_span: Span | None = attrs.field(default=None, eq=False, repr=False)
+
+
+# ---------------------------------------------------------------------------
+# Campaigns and policies (LANGUAGE.md sections 5 and 6)
+# ---------------------------------------------------------------------------
+
+
+@attrs.frozen
+class UnsubscribeLink:
+    """``unsubscribe link SCOPE[, channel only | all channels]`` of a campaign: what the
+    link in its marketing sends unsubscribes from (the campaign, its category, both, or
+    everything; on the send's channel or on every channel)."""
+
+    campaign: bool
+    category: bool
+    channel_only: bool
+    span: Span = attrs.field(eq=False, repr=False)
+
+
+@attrs.frozen
+class CampaignDecl:
+    """``campaign "NAME" { for segment S, ...; category "K"; priority N; log sends as "S";
+    requires list "L"; unsubscribe link ... }``; every item optional, at most once.
+
+    ``segment_spans`` are the spans of the names in ``segments`` (for the checker)."""
+
+    name: str
+    segments: tuple[str, ...]
+    category: str | None
+    priority: int | None
+    log_status: str | None
+    requires_list: str | None
+    link: UnsubscribeLink | None
+    span: Span = attrs.field(eq=False, repr=False)
+    name_span: Span | None = attrs.field(default=None, eq=False, repr=False)
+    segment_spans: tuple[Span, ...] = attrs.field(default=(), eq=False, repr=False)
+
+
+PolicyCapScope: TypeAlias = Literal["email", "sms", "push", "any", "category", "contacts"]
+
+
+@attrs.frozen
+class PolicyCap:
+    """``CHANNEL|any at most N per D``, ``category "K" at most N per D`` or
+    ``contacts at most N per D``."""
+
+    scope: PolicyCapScope
+    category: str | None
+    limit: int | float
+    window: DurationLit
+    span: Span = attrs.field(eq=False, repr=False)
+
+
+@attrs.frozen
+class QuietHours:
+    """``quiet hours HH:MM to HH:MM`` as written (the checker reads the times)."""
+
+    start: str
+    end: str
+    span: Span = attrs.field(eq=False, repr=False)
+    start_span: Span | None = attrs.field(default=None, eq=False, repr=False)
+    end_span: Span | None = attrs.field(default=None, eq=False, repr=False)
+
+
+@attrs.frozen
+class CategoryPriority:
+    """``category "K" priority N`` in a policy: the priority of the category's sends
+    when their campaign gives none."""
+
+    category: str
+    priority: int
+    span: Span = attrs.field(eq=False, repr=False)
+
+
+@attrs.frozen
+class PolicyBlock:
+    """``policy { ... }``: the program's contact policy (one block per program)."""
+
+    timezone: str | None
+    caps: tuple[PolicyCap, ...]
+    quiet: QuietHours | None
+    over_cap: Literal["drop", "hold"] | None
+    require_consent: tuple[str, ...]
+    category_priorities: tuple[CategoryPriority, ...]
+    span: Span = attrs.field(eq=False, repr=False)
+    timezone_span: Span | None = attrs.field(default=None, eq=False, repr=False)
+    consent_spans: tuple[Span, ...] = attrs.field(default=(), eq=False, repr=False)
 
 
 # ---------------------------------------------------------------------------
@@ -903,7 +1019,15 @@ class FlowDecl:
 
 
 Decl: TypeAlias = (
-    FieldsBlock | ScoreBlock | ValuationBlock | SegmentDecl | RuleDecl | FlowDecl | TestDecl
+    FieldsBlock
+    | ScoreBlock
+    | ValuationBlock
+    | SegmentDecl
+    | RuleDecl
+    | FlowDecl
+    | TestDecl
+    | CampaignDecl
+    | PolicyBlock
 )
 
 

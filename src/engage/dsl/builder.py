@@ -48,19 +48,31 @@ _VALUE_TOKENS: Final = frozenset(
         "STRING",
         "NUMBER",
         "TIME",
+        "CLOCK",
         "COMPARE",
         "PLUS",
         "MINUS",
         "STAR",
         "SLASH",
         "ONCE",
-        "CLOCK",
         "CONTINUE",
     }
 )
 #: Rules whose value is the keyword itself (``days``, ``contains``, ``email``...).
 _KEYWORD_RULES: Final = frozenset(
-    {"unit", "text_op", "channel", "scope", "segment_edge", "flow_edge", "reenter_only"}
+    {
+        "unit",
+        "text_op",
+        "channel",
+        "scope",
+        "segment_edge",
+        "flow_edge",
+        "reenter_only",
+        "cap_channel",
+        "over_mode",
+        "link_scope",
+        "link_channel",
+    }
 )
 
 
@@ -222,6 +234,8 @@ class TreeBuilder:
     def reenter_only(self, meta: Meta, children: list[Token]) -> str:
         return str(children[-1])  # `only converted`: the word after `only`
 
+    cap_channel = over_mode = _keyword
+
     def list_lit(self, meta: Meta, children: list[Any]) -> ast.ListLit:
         return ast.ListLit(tuple(c for c in children if c is not None), span_of(meta))
 
@@ -335,6 +349,9 @@ class TreeBuilder:
 
     def in_group(self, meta: Meta, children: list[Token]) -> ast.InGroup:
         return ast.InGroup(self.string_value(children[0]), span_of(meta))
+
+    def subscribed(self, meta: Meta, children: list[Token]) -> ast.Subscribed:
+        return ast.Subscribed(self.string_value(children[0]), span_of(meta))
 
     def in_segment(self, meta: Meta, children: list[Token]) -> ast.InSegment:
         return ast.InSegment(str(children[0]), span_of(meta))
@@ -522,8 +539,28 @@ class TreeBuilder:
     def reactivate_action(self, meta: Meta, children: list[Any]) -> ast.StatusAction:
         return ast.StatusAction("reactivate", span_of(meta))
 
-    def unsubscribe_scope(self, meta: Meta, children: list[Any]) -> tuple[str, str]:
-        return (children[0], self.string_value(children[1]))
+    def unsubscribe_scope(self, meta: Meta, children: list[Any]) -> tuple[str, str, bool]:
+        scope, name, and_category = children
+        if and_category is not None and scope != "campaign":
+            self.report(
+                span_of(meta), '`and category` follows a campaign: `from campaign "C" and category`'
+            )
+            and_category = None
+        return (scope, self.string_value(name), and_category is not None)
+
+    def and_category(self, meta: Meta, children: list[Any]) -> bool:
+        return True
+
+    def transactional(self, meta: Meta, children: list[Any]) -> bool:
+        return True
+
+    def subscribe_list_action(self, meta: Meta, children: list[Token]) -> ast.ListAction:
+        name = self.string_value(children[0])
+        return ast.ListAction("subscribe_to_list", name, span_of(meta))
+
+    def unsubscribe_list_action(self, meta: Meta, children: list[Token]) -> ast.ListAction:
+        name = self.string_value(children[0])
+        return ast.ListAction("unsubscribe_from_list", name, span_of(meta))
 
     def unsubscribe_channel(self, meta: Meta, children: list[Token]) -> str:
         return str(children[0])
@@ -532,7 +569,7 @@ class TreeBuilder:
         scope, channel = children
         if scope is None:
             return ast.UnsubscribeAction("all", None, channel, span_of(meta))
-        return ast.UnsubscribeAction(scope[0], scope[1], channel, span_of(meta))
+        return ast.UnsubscribeAction(scope[0], scope[1], channel, span_of(meta), scope[2])
 
     def track_campaign(self, meta: Meta, children: list[Token]) -> str:
         return self.string_value(children[0])
@@ -565,8 +602,10 @@ class TreeBuilder:
         return ast.TaskAction(self.string_value(title), team, due, span_of(meta))
 
     def send_action(self, meta: Meta, children: list[Any]) -> ast.SendAction:
-        channel, template, campaign = children
-        return ast.SendAction(channel, self.string_value(template), campaign, span_of(meta))
+        channel, template, campaign, transactional = children
+        return ast.SendAction(
+            channel, self.string_value(template), campaign, span_of(meta), transactional is True
+        )
 
     def webhook_action(self, meta: Meta, children: list[Token]) -> ast.WebhookAction:
         return ast.WebhookAction(self.string_value(children[0]), span_of(meta))
@@ -612,7 +651,7 @@ class TreeBuilder:
         return self._header(meta, "segments", (names, tuple(token_span(c) for c in children)))
 
     def flow_from(self, meta: Meta, children: list[Any]) -> tuple[str, str, Any, Span]:
-        start, end = children
+        start, end = children[0], children[-1]  # an absent `to TIME` leaves placeholders
         times = (self.time_token(start), None if end is None else self.time_token(end))
         return self._header(meta, "window", times)
 
@@ -725,6 +764,147 @@ class TreeBuilder:
             span_of(meta),
             token_span(name),
             segment_spans,
+        )
+
+    # ------------------------------------------------------------ campaigns and policies
+
+    def campaign_segments(self, meta: Meta, children: list[Token]) -> tuple[str, Any]:
+        return ("segments", tuple((str(c), token_span(c)) for c in children))
+
+    def campaign_category(self, meta: Meta, children: list[Token]) -> tuple[str, Any]:
+        return ("category", self.string_value(children[0]))
+
+    def campaign_priority(self, meta: Meta, children: list[Any]) -> tuple[str, Any]:
+        return ("priority", self.priority(meta, children))
+
+    def campaign_log(self, meta: Meta, children: list[Token]) -> tuple[str, Any]:
+        status = self.string_value(children[0])
+        if not status.strip():
+            self.report(span_of(meta), "a history status cannot be empty")
+        return ("log", status)
+
+    def campaign_list(self, meta: Meta, children: list[Token]) -> tuple[str, Any]:
+        name = self.string_value(children[0])
+        if not name.strip():
+            self.report(span_of(meta), "a list name cannot be empty")
+        return ("list", name)
+
+    def link_scope(self, meta: Meta, children: list[Token]) -> tuple[bool, bool]:
+        words = {str(c) for c in children}
+        if "all" in words:
+            return (False, False)
+        return ("campaign" in words, "category" in words)
+
+    def link_channel(self, meta: Meta, children: list[Token]) -> bool:
+        return str(children[0]) == "channel"
+
+    def campaign_link(self, meta: Meta, children: list[Any]) -> tuple[str, Any]:
+        (campaign, category), *rest = children  # an absent `, CHANNEL` gives Nones
+        channel_only = next((item for item in rest if item is not None), None)
+        only = True if channel_only is None else bool(channel_only)
+        return ("link", ast.UnsubscribeLink(campaign, category, only, span_of(meta)))
+
+    def campaign_decl(self, meta: Meta, children: list[Any]) -> ast.CampaignDecl:
+        name_token, *items = children
+        name = self.string_value(name_token)
+        if not name.strip():
+            self.report(token_span(name_token), "a campaign name cannot be empty")
+        found: dict[str, Any] = {}
+        for word, value in items:
+            if word in found:
+                shown = {"segments": "for segment", "log": "log sends as", "list": "requires list"}
+                self.report(
+                    span_of(meta),
+                    f"campaign {name!r}: `{shown.get(word, word)}` is written once per campaign",
+                )
+                continue
+            found[word] = value
+        segments = found.get("segments", ())
+        link = found.get("link")
+        return ast.CampaignDecl(
+            name,
+            tuple(segment for segment, _ in segments),
+            found.get("category"),
+            found.get("priority"),
+            found.get("log"),
+            found.get("list"),
+            link,
+            span_of(meta),
+            token_span(name_token),
+            tuple(span for _, span in segments),
+        )
+
+    def policy_timezone(self, meta: Meta, children: list[Token]) -> tuple[str, Any]:
+        return ("timezone", (self.string_value(children[0]), token_span(children[0])))
+
+    def policy_cap(self, meta: Meta, children: list[Any]) -> tuple[str, Any]:
+        scope, limit, window = children
+        cap = ast.PolicyCap(scope, None, self.number_value(limit), window, span_of(meta))
+        return ("cap", cap)
+
+    def policy_category_cap(self, meta: Meta, children: list[Any]) -> tuple[str, Any]:
+        category, limit, window = children
+        name = self.string_value(category)
+        cap = ast.PolicyCap("category", name, self.number_value(limit), window, span_of(meta))
+        return ("cap", cap)
+
+    def policy_contacts_cap(self, meta: Meta, children: list[Any]) -> tuple[str, Any]:
+        limit, window = children
+        cap = ast.PolicyCap("contacts", None, self.number_value(limit), window, span_of(meta))
+        return ("cap", cap)
+
+    def policy_category_priority(self, meta: Meta, children: list[Any]) -> tuple[str, Any]:
+        category, value = children
+        priority = self.priority(meta, [value])
+        return (
+            "category_priority",
+            ast.CategoryPriority(self.string_value(category), priority, span_of(meta)),
+        )
+
+    def policy_quiet(self, meta: Meta, children: list[Token]) -> tuple[str, Any]:
+        start, end = children
+        quiet = ast.QuietHours(
+            str(start), str(end), span_of(meta), token_span(start), token_span(end)
+        )
+        return ("quiet", quiet)
+
+    def policy_over_cap(self, meta: Meta, children: list[Any]) -> tuple[str, Any]:
+        return ("over_cap", children[0])
+
+    def policy_consent(self, meta: Meta, children: list[Any]) -> tuple[str, Any]:
+        return ("consent", (children[0], span_of(meta)))
+
+    def policy_block(self, meta: Meta, children: list[Any]) -> ast.PolicyBlock:
+        single: dict[str, Any] = {}
+        caps: list[ast.PolicyCap] = []
+        consent: list[tuple[str, Span]] = []
+        priorities: list[ast.CategoryPriority] = []
+        shown = {"timezone": "timezone", "quiet": "quiet hours", "over_cap": "over cap"}
+        for word, value in children:
+            if word == "cap":
+                caps.append(value)
+            elif word == "consent":
+                consent.append(value)
+            elif word == "category_priority":
+                priorities.append(value)
+            elif word in single:
+                where = value.span if hasattr(value, "span") else span_of(meta)
+                if word == "timezone":
+                    where = value[1]
+                self.report(where, f"`{shown[word]}` is written once per policy")
+            else:
+                single[word] = value
+        timezone = single.get("timezone")
+        return ast.PolicyBlock(
+            None if timezone is None else timezone[0],
+            tuple(caps),
+            single.get("quiet"),
+            single.get("over_cap"),
+            tuple(channel for channel, _ in consent),
+            tuple(priorities),
+            span_of(meta),
+            None if timezone is None else timezone[1],
+            tuple(span for _, span in consent),
         )
 
     # ------------------------------------------------------------ tests (section 11)

@@ -1,7 +1,9 @@
 """Checking a parsed program: the stages, in order, and what they hand the compiler.
 
 1. :mod:`~engage.dsl.declarations` — the names declared (fields, scores, segments,
-   recency classes, rules), each refused if declared twice or taken.
+   recency classes, rules), each refused if declared twice or taken; then
+   :mod:`~engage.dsl.campaign_check` — the campaigns and the policy, and the campaign
+   names rules use.
 2. :mod:`~engage.dsl.type_pass` (with :mod:`~engage.dsl.expr_types`) — every condition
    and value typed in its context, the type of each node recorded in a
    :class:`~engage.dsl.expr_types.TypeTable` that the code generator reads.
@@ -24,6 +26,7 @@ from collections.abc import Sequence
 import attrs
 
 from engage.dsl import ast
+from engage.dsl.campaign_check import check_campaigns
 from engage.dsl.declarations import (
     CheckedRule,
     CheckedSegment,
@@ -75,6 +78,7 @@ def check(files: Sequence[ast.RulesFile]) -> CheckedProgram:
     reporter = Reporter()
     symbols = declare(files, reporter)
     declare_flows(files, symbols, reporter)
+    check_campaigns(files, symbols, reporter)
     rules = name_rules(files, reporter)
     typing = TypePass(symbols, reporter)
     typing.run(files)

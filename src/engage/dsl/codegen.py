@@ -147,6 +147,7 @@ class CodeGenerator:
             "_within": runtime.within,
             "_older": runtime.older_than,
             "_consent": runtime.consent,
+            "_subscribed": runtime.subscribed,
             "_evattr": runtime.event_attr,
             "_NOF": (None,) * max(1, len(symbols.fields)),
         }
@@ -352,6 +353,8 @@ class CodeGenerator:
                 return f"({group!r} in c.groups)"
             case ast.InSegment(segment=segment):
                 return f"(c.segs & {1 << self.symbols.segments[segment]} != 0)"
+            case ast.Subscribed(list_name=list_name):
+                return f"_subscribed(c, {list_name!r})"
             case ast.Within(operand=operand, window=window, older=older):
                 helper = "_older" if older else "_within"
                 return f"{helper}({self.value(operand, sv)}, {float(window.seconds)!r}, now)"
@@ -361,6 +364,10 @@ class CodeGenerator:
                 return "(" + " and ".join(self.condition(i, sv) for i in items) + ")"
             case ast.Or(items=items):
                 return "(" + " or ".join(self.condition(i, sv) for i in items) + ")"
+            case ast.Not(operand=ast.Consent(channel=channel)):
+                # `not consent.email` is a refusal; an empty consent (never answered) is
+                # neither true nor refused (LANGUAGE.md section 6).
+                return f"(_consent(c, {channel!r}) is False)"
             case ast.Not(operand=operand):
                 return f"(not {self.condition(operand, sv)})"
             case ast.Bool(value=value):

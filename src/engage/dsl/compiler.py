@@ -30,6 +30,7 @@ from engage.dsl.flow_compiler import FlowCompiler
 from engage.dsl.printer import window_signature
 from engage.dsl.walk import children
 from engage.errors import Span, source_lines
+from engage.policy.compile import compile_campaigns, compile_policy
 from engage.program import (
     EventPlan,
     FieldSpec,
@@ -122,6 +123,8 @@ class _Compiler:
         program.fields = tuple(FieldSpec(f.name, f.index, f.type) for f in self.checked.fields)
         program.field_by_name = {f.name: f for f in program.fields}
         self.gen.bind("_valuation", make_valuation(self.symbols.classes, program.class_memo))
+        program.campaigns = compile_campaigns(self.symbols)
+        program.policy = compile_policy(self.symbols.policy)
 
         # Everything that generates code comes first; then one build of the module.
         segments = self._segments()
@@ -227,13 +230,18 @@ class _Compiler:
                 return ActionSpec(verb)
             case ast.UnsubscribeAction(scope=scope, scope_name=name, channel=channel):
                 options: dict[str, Any] = {}
+                entries: list[tuple[str, str | None, str | None]] = [(scope, name, channel)]
                 if scope != "all":
                     options[scope] = name
+                if action.and_category and name is not None:
+                    category = self.program.campaigns[name].category
+                    options["category"] = category
+                    entries.append(("category", category, channel))
                 if channel is not None:
                     options["channel"] = channel
-                return ActionSpec(
-                    "unsubscribe", (), target=(scope, name, channel), options=options or None
-                )
+                return ActionSpec("unsubscribe", (), target=tuple(entries), options=options or None)
+            case ast.ListAction(verb=verb, list_name=list_name):
+                return ActionSpec(verb, (list_name,), target=list_name)
             case ast.TrackAction(status=status, campaign=campaign, offer=offer):
                 options = {}
                 if campaign is not None:
@@ -259,11 +267,16 @@ class _Compiler:
                     options=options or None,
                 )
             case ast.SendAction(channel=channel, template=template, campaign=campaign):
+                options = {}
+                if campaign is not None:
+                    options["campaign"] = campaign
+                    declared = self.program.campaigns.get(campaign)
+                    if declared is not None and not action.transactional:
+                        options["unsubscribe"] = declared.unsubscribe_link(channel)
+                if action.transactional:
+                    options["transactional"] = True
                 return ActionSpec(
-                    f"send_{channel}",
-                    (template,),
-                    target=channel,
-                    options=None if campaign is None else {"campaign": campaign},
+                    f"send_{channel}", (template,), target=channel, options=options or None
                 )
             case ast.WebhookAction(url=url):
                 return ActionSpec("call_webhook", (url,))
@@ -369,6 +382,8 @@ class _Compiler:
                     keys.add(("group", group))
                 case ast.InSegment(segment=segment):
                     keys.add(("segment", sym.segments[segment]))
+                case ast.Subscribed(list_name=list_name):
+                    keys.add(("list", list_name))
                 case ast.Had() | ast.Count():
                     keys.add(("history", self.history_atom(node)))
                 case _:
@@ -391,6 +406,8 @@ class _Compiler:
                     label = f"in group {group!r}"
                 case ast.InSegment(segment=segment):
                     label = f"in segment {segment}"
+                case ast.Subscribed(list_name=list_name):
+                    label = f"subscribed to {list_name!r}"
                 case ast.Had(event_type=t) | ast.Count(event_type=t):
                     label = f"{'had' if isinstance(node, ast.Had) else 'count'} {t}"
                 case _:

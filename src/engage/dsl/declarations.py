@@ -53,6 +53,7 @@ OPERAND_KEYWORDS: Final = {
     "count": "`count EVENT within D`",
     "event": "`event.ATTRIBUTE`",
     "consent": "`consent.CHANNEL`",
+    "subscribed": '`subscribed to "LIST"`',
 }
 
 
@@ -87,6 +88,8 @@ def declare(files: Sequence[ast.RulesFile], reporter: Reporter) -> Symbols:
                     symbols.classes = _recency_classes(reporter, decl)
                 case ast.RuleDecl():
                     pass  # named by name_rules
+                case ast.CampaignDecl() | ast.PolicyBlock():
+                    pass  # declared by campaign_check
     return symbols
 
 

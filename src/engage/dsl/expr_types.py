@@ -288,6 +288,9 @@ class ExprTyper(ExprVisitor[ValueType]):
     def visit_in_group(self, node: ast.InGroup) -> ValueType:
         return "bool"
 
+    def visit_subscribed(self, node: ast.Subscribed) -> ValueType:
+        return "bool"
+
     def visit_in_segment(self, node: ast.InSegment) -> ValueType:
         self.segment_name(node.segment, node.span)
         return "bool"

@@ -132,7 +132,11 @@ class FlowCompiler:
                     jump.target = len(out)
                 case ast.ActionStep(action=action):
                     step_rule = RuleSpec(flow.rule, "flow_step")
-                    step_rule.actions = (self._action(action, file),)
+                    compiled = self._action(action, file)
+                    if compiled.kind == "send" and flow.category is not None:
+                        # The flow's category: its sends' caps, priority and unsubscribes.
+                        compiled.options = {**(compiled.options or {}), "category": flow.category}
+                    step_rule.actions = (compiled,)
                     step_rule.cond_text = text
                     instruction = Instruction(ACTION, path, text)
                     instruction.rule = step_rule

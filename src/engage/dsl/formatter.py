@@ -187,6 +187,10 @@ class _Layout:
             self.test(tree)
         elif kind == "flow_decl":
             self.flow(tree)
+        elif kind == "campaign_decl":
+            self.block(f"campaign {_text(_child(tree, 1))}", tree, self.items(tree))
+        elif kind == "policy_block":
+            self.block("policy", tree, self.items(tree))
         else:
             raise ValueError(f"the formatter does not know the declaration {kind!r}")
 
@@ -198,6 +202,13 @@ class _Layout:
         close = tree.children[-1]
         assert isinstance(close, Token)
         self.add(0, "}", close.start_pos or 0, "close")
+
+    @staticmethod
+    def items(tree: Tree[Token]) -> list[tuple[str, int]]:
+        """The lines of a ``campaign`` or ``policy`` block: one item a line, as written."""
+        return [
+            (_text(child), _start(child)) for child in _present(tree) if isinstance(child, Tree)
+        ]
 
     def fields(self, tree: Tree[Token]) -> None:
         items = [

@@ -1,10 +1,11 @@
 """The checker's last stage: warnings about rules that run but probably do not mean it.
 
-Nothing here stops a program from running. Four checks, each reading what the earlier
-stages left: conditions that can never hold (``score > 5 and score < 3``), a test that
-``consent.email`` is empty (it never is), event types that look like typos of known
-ones (``email.opne``), and rules whose actions can keep re-triggering each other (see
-:mod:`engage.dsl.loops`). Each is linear in the size of the program.
+Nothing here stops a program from running. Three checks, each reading what the earlier
+stages left: conditions that can never hold (``score > 5 and score < 3``), event types
+that look like typos of known ones (``email.opne``), and rules whose actions can keep
+re-triggering each other (see :mod:`engage.dsl.loops`). Each is linear in the size of
+the program. (``consent.email is empty`` is no longer warned about: consent is true,
+false or empty, and empty means the contact never answered.)
 """
 
 from __future__ import annotations
@@ -30,20 +31,8 @@ def lint_expressions(roots: Sequence[TypedRoot], reporter: Reporter) -> None:
     for root in roots:
         if root.file is not None:
             reporter.use_file(root.file)
-        _consent_is_never_empty(root.expr, reporter)
         if root.is_condition:
             _never_holds(root.expr, reporter)
-
-
-def _consent_is_never_empty(expr: ast.Expr, reporter: Reporter) -> None:
-    for node in walk(expr):
-        if isinstance(node, ast.IsEmpty) and isinstance(node.operand, ast.Consent):
-            reporter.warn(
-                node.span,
-                f"consent.{node.operand.channel} is never empty: it is the consent in "
-                "force, true unless the contact refused; this condition is always "
-                + ("true" if node.negated else "false"),
-            )
 
 
 def _never_holds(expr: ast.Expr, reporter: Reporter) -> None:
@@ -161,7 +150,7 @@ def _event_type_uses(
             for step in steps:
                 if isinstance(step, ast.EventStep):
                     yield step, step.event_type
-        case ast.FieldsBlock() | ast.ValuationBlock():
+        case ast.FieldsBlock() | ast.ValuationBlock() | ast.CampaignDecl() | ast.PolicyBlock():
             pass
     for expr in exprs:
         for node in walk(expr):

@@ -138,6 +138,8 @@ def _read_keys(exprs: Iterable[ast.Expr | None], segment_keys: _SegmentKeys) -> 
                     keys.add(f"group:{group}")
                 case ast.InSegment(segment=segment):
                     keys.update(segment_keys(segment))
+                case ast.Subscribed(list_name=list_name):
+                    keys.add(f"list:{list_name}")
                 case _:
                     pass
     return keys
@@ -157,6 +159,8 @@ def _written_keys(rule: ast.RuleDecl) -> set[str]:
                 keys.update({f"field:{field}", f"score:{field}"})
             case ast.ScoreAction(score=score):
                 keys.add(f"score:{score}")
+            case ast.ListAction(list_name=list_name):
+                keys.add(f"list:{list_name}")
             case _:
                 pass
     return keys

@@ -43,11 +43,6 @@ MAX_NESTING: Final = 64
 #: Errors reported for one file before giving up on the rest.
 MAX_ERRORS: Final = 30
 
-#: Declarations the language draft has that this version does not run yet.
-_UNSUPPORTED: Final = {
-    "campaign": "campaign declarations",
-    "policy": "contact policies",
-}
 _ACTION_WORDS: Final = frozenset(
     [
         "tag",
@@ -60,6 +55,7 @@ _ACTION_WORDS: Final = frozenset(
         "suspend",
         "reactivate",
         "unsubscribe",
+        "subscribe",
         "track",
         "enter",
         "exit",
@@ -270,11 +266,6 @@ def _unexpected_token(token: Token, expected: set[str]) -> tuple[str, str | None
     value = str(token)
     shown = f"`{value}`" if len(value) <= 40 else f"`{value[:37]}...`"
     keywords = sorted(k for k in (keyword_of(t) for t in expected) if k is not None)
-    if value in _UNSUPPORTED and "RULE" in expected:
-        return (
-            f"{_UNSUPPORTED[value]} (`{value}`) are not supported by this version of engage",
-            None,
-        )
     if value == "=" and "COMPARE" in expected:
         return ("unexpected `=`; to compare, write `==`", None)
     if value == "==" and "EQUAL" in expected:
@@ -291,7 +282,18 @@ def _unexpected_token(token: Token, expected: set[str]) -> tuple[str, str | None
 
 
 _DECLARATION_START: Final = frozenset(
-    {"FIELDS", "SCORE", "VALUATION", "SEGMENT", "RULE", "WHEN", "TEST"}
+    {
+        "FIELDS",
+        "SCORE",
+        "VALUATION",
+        "SEGMENT",
+        "RULE",
+        "WHEN",
+        "TEST",
+        "CAMPAIGN",
+        "POLICY",
+        "FLOW",
+    }
 )
 _VALUE_START: Final = frozenset({"NUMBER", "STRING", "TIME", "LPAR", "LSQB", "MINUS", "COUNT"})
 
@@ -304,7 +306,7 @@ def _expected_words(expected: Iterable[str]) -> str:
         names -= _DECLARATION_START | {"ON"}
         words.append(
             "a declaration (`fields`, `score`, `valuation`, `segment`, `rule`, `when`, `on`, "
-            "`test`)"
+            "`test`, `flow`, `campaign`, `policy`)"
         )
     if {"NAME", "NUMBER", "STRING"} <= names and "TAGGED" in names:
         names -= _VALUE_START | {"NAME", "TAGGED", "IN", "HAD", "NOT", "TRUE", "FALSE", "NOW"}

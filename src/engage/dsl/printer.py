@@ -98,6 +98,8 @@ def condition_text(node: ast.Expr) -> str:
             return f"(in group {quote(group)})"
         case ast.InSegment(segment=segment):
             return f"(in segment {segment})"
+        case ast.Subscribed(list_name=list_name):
+            return f"(subscribed to {quote(list_name)})"
         case ast.Within(operand=operand, window=window, older=older):
             word = "older than" if older else "within"
             return f"({condition_text(operand)} {word} {duration(window)})"

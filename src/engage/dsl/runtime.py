@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from engage.state.contact import CONSENT, Contact
+from engage.state.contact import CONSENT, LISTS, Contact
 
 _EMPTY_COLLECTIONS: tuple[object, ...] = ("", (), [])
 
@@ -152,18 +152,35 @@ def older_than(moment: Any, window: float, now: float) -> bool:
     return moment.__class__ is float and now - moment >= window
 
 
-def consent(contact: Contact, channel: str) -> bool:
-    """``consent.CHANNEL``: the consent in force, true unless the contact refused.
+def consent(contact: Contact, channel: str) -> bool | None:
+    """``consent.CHANNEL``: true, false, or None (empty: the contact never answered).
 
-    The opt-out model of the language draft: a channel the contact never answered for
-    is allowed, so ``not consent.email`` means "refused", not "never asked". (An opt-in
-    policy, ``require consent email``, will make an unanswered channel false.)
+    A refusal of every message on the channel (``"never"``, see
+    :func:`engage.policy.consent.refuses_all`) reads as false. Empty is not false:
+    ``consent.email is empty`` holds for a contact never asked, and ``not
+    consent.email`` / ``consent.email == false`` only for a refusal (the code generator
+    writes ``not consent.X`` as a test for false). Whether an empty consent allows a
+    marketing send is the policy's question (opt-out by default, ``require consent``).
     """
     extra = contact.extra
     if extra is None:
-        return True
+        return None
     given = extra.get(CONSENT)
-    return given is None or given.get(channel) is not False
+    if given is None:
+        return None
+    value = given.get(channel)
+    if value is None or value is True or value is False:
+        return value
+    return False  # "never": a refusal of every message
+
+
+def subscribed(contact: Contact, list_name: str) -> bool:
+    """``subscribed to "L"``: the contact is on subscription list L."""
+    extra = contact.extra
+    if extra is None:
+        return False
+    lists = extra.get(LISTS)
+    return lists is not None and list_name in lists
 
 
 def event_attr(event: Any, path: tuple[str, ...]) -> Any:

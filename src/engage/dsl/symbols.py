@@ -68,6 +68,7 @@ KNOWN_EVENT_TYPES: Final = (
     "purchase",
     "import",
     "unsubscribe",
+    "subscription",
     "contact.updated",
     "contact.deleted",
 )
@@ -105,6 +106,9 @@ class Symbols:
     classes: tuple[tuple[str, float], ...] = DEFAULT_CLASSES
     #: Flow names, in written order.
     flows: dict[str, int] = attrs.Factory(dict)
+    #: Declared campaigns by name, and the program's policy block (LANGUAGE.md 5, 6).
+    campaigns: dict[str, ast.CampaignDecl] = attrs.Factory(dict)
+    policy: ast.PolicyBlock | None = None
 
     def known_names(self) -> list[str]:
         """Every bare name a condition may use, for did-you-mean."""

@@ -177,6 +177,7 @@ class TypePass:
                 ast.TagAction()
                 | ast.GroupAction()
                 | ast.StatusAction()
+                | ast.ListAction()
                 | ast.TrackAction()
                 | ast.NotifyAction()
                 | ast.WebhookAction()

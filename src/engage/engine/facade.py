@@ -44,12 +44,14 @@ from engage.errors import EventError
 from engage.events import (
     BOUNCE,
     DELETED,
+    SUBSCRIPTION,
     UNSUBSCRIBE,
     UPDATED,
     Event,
     Update,
     contact_updates,
-    unsubscribe_scope,
+    subscription_change,
+    unsubscribe_entries,
 )
 from engage.flows.driver import leave_removed
 from engage.flows.versions import assign as assign_versions
@@ -60,6 +62,7 @@ from engage.query import QueryCache, QueryScope
 from engage.rules import Rules
 from engage.scoring.lines import apply_lines
 from engage.state.contact import (
+    HELD,
     HISTORY,
     WINDOWS,
     Contact,
@@ -170,6 +173,9 @@ class Engine:
         )
         self._decaying = tuple(score for score in program.scores if score.decay is not None)
         self._has_timers = program.has_timers
+        #: Decides sends; it holds rule sends that contacts' wake-ups release.
+        self._gate = self._cascade.executor.gate
+        self._category_of = {name: c.category for name, c in program.campaigns.items()}
         self._full_applied = 0
         self._inline_applied = 0
         #: The inline path's apply, or None when no event type takes it (or when flows
@@ -554,7 +560,9 @@ class Engine:
         if updates:
             self._apply_updates(contact, updates)
         if event.type == UNSUBSCRIBE:
-            writer.unsubscribe(contact, *unsubscribe_scope(event.data))
+            self._unsubscribe(contact, event)
+        elif event.type == SUBSCRIPTION:
+            self._subscription(contact, event)
         elif event.type == BOUNCE and event.data and event.data.get("kind") == "hard":
             writer.hard_bounce(contact)
         if event.type not in NON_ACTIVITY_TYPES:
@@ -579,6 +587,20 @@ class Engine:
             self._flows.after(contact, event.id, out)
         if self._has_timers:
             self._schedule(contact)
+
+    def _unsubscribe(self, contact: Contact, event: Event) -> None:
+        """An ``unsubscribe`` event: every scope its data names (campaign, category,
+        both, or everything; on its channel or on every channel)."""
+        for scope, name, channel in unsubscribe_entries(event.data, self._category_of):
+            self._writer.unsubscribe(contact, scope, name, channel)
+
+    def _subscription(self, contact: Contact, event: Event) -> None:
+        """A ``subscription`` event (a preference centre): join or leave one list."""
+        list_name, subscribed = subscription_change(event.data)
+        if subscribed:
+            self._writer.subscribe_list(contact, list_name)
+        else:
+            self._writer.unsubscribe_list(contact, list_name)
 
     def _apply_updates(self, contact: Contact, updates: list[Update]) -> None:
         writer = self._writer
@@ -668,6 +690,8 @@ class Engine:
                 times = windows.get(atom.id)
                 if times:
                     prune(times, atom.window, state.now)
+        if extra is not None and HELD in extra:
+            self._release_held(contact, out)
         actions = self._cascade.wake(contact)
         if actions:
             out.extend(actions)
@@ -676,6 +700,14 @@ class Engine:
             self._flows.after(contact, None, out)
         self._schedule(contact)
 
+    def _release_held(self, contact: Contact, out: list[Action]) -> None:
+        """A wake-up of a contact with held rule sends: those due now are decided again
+        and written as new actions (dispatched when they go out)."""
+        released = self._gate.release(contact, self.state.now)
+        if released:
+            out.extend(released)
+            self._dispatcher.dispatch(released)
+
     def _schedule(self, contact: Contact) -> None:
         now = self.state.now
         moment = self._planned.next_wake(contact, now)
@@ -683,6 +715,11 @@ class Engine:
             flow_moment = self._flows.driver.next_wake(contact, now)
             if flow_moment is not None and (moment is None or flow_moment < moment):
                 moment = flow_moment
+        extra = contact.extra
+        if extra is not None and HELD in extra:
+            release = self._gate.next_release(contact)
+            if release is not None and (moment is None or release < moment):
+                moment = release
         if moment != contact.wake:
             contact.wake = moment
             if moment is not None:
@@ -821,6 +858,7 @@ class Engine:
             rule for rule in program.rules if rule.kind == "when" and rule.name in changed
         )
         runnable = frozenset() if self._flows is None else self._flows.driver.runnable()
+        self._keep_releasing_held_sends()
         for contact in state.contacts.values():
             if contact.flows is not None:
                 left = leave_removed(contact, runnable, now)
@@ -864,6 +902,18 @@ class Engine:
                 if actions:
                     self._dispatcher.dispatch(actions)
                     report.backfilled_actions.extend(actions)
+
+    def _keep_releasing_held_sends(self) -> None:
+        """Rules that cannot hold sends, loaded over contacts that hold some (held under
+        the rules before): keep the wake-ups that release them. Cost: a pass over the
+        contacts, only when the new rules have no timers of their own."""
+        if self._has_timers:
+            return
+        for contact in self.state.contacts.values():
+            extra = contact.extra
+            if extra is not None and HELD in extra:
+                self._has_timers = True
+                return
 
     # -- queries --------------------------------------------------------------------------
 

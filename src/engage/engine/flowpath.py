@@ -17,12 +17,11 @@ from engage.engine.dispatch import Dispatcher
 from engage.events import Event
 from engage.flows.driver import FlowDriver
 from engage.flows.spec import FlowSpec
+from engage.policy.quiet import own_zone_name
 from engage.program import Program
-from engage.state.contact import UNDECLARED, Contact
+from engage.state.contact import Contact
 from engage.state.writer import StateWriter
-from engage.time.zones import is_zone
 from engage.triggers.cascade import Cascade, Problem
-from engage.triggers.executor import suppression
 
 #: Passes over one contact at one moment before the engine gives up (a flow of this
 #: many state-changing steps in a row, or flows that enter each other in a circle).
@@ -42,24 +41,11 @@ def flow_path(
     versions ``retained``), or None when it has no flows."""
     if not program.flows and not retained:
         return None
-    zone_field = program.field_by_name.get("timezone")
-    zone_index = None if zone_field is None else zone_field.index
 
     def zone_of(contact: Contact) -> str | None:
-        """The contact's ``timezone`` field (declared or not), when it names a zone."""
-        if zone_index is not None:
-            value = None if contact.fields is None else contact.fields[zone_index]
-        else:
-            undeclared = contact.get_extra(UNDECLARED)
-            value = None if undeclared is None else undeclared.get("timezone")
-        return value if is_zone(value) else None
+        return own_zone_name(contact, program)
 
-    def settle(contact: Contact, sends: list[Action], now: float) -> None:
-        for action in sends:
-            channel = action.action.removeprefix("send_")
-            action.suppressed = suppression(contact, channel, action.options)
-
-    driver = FlowDriver(program, writer, settle, zone_of, current, retained)
+    driver = FlowDriver(program, writer, zone_of, current, retained)
     return FlowPath(program, writer, cascade, dispatcher, driver, problems)
 
 

@@ -21,14 +21,14 @@ from typing import Any, Final
 from engage.actions import Action
 from engage.dsl.symbols import NON_ACTIVITY_TYPES
 from engage.engine.state import EngineState
-from engage.events import DELETED, UNSUBSCRIBE, UPDATED, Event
+from engage.events import DELETED, SUBSCRIPTION, UNSUBSCRIBE, UPDATED, Event
 from engage.index.score_index import SortedIndexes
 from engage.program import Program
 from engage.state.contact import Contact, put_score, score_of
 from engage.state.writer import whole_as_int
 
 #: Event types with built-in effects: always on the full path.
-BUILTIN_TYPES: Final = frozenset({UPDATED, DELETED, UNSUBSCRIBE})
+BUILTIN_TYPES: Final = frozenset({UPDATED, DELETED, UNSUBSCRIBE, SUBSCRIPTION})
 
 _Bisect = Callable[[list[float], float], int]
 #: ``(score index, points, breakpoints, quiet down, first after)``: see :class:`InlinePlan`.
@@ -88,7 +88,7 @@ _ACTIVITY_ONLY: Final = "\0activity"
 def inline_plans(program: Program) -> dict[str, InlinePlan]:
     """Event types the inline path may apply, with their deltas and breakpoints (empty
     when the program reads anything such events change beyond threshold rules)."""
-    if program.time_atoms or program.valuation_watched:
+    if program.has_timers or program.valuation_watched:
         return {}
     general_keys = set(program.rule_deps) | set(program.segment_deps) | set(program.rearm_deps)
     if {("last_activity",), ("created",)} & general_keys:

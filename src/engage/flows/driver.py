@@ -46,8 +46,6 @@ from engage.state.writer import StateWriter
 from engage.time.zones import DEFAULT_ZONE, next_clock, zone
 from engage.triggers.executor import ActionExecutor
 
-#: Settles the sends of one moment of one contact (suppressed, skipped, held_until).
-SendSettler = Callable[[Contact, list[Action], float], None]
 #: The time zone of a contact, or None when it names none.
 ZoneOf = Callable[[Contact], str | None]
 
@@ -78,7 +76,6 @@ class FlowDriver:
     Args:
         program: the program whose flows run; older versions come in ``retained``.
         writer: the state writer the cascade uses (flow actions change state through it).
-        settle: decides the sends of a step (policies, consent, cross-campaign).
         zone_of: the contact's own time zone (its ``timezone`` field), or None.
         current: the version number of each flow of ``program`` (1 when not given).
         retained: older versions contacts still run, by (name, version)
@@ -89,7 +86,6 @@ class FlowDriver:
         self,
         program: Program,
         writer: StateWriter,
-        settle: SendSettler,
         zone_of: ZoneOf,
         current: dict[str, int] | None = None,
         retained: dict[tuple[str, int], FlowSpec] | None = None,
@@ -97,7 +93,9 @@ class FlowDriver:
         self.entry_mask = program.flow_entry_mask
         self._writer = writer
         self._executor = ActionExecutor(program, writer)
-        self._settle = settle
+        #: The zone of ``wait until HH:MM`` for a contact that names none, in a flow
+        #: that names none: the policy's, else UTC.
+        self._default_zone = DEFAULT_ZONE if program.policy is None else program.policy.zone.key
         self._zone_of = zone_of
         self.flows = tuple(spec for spec in program.flows if not spec.retired)
         #: The version new entrants of each flow get.
@@ -299,7 +297,7 @@ class FlowDriver:
                     record.wake = None if step.seconds is None else record.since + step.seconds
                     return
             elif op == WAIT_CLOCK:
-                zone_name = self._zone_of(contact) or spec.zone or DEFAULT_ZONE
+                zone_name = self._zone_of(contact) or spec.zone or self._default_zone
                 due = next_clock(
                     record.since, zone(zone_name), step.minutes, weekdays=step.weekdays
                 )
@@ -316,6 +314,8 @@ class FlowDriver:
             elif op == JUMP:
                 record.move(step.target, now)
             elif op == ACTION:
+                if record.wake is not None and now < record.wake:
+                    return  # its send is held: the step runs again when the hold ends
                 if self._act(contact, record, spec, step, now, event_id, progress):
                     return  # held: the step runs again when the hold ends
                 record.move(record.pc + 1, now)
@@ -339,19 +339,14 @@ class FlowDriver:
         """Run an action step; True when its send is held (the flow waits)."""
         cause = Cause(spec.rule, event_id, condition=step.text)
         actions = self._executor.run(step.rule, contact, None, now, event_id, cause)
-        sends = []
         for action in actions:
-            action.step = step.path
+            action.step = step.path  # a send with a step is the flow's to hold, not the gate's
             action.version = record.version
-            if action.action.startswith("send_"):
-                action.suppressed = None  # the policy decides, below
-                if spec.category is not None:
-                    action.options = {**(action.options or {}), "category": spec.category}
-                sends.append(action)
-        if sends:
-            self._settle(contact, sends, now)
+        # Consent, unsubscribes, campaigns were screened as the action ran; caps and
+        # quiet hours now (the flow's category rides in the send's options).
+        self._executor.settle(contact, now)
         progress.actions.extend(actions)
-        held = [a.held_until for a in sends if a.held_until is not None]
+        held = [a.held_until for a in actions if a.held_until is not None]
         if held:
             record.wake = min(held)
             return True

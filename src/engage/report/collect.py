@@ -104,7 +104,7 @@ class _Watcher:
                 firings[action.rule, day_of(action.time)] += 1
             verb = action.action
             if verb.startswith(SEND_PREFIX):
-                sends[verb[len(SEND_PREFIX) :]][action.suppressed or SENT] += 1
+                sends[verb[len(SEND_PREFIX) :]][_send_outcome(action)] += 1
         facts.engine.drain_outbox()
 
 
@@ -175,3 +175,15 @@ def collect_events(
 def collect_state(engine: Engine) -> Facts:
     """The facts of an engine opened from a state folder: the present only."""
     return Facts("state", engine, firings=None, sends=None)
+
+
+def _send_outcome(action: Action) -> str:
+    """How a send ended, as the report counts it: sent, or the reason it was stopped
+    (a skipped or held send is not sent; a held one is counted again when released)."""
+    if action.suppressed is not None:
+        return action.suppressed
+    if action.skipped is not None:
+        return f"skipped: {action.skipped}"
+    if action.held_until is not None:
+        return "held"
+    return SENT

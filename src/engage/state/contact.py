@@ -205,7 +205,7 @@ def set_score_values(contact: Contact, values: Sequence[Any]) -> None:
 
 
 # Keys of ``Contact.extra``: one place that names them all.
-CONSENT: Final = "consent"  # dict channel -> bool
+CONSENT: Final = "consent"  # dict channel -> True, False or "never" (refuses every message)
 UNSUBSCRIBED: Final = "unsub"  # list of [scope, name, channel]
 HARD_BOUNCED: Final = "bounced"  # True once an email bounced hard
 UNDECLARED: Final = "undeclared"  # dict name -> value, fields no rule declares
@@ -216,6 +216,15 @@ LAST_FIRED: Final = "fired_at"  # dict rule name -> time of last firing (cooldow
 LINE_STATE: Final = "lines"  # dict score-line id -> cap bookkeeping
 WINDOWS: Final = "windows"  # dict history-atom id -> list of event times
 VALUATION_CLASS: Final = "vclass"  # the recency class at the last evaluation
+LISTS: Final = "lists"  # list of the subscription lists the contact is on
+#: Marketing sends that went out, for the policy's caps: a list of [time, channel,
+#: category or None], oldest first, pruned as the longest cap window passes. Kept only
+#: when the program's policy has caps (engage.policy.caps).
+SENT: Final = "sent"
+#: Rule sends held by quiet hours or ``over cap hold``: a list of
+#: [release time, priority, rule, verb, args, options, event id, held at], in the order
+#: they were held (engage.policy.held).
+HELD: Final = "held"
 
 
 #: The fields of a contact record, in order: the positional form of one contact that

@@ -16,6 +16,7 @@ from engage.state.contact import (
     CONSENT,
     HARD_BOUNCED,
     HISTORY,
+    LISTS,
     UNDECLARED,
     UNSUBSCRIBED,
     Contact,
@@ -107,8 +108,14 @@ class ContactView:
         return self._contact.status
 
     @property
-    def consent(self) -> dict[str, bool]:
+    def consent(self) -> dict[str, bool | str]:
+        """Answers by channel: true, false, or ``"never"`` (refuses every message)."""
         return dict(self._contact.get_extra(CONSENT) or {})
+
+    @property
+    def lists(self) -> list[str]:
+        """The subscription lists the contact is on, in the order it joined them."""
+        return list(self._contact.get_extra(LISTS) or ())
 
     @property
     def unsubscribed(self) -> list[dict[str, Any]]:
@@ -181,6 +188,9 @@ class ContactView:
         consent = self.consent
         if consent:
             record["consent"] = consent
+        lists = self.lists
+        if lists:
+            record["lists"] = lists
         unsubscribed = self.unsubscribed
         if unsubscribed:
             record["unsubscribed"] = unsubscribed

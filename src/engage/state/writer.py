@@ -18,6 +18,7 @@ from engage.state.contact import (
     CONSENT,
     HARD_BOUNCED,
     HISTORY,
+    LISTS,
     MANY_TAGS,
     SUSPENDED,
     UNDECLARED,
@@ -206,13 +207,16 @@ class StateWriter:
     def reactivate(self, contact: Contact) -> None:
         self.set_status(contact, ACTIVE)
 
-    def set_consent(self, contact: Contact, channel: str, value: bool | None) -> None:
+    def set_consent(self, contact: Contact, channel: str, value: bool | str | None) -> None:
+        """Consent for ``channel``: true, false, ``"never"`` (refuses every message,
+        transactional ones too) or None (forget the answer: empty again)."""
         extra = contact.more()
         consent = extra.setdefault(CONSENT, {})
         old = consent.get(channel)
-        if old is value:
+        if old is value or (old.__class__ is value.__class__ and old == value):
             return
-        self._touch(("consent", channel), old)
+        # The input's value as conditions read it (a refusal of everything is false).
+        self._touch(("consent", channel), False if old == "never" else old)
         if value is None:
             consent.pop(channel, None)
         else:
@@ -231,6 +235,25 @@ class StateWriter:
         self._touch(("unsubscribed",), len(entries))
         entries.append(entry)
         self._note_discarded(contact)
+
+    def subscribe_list(self, contact: Contact, list_name: str) -> bool:
+        """Put the contact on subscription list ``list_name``; False if it was on it."""
+        lists: list[str] = contact.more().setdefault(LISTS, [])
+        if list_name in lists:
+            return False
+        self._touch(("list", list_name), False)
+        lists.append(list_name)
+        return True
+
+    def unsubscribe_list(self, contact: Contact, list_name: str) -> bool:
+        """Take the contact off subscription list ``list_name``; False if it was not on it."""
+        extra = contact.extra
+        lists = None if extra is None else extra.get(LISTS)
+        if not lists or list_name not in lists:
+            return False
+        self._touch(("list", list_name), True)
+        lists.remove(list_name)
+        return True
 
     def hard_bounce(self, contact: Contact) -> None:
         extra = contact.more()

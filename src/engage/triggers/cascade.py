@@ -187,6 +187,8 @@ class Cascade:
         if kind == "unsubscribed":
             extra = contact.extra
             return 0 if extra is None else len(extra.get(UNSUBSCRIBED, ()))
+        if kind == "list":
+            return runtime.subscribed(contact, key[1])
         return None
 
     def display(self, contact: Contact, key: Key, stored: Any) -> Any:
@@ -308,9 +310,13 @@ class Cascade:
                     writer.changes = {}
                     break
                 first = False
+            # The cascade's sends, decided together (priority under contention).
+            self.executor.settle(contact, now)
         finally:
-            # A filled memo outlives no evaluation, not even one an exception cut short.
+            # A filled memo outlives no evaluation, not even one an exception cut short;
+            # nor do undecided sends (they belong to this contact only).
             memo.clear()
+            self.executor.pending.clear()
         return out
 
     def wake(self, contact: Contact) -> list[Action]:
@@ -345,6 +351,7 @@ class Cascade:
                 continue
             _emit_plain(actions, contact, rule.name, now, None, cause, out)
         self._follow_up(contact, out, None, None, now)
+        self.executor.settle(contact, now)
         return out
 
     def _wake_firings(self, contact: Contact, now: float) -> list[tuple[RuleSpec, Cause]] | None:
@@ -449,6 +456,7 @@ class Cascade:
         for _, _, rule, context, cause in fired:
             out.extend(run_actions(rule, contact, context, now, event_id, cause))
         self._follow_up(contact, out, event_id, event_type, None)
+        self.executor.settle(contact, now)
         return out
 
     def _follow_up(

@@ -3,8 +3,13 @@
 State actions change the contact through the :class:`~engage.state.writer.StateWriter`
 (so their changes feed the next round of the cascade); outside actions are only
 recorded here — the engine sends them to the outbox and to the registered handlers once
-the event's cascade is over. A send to a contact that may not receive it is still
-emitted, marked ``suppressed`` with the reason.
+the event's cascade is over. A send is screened by the
+:class:`~engage.policy.gate.SendGate` when its rule runs (suspension, consent,
+unsubscribes, campaigns: the contact as it is then); under a policy it then waits in
+:attr:`ActionExecutor.pending` until the cascade is over, and the gate applies caps and
+quiet hours to the cascade's sends together (:meth:`ActionExecutor.settle`): two rules
+sending at once to a contact with one slot left go in priority order. A send that may
+not go out is still emitted, marked ``suppressed``, ``skipped`` or ``held_until``.
 """
 
 from __future__ import annotations
@@ -13,10 +18,10 @@ import math
 from typing import Any
 
 from engage.actions import Action, Computed
-from engage.dsl import runtime
 from engage.explain import Cause
+from engage.policy.gate import SendGate
 from engage.program import Program, RuleSpec
-from engage.state.contact import HARD_BOUNCED, SUSPENDED, UNSUBSCRIBED, Contact
+from engage.state.contact import Contact
 from engage.state.writer import StateWriter
 from engage.timeutil import format_time
 
@@ -50,11 +55,24 @@ def check_field_value(type_name: str, value: Any) -> Any:
 class ActionExecutor:
     """Turns a firing into :class:`Action` records, applying the state actions."""
 
-    __slots__ = ("program", "writer")
+    __slots__ = ("gate", "pending", "program", "writer")
 
     def __init__(self, program: Program, writer: StateWriter) -> None:
         self.program = program
         self.writer = writer
+        #: Decides sends (consent, unsubscribes, campaigns, the policy).
+        self.gate = SendGate(program)
+        #: Screened sends of the cascade under way, waiting for the policy (:meth:`settle`).
+        self.pending: list[Action] = []
+
+    def settle(self, contact: Contact, now: float) -> None:
+        """Apply the policy to the pending sends of ``contact`` together (the end of a
+        cascade), in priority order. Cost: nothing without pending sends (never any
+        without a policy); else :meth:`SendGate.apply_policy`."""
+        if self.pending:
+            sends = self.pending
+            self.pending = []
+            self.gate.apply_policy(contact, sends, now)
 
     def run(
         self,
@@ -82,7 +100,10 @@ class ActionExecutor:
                     action.status = "failed"
                     action.error = str(exc)
             elif spec.kind == "send":
-                action.suppressed = suppression(contact, spec.target, options)
+                # Consent, unsubscribes, suspension, campaigns: against the contact as it
+                # is now; caps and quiet hours when the cascade is over (settle).
+                if self.gate.screen(contact, action) and self.gate.has_policy:
+                    self.pending.append(action)
             elif spec.kind == "task" and spec.target is not None:
                 action.options = {**(options or {}), "due": format_time(now + spec.target)}
             out.append(action)
@@ -129,8 +150,12 @@ class ActionExecutor:
         elif verb == "reactivate":
             writer.reactivate(contact)
         elif verb == "unsubscribe":
-            scope, name, channel = target
-            writer.unsubscribe(contact, scope, name, channel)
+            for scope, name, channel in target:
+                writer.unsubscribe(contact, scope, name, channel)
+        elif verb == "subscribe_to_list":
+            writer.subscribe_list(contact, target)
+        elif verb == "unsubscribe_from_list":
+            writer.unsubscribe_list(contact, target)
         elif verb == "track":
             row: dict[str, Any] = {"status": args[0], "at": now, "rule": action.rule}
             if action.options:
@@ -144,25 +169,3 @@ class ActionExecutor:
 
 def tuple_to_list(value: Any) -> Any:
     return list(value) if isinstance(value, tuple) else value
-
-
-def suppression(contact: Contact, channel: str, options: dict[str, Any] | None) -> str | None:
-    """Why a send on ``channel`` may not go to this contact, or None."""
-    if contact.status == SUSPENDED:
-        return "suspended"
-    if runtime.consent(contact, channel) is False:
-        return f"no consent for {channel}"
-    extra = contact.extra
-    if extra is None:
-        return None
-    if channel == "email" and extra.get(HARD_BOUNCED):
-        return "hard bounced"
-    campaign = None if options is None else options.get("campaign")
-    for scope, name, on_channel in extra.get(UNSUBSCRIBED, ()):
-        if on_channel is not None and on_channel != channel:
-            continue
-        if scope == "all":
-            return "unsubscribed" if on_channel is None else f"unsubscribed from {channel}"
-        if scope == "campaign" and campaign is not None and name == campaign:
-            return f"unsubscribed from campaign {campaign}"
-    return None
