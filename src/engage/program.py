@@ -224,7 +224,8 @@ class TimeAtom:
     """Something in a condition that changes by time alone, and when it next will.
 
     ``kind`` is ``within`` (anchor function and window), ``valuation``, ``decay`` (score
-    index and its breakpoints) or ``window`` (history atom).
+    index and its breakpoints), ``window`` (history atom) or ``rows`` (a history-row
+    condition: ``anchor(contact, None, now)`` gives its next change by time, or None).
 
     A ``valuation`` atom found in a condition has ``names``: the class names the
     condition tests the class against (``valuation is "dormant"``), or None when it
@@ -327,6 +328,11 @@ class Program:
         self.generated_source = ""
         #: The names of the program, for compiling queries against it.
         self.symbols: Any = None
+        #: Contact-history statuses (:class:`engage.history.statuses.StatusTable`).
+        self.statuses: Any = None
+        #: Whether a rule, re-arm or segment reads the contact's history rows (a batch
+        #: of tracking then runs the cascade for each contact it changes).
+        self.reads_history = False
 
     @property
     def has_timers(self) -> bool:

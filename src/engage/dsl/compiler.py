@@ -43,7 +43,8 @@ from engage.program import (
 )
 from engage.scoring.decay import Decay
 from engage.state.contact import Contact
-from engage.state.writer import VALUATION_KEY
+from engage.history import conditions as history_conditions
+from engage.state.writer import TRACKED_KEY, VALUATION_KEY
 from engage.time.valuation import EXPIRED, make_valuation
 from engage.time.windows import make_counter
 from engage.timeutil import format_duration
@@ -120,6 +121,8 @@ class _Compiler:
         program.score_by_name = {s.name: s for s in program.scores}
         program.fields = tuple(FieldSpec(f.name, f.index, f.type) for f in self.checked.fields)
         program.field_by_name = {f.name: f for f in program.fields}
+        program.statuses = self.symbols.statuses
+        self.gen.bind("_COUNTING", program.statuses.counting)
         self.gen.bind("_valuation", make_valuation(self.symbols.classes, program.class_memo))
 
         # Everything that generates code comes first; then one build of the module.
@@ -230,13 +233,21 @@ class _Compiler:
                 return ActionSpec(
                     "unsubscribe", (), target=(scope, name, channel), options=options or None
                 )
-            case ast.TrackAction(status=status, campaign=campaign, offer=offer):
+            case ast.TrackAction(
+                status=status, campaign=campaign, offer=offer, channel=channel, mode=mode
+            ):
                 options = {}
                 if campaign is not None:
                     options["campaign"] = campaign
                 if offer is not None:
                     options["offer"] = offer
-                return ActionSpec("track", (status,), options=options or None)
+                if channel is not None:
+                    options["channel"] = channel
+                if mode != "both":
+                    options["mode"] = mode
+                # The row gets the declared spelling; the action shows what was written.
+                target = (sym.statuses.canonical(status), campaign, offer, channel, mode)
+                return ActionSpec("track", (status,), target=target, options=options or None)
             case ast.FlowAction(verb=verb, flow=flow):
                 return ActionSpec(verb, (flow,), target=flow)
             case ast.NotifyAction(team=team, message=message):
@@ -340,6 +351,8 @@ class _Compiler:
                     keys.add(("segment", sym.segments[segment]))
                 case ast.Had() | ast.Count():
                     keys.add(("history", self.history_atom(node)))
+                case ast.HadStatus() | ast.StatusFor() | ast.CountContacts():
+                    keys.add(TRACKED_KEY)
                 case _:
                     pass
         return keys
@@ -362,6 +375,12 @@ class _Compiler:
                     label = f"in segment {segment}"
                 case ast.Had(event_type=t) | ast.Count(event_type=t):
                     label = f"{'had' if isinstance(node, ast.Had) else 'count'} {t}"
+                case ast.HadStatus(status=status):
+                    label = f"had status {status!r}"
+                case ast.StatusFor(campaign=campaign):
+                    label = f"status for campaign {campaign!r}"
+                case ast.CountContacts():
+                    label = "count contacts"
                 case _:
                     pass
             if label is not None and label not in seen:
@@ -405,6 +424,8 @@ class _Compiler:
                             counts=None if counts is None else _descending(counts),
                         )
                     )
+                case ast.HadStatus() | ast.CountContacts():
+                    atoms.append(self._rows_atom(node))
                 case ast.Compare() | ast.Between() | ast.InList() | ast.IsEmpty():
                     for name, points in _score_constants(node):
                         if self.symbols.decaying(name):
@@ -413,6 +434,30 @@ class _Compiler:
                 case _:
                     pass
         return atoms
+
+    def _rows_atom(self, node: ast.HadStatus | ast.CountContacts) -> TimeAtom:
+        """The time atom of a history condition: its ``anchor`` gives the next moment
+        at which time alone changes it (see :mod:`engage.history.conditions`)."""
+        window = float(node.window.seconds)
+        anchor: Callable[[Any, Any, float], float | None]
+        if isinstance(node, ast.HadStatus):
+            status = self.symbols.statuses.canonical(node.status)
+            campaign = node.campaign
+
+            def anchor(contact: Any, _event: Any, now: float) -> float | None:
+                return history_conditions.had_status_changes_at(
+                    contact, status, campaign, window, now
+                )
+
+        else:
+            counting = self.symbols.statuses.counting
+
+            def anchor(contact: Any, _event: Any, now: float) -> float | None:
+                return history_conditions.count_contacts_changes_at(
+                    contact, window, now, counting
+                )
+
+        return TimeAtom("rows", anchor=anchor, window=window)
 
     # -- thresholds, dependencies, plans ----------------------------------------
 
@@ -510,6 +555,9 @@ class _Compiler:
         program.time_segments = tuple(time_segments)
         program.time_atoms = _merge_atoms(atoms, program.classes)
         program.valuation_watched = any(a.kind == "valuation" for a in program.time_atoms)
+        program.reads_history = TRACKED_KEY in program.rule_deps or any(
+            TRACKED_KEY in deps for deps in (program.segment_deps, program.rearm_deps)
+        )
         program.score_change_rules = _group(rules, "score_change", lambda s: s.score)
         program.segment_enter_rules = _group(rules, "segment_enter", lambda s: s.segment)
         program.segment_exit_rules = _group(rules, "segment_exit", lambda s: s.segment)

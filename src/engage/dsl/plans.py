@@ -516,6 +516,9 @@ def _write_next_wake(program: Program, out: _Source) -> None:
             stored = _stored(atom.score)
             out.add(1, f"m = {out.name(decay, '_D')}.next_crossing({stored}, now, {breakpoints})")
             keep(1)
+        elif atom.kind == "rows":
+            out.add(1, f"m = {out.name(atom.anchor, '_P')}(c, None, now)")
+            keep(1)
         elif atom.kind == "window":
             out.add(1, "extra = c.extra")
             out.add(1, "if extra is not None:")

@@ -12,6 +12,7 @@ from typing import Final, Literal, TypeAlias
 import attrs
 
 from engage.dsl import ast
+from engage.history.statuses import DEFAULT_TABLE, StatusTable
 
 ValueType: TypeAlias = Literal["number", "text", "time", "duration", "bool", "list", "any"]
 
@@ -103,6 +104,8 @@ class Symbols:
     scores: dict[str, ScoreSymbol] = attrs.Factory(dict)
     segments: dict[str, int] = attrs.Factory(dict)
     classes: tuple[tuple[str, float], ...] = DEFAULT_CLASSES
+    #: Contact-history statuses (the defaults unless a ``statuses`` block is written).
+    statuses: StatusTable = DEFAULT_TABLE
 
     def known_names(self) -> list[str]:
         """Every bare name a condition may use, for did-you-mean."""

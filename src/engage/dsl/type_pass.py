@@ -164,11 +164,13 @@ class TypePass:
             case ast.DoAction(args=args):
                 for arg in args:
                     typer.value(arg, context)
+            case ast.TrackAction(status=status, channel=channel, span=span):
+                typer.history_status(status, action.status_span or span, in_track=True)
+                typer.channel(channel, span)
             case (
                 ast.TagAction()
                 | ast.GroupAction()
                 | ast.StatusAction()
-                | ast.TrackAction()
                 | ast.FlowAction()
                 | ast.NotifyAction()
                 | ast.WebhookAction()
@@ -193,7 +195,7 @@ class TypePass:
 
 def _changes_with_time(expr: ast.Expr, symbols: Symbols) -> bool:
     for node in walk(expr):
-        if isinstance(node, ast.Within | ast.Had | ast.Count):
+        if isinstance(node, ast.Within | ast.Had | ast.Count | ast.HadStatus | ast.CountContacts):
             return True
         if isinstance(node, ast.Name) and (node.name == "valuation" or symbols.decaying(node.name)):
             return True

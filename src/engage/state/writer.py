@@ -12,13 +12,15 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from engage.history import rows as history_rows
+from engage.history.track import Mode, Outcome, record_send
+from engage.history.track import track as track_row
 from engage.program import Key, Program
 from engage.state.contact import (
     ACTIVE,
     CONSENT,
     FLOWS,
     HARD_BOUNCED,
-    HISTORY,
     MANY_TAGS,
     SUSPENDED,
     UNDECLARED,
@@ -35,6 +37,9 @@ TAGS_KEY: Key = ("tags",)
 GROUPS_KEY: Key = ("groups",)
 LAST_ACTIVITY_KEY: Key = ("last_activity",)
 VALUATION_KEY: Key = ("valuation",)
+#: The contact's history rows (read by ``had status``, ``status for campaign``,
+#: ``count contacts``); its value is :func:`engage.history.rows.version`.
+TRACKED_KEY: Key = ("tracked",)
 
 
 def whole_as_int(value: float) -> float:
@@ -261,7 +266,26 @@ class StateWriter:
             self._touch(("flow", flow), True)
             flows.remove(flow)
 
-    def track(self, contact: Contact, row: dict[str, Any]) -> None:
-        """Append a contact-history row (status, campaign, offer, time, rule)."""
-        history: list[dict[str, Any]] = contact.more().setdefault(HISTORY, [])
-        history.append(row)
+    def track(
+        self,
+        contact: Contact,
+        status: str,
+        campaign: str | None = None,
+        offer: str | None = None,
+        channel: str | None = None,
+        mode: Mode = "both",
+    ) -> Outcome:
+        """Track ``status`` on the contact's history at the clock (see
+        :func:`engage.history.track.track`); the change is recorded for the cascade."""
+        if TRACKED_KEY not in self.changes:
+            self.changes[TRACKED_KEY] = history_rows.version(contact)
+        return track_row(contact, status, self.now, campaign, offer, channel, mode)
+
+    def record_send(self, contact: Contact, action: Any, status: str) -> None:
+        """The history row of a send that goes out (see
+        :func:`engage.history.track.record_send`)."""
+        if action.stopped:
+            return
+        if TRACKED_KEY not in self.changes:
+            self.changes[TRACKED_KEY] = history_rows.version(contact)
+        record_send(contact, action, self.now, status)

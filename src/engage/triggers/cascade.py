@@ -23,6 +23,7 @@ from engage.actions import Action
 from engage.dsl import runtime
 from engage.events import Event
 from engage.explain import Cause
+from engage.history.rows import version as history_version
 from engage.program import Key, Program, RuleSpec
 from engage.state.contact import FLOWS, UNSUBSCRIBED, Contact, score_of
 from engage.state.writer import (
@@ -190,6 +191,8 @@ class Cascade:
         if kind == "unsubscribed":
             extra = contact.extra
             return 0 if extra is None else len(extra.get(UNSUBSCRIBED, ()))
+        if kind == "tracked":
+            return history_version(contact)
         return None
 
     def display(self, contact: Contact, key: Key, stored: Any) -> Any:

@@ -15,6 +15,7 @@ from typing import Any
 from engage.actions import Action, Computed
 from engage.dsl import runtime
 from engage.explain import Cause
+from engage.history.statuses import SENT_STATUS
 from engage.program import Program, RuleSpec
 from engage.state.contact import HARD_BOUNCED, SUSPENDED, UNSUBSCRIBED, Contact
 from engage.state.writer import StateWriter
@@ -50,11 +51,13 @@ def check_field_value(type_name: str, value: Any) -> Any:
 class ActionExecutor:
     """Turns a firing into :class:`Action` records, applying the state actions."""
 
-    __slots__ = ("program", "writer")
+    __slots__ = ("_sent_status", "program", "writer")
 
     def __init__(self, program: Program, writer: StateWriter) -> None:
         self.program = program
         self.writer = writer
+        statuses = program.statuses
+        self._sent_status = SENT_STATUS if statuses is None else statuses.canonical(SENT_STATUS)
 
     def run(
         self,
@@ -83,6 +86,11 @@ class ActionExecutor:
                     action.error = str(exc)
             elif spec.kind == "send":
                 action.suppressed = suppression(contact, spec.target, options)
+                if not action.stopped:
+                    # Every send that goes out writes a history row. The lead's send
+                    # gate replaces this call at merge (with the campaign's
+                    # `log sends as` status).
+                    self.writer.record_send(contact, action, self._sent_status)
             elif spec.kind == "task" and spec.target is not None:
                 action.options = {**(options or {}), "due": format_time(now + spec.target)}
             out.append(action)
@@ -132,10 +140,8 @@ class ActionExecutor:
             scope, name, channel = target
             writer.unsubscribe(contact, scope, name, channel)
         elif verb == "track":
-            row: dict[str, Any] = {"status": args[0], "at": now, "rule": action.rule}
-            if action.options:
-                row.update(action.options)
-            writer.track(contact, row)
+            status, campaign, offer, channel, mode = target
+            writer.track(contact, status, campaign, offer, channel, mode)
         elif verb == "enter_flow":
             writer.enter_flow(contact, target)
         elif verb == "exit_flow":

@@ -1,0 +1,105 @@
+"""Tracking: setting a status on a contact's history rows (IBM Campaign's Track).
+
+One operation, three modes, as the Track process's three logging options:
+
+- ``update``: set the status on the contact's latest row of the treatment (campaign,
+  offer, channel: each part given must match); nothing when it has none;
+- ``create``: always add a row of the treatment with the status;
+- ``both`` (the default): update the latest matching row, else create one.
+
+Setting a row's status to the status it already has changes nothing (no log entry, no
+new contact time): that is what makes a batch applied twice change nothing the second
+time. Every send that goes out writes a row of its own (:func:`record_send`).
+
+Each call costs a walk back over the contact's rows to the latest match (rows are few
+per contact; the latest is usually the last).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final, Literal
+
+from engage.history.rows import Row, matches, new_row
+from engage.history.statuses import SENT_STATUS
+from engage.state.contact import HISTORY, Contact
+
+Mode = Literal["both", "update", "create"]
+#: The tracking modes, as ``engage track --mode`` and ``history.track`` name them.
+MODES: Final[tuple[Mode, ...]] = ("both", "update", "create")
+
+#: What :func:`track` did.
+UPDATED: Final = "updated"
+CREATED: Final = "created"
+UNCHANGED: Final = "unchanged"
+#: ``update`` mode found no matching row: nothing was done.
+NO_ROW: Final = "no row"
+
+Outcome = Literal["updated", "created", "unchanged", "no row"]
+
+
+def track(
+    contact: Contact,
+    status: str,
+    at: float,
+    campaign: str | None = None,
+    offer: str | None = None,
+    channel: str | None = None,
+    mode: Mode = "both",
+    template: str | None = None,
+) -> Outcome:
+    """Set ``status`` on the contact's history as ``mode`` says; returns what it did.
+
+    A status change is logged at ``at``, or at the row's last change if that is later
+    (a row's log stays in time order whatever order feeds arrive in).
+
+    Cost: O(rows of the contact) for the walk back; O(1) to change or add the row.
+    """
+    extra = contact.extra
+    rows: list[Row] | None = None if extra is None else extra.get(HISTORY)
+    if mode != "create" and rows:
+        for index in range(len(rows) - 1, -1, -1):
+            row = rows[index]
+            if matches(row, campaign, offer, channel):
+                if row[-2] == status:
+                    return UNCHANGED
+                last = row[-1]
+                row.append(status)
+                row.append(at if at >= last else last)
+                return UPDATED
+    if mode == "update":
+        return NO_ROW
+    if rows is None:
+        rows = contact.more().setdefault(HISTORY, [])
+    rows.append(new_row(campaign, offer, channel, template, status, at))
+    return CREATED
+
+
+def send_channel(verb: str) -> str | None:
+    """``email`` for ``send_email``; None for a verb that is not a send."""
+    return verb[5:] if verb.startswith("send_") else None
+
+
+def record_send(
+    contact: Contact, action: Any, now: float, status: str = SENT_STATUS
+) -> Row | None:
+    """The history row of a send that goes out: its campaign (``from campaign``),
+    channel, template and ``status`` (``contacted``, or the campaign's ``log sends
+    as``), contact time ``now``. A stopped send (suppressed, skipped or held) writes
+    nothing and returns None; the engine writes a held send's row when it goes out.
+
+    Cost: O(1) (one list appended).
+    """
+    if getattr(action, "stopped", False):
+        return None
+    options = action.options or {}
+    args = action.args or ()
+    row = new_row(
+        options.get("campaign"),
+        options.get("offer"),
+        send_channel(action.action),
+        str(args[0]) if args else None,
+        status,
+        now,
+    )
+    contact.more().setdefault(HISTORY, []).append(row)
+    return row
