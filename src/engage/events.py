@@ -33,6 +33,8 @@ UPDATED: Final = "contact.updated"
 DELETED: Final = "contact.deleted"
 UNSUBSCRIBE: Final = "unsubscribe"
 BOUNCE: Final = "email.bounce"
+#: A feed's tracking of contact history (engage.history.track.track_request).
+TRACK: Final = "history.track"
 
 
 class Event:

@@ -29,6 +29,7 @@ from engage.dsl.codegen import CodeGenerator, literal_value
 from engage.dsl.printer import window_signature
 from engage.dsl.walk import children
 from engage.errors import source_lines
+from engage.history import conditions as history_conditions
 from engage.program import (
     EventPlan,
     FieldSpec,
@@ -43,7 +44,6 @@ from engage.program import (
 )
 from engage.scoring.decay import Decay
 from engage.state.contact import Contact
-from engage.history import conditions as history_conditions
 from engage.state.writer import TRACKED_KEY, VALUATION_KEY
 from engage.time.valuation import EXPIRED, make_valuation
 from engage.time.windows import make_counter

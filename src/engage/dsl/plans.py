@@ -47,7 +47,7 @@ import math
 from collections.abc import Callable
 from typing import Any, Final
 
-from engage.events import BOUNCE, DELETED, UNSUBSCRIBE, UPDATED, Event
+from engage.events import BOUNCE, DELETED, TRACK, UNSUBSCRIBE, UPDATED, Event
 from engage.program import Key, Program, RuleSpec, SegmentSpec
 from engage.scoring.lines import allowed_points
 from engage.state.contact import LINE_STATE, WINDOWS, Contact, score_of
@@ -63,7 +63,7 @@ from engage.triggers.plain import plan_fired
 FULL: Final = object()
 
 #: Event types with built-in effects: the general path applies them.
-UNPLANNED_TYPES: Final = frozenset({UPDATED, DELETED, UNSUBSCRIBE})
+UNPLANNED_TYPES: Final = frozenset({UPDATED, DELETED, UNSUBSCRIBE, TRACK})
 
 #: The plan of the event types that have no score line, rule or window: activity only.
 OTHER_TYPES: Final = "\0other"

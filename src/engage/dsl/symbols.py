@@ -71,10 +71,11 @@ KNOWN_EVENT_TYPES: Final = (
     "unsubscribe",
     "contact.updated",
     "contact.deleted",
+    "history.track",
 )
 
 #: Events that are data, not activity: they do not move ``last_activity``.
-NON_ACTIVITY_TYPES: Final = frozenset({"contact.updated", "contact.deleted"})
+NON_ACTIVITY_TYPES: Final = frozenset({"contact.updated", "contact.deleted", "history.track"})
 
 
 @attrs.frozen(slots=True)

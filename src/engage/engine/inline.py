@@ -195,8 +195,10 @@ class InlinePath:
         contacts = self._contacts
         contact_id = event.contact
         contact = contacts.get(contact_id)
-        if contact is None and plan.creation_needs_rules:
-            return False
+        if contact is None and (
+            plan.creation_needs_rules or contact_id in self._state.history.deleted_active
+        ):
+            return False  # the general path creates it (suspended, if deleted while active)
         state = self._state
         moment: float = event.at  # type: ignore[assignment]  # admitted: always set
         indexes = self._indexes

@@ -12,6 +12,7 @@ import math
 from typing import Any
 
 from engage.engine.records import Rejected, Stats
+from engage.history.state import HistoryState
 from engage.state.contact import Contact
 from engage.state.dedupe import DedupeWindow
 from engage.triggers.cascade import Problem
@@ -28,6 +29,7 @@ class EngineState:
         "contacts",
         "dedupe",
         "deleted_history",
+        "history",
         "now",
         "position",
         "problems",
@@ -46,6 +48,8 @@ class EngineState:
         self.stats = Stats()
         #: The tracked history of deleted contacts, kept when they are removed.
         self.deleted_history: dict[str, list[Any]] = {}
+        #: Deleted-while-active ids and applied tracking batches (engage.history.state).
+        self.history = HistoryState()
         #: Records that were not accepted, with their reason.
         self.rejected: list[Rejected] = []
         #: What went wrong while running rules (loops, internal errors).

@@ -77,9 +77,7 @@ def had_status_changes_at(
     return None if latest_end is None else latest_end + window
 
 
-def count_contacts(
-    contact: Contact, window: float, now: float, counting: Collection[str]
-) -> int:
+def count_contacts(contact: Contact, window: float, now: float, counting: Collection[str]) -> int:
     """How many rows count as contact (their status is in ``counting``) with a contact
     time inside ``(now - window, now]``: the ``count contacts within D`` condition and
     the policy cap ``contacts at most N per D``."""

@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any, Final
 
-from engage.state.contact import HISTORY, Contact
+from engage.state.contact import EXTRA_DECODERS, HISTORY, Contact
 
 CAMPAIGN: Final = 0
 OFFER: Final = 1
@@ -135,3 +135,14 @@ def row_dict(row: Sequence[Any], format_time: Any) -> dict[str, Any]:
     out["at"] = format_time(contact_time(row))
     out["log"] = [[status, format_time(at)] for status, at in changes(row)]
     return out
+
+
+def _decode(rows: Any) -> list[Row]:
+    """Stored rows as rows: the current layout as it is (O(rows) type tests), older
+    layouts converted once (see :func:`normalize`)."""
+    if isinstance(rows, list) and all(row.__class__ is list for row in rows):
+        return rows
+    return normalize(rows)[0]
+
+
+EXTRA_DECODERS[HISTORY] = _decode

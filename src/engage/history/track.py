@@ -19,8 +19,9 @@ from __future__ import annotations
 
 from typing import Any, Final, Literal
 
+from engage.errors import EventError
 from engage.history.rows import Row, matches, new_row
-from engage.history.statuses import SENT_STATUS
+from engage.history.statuses import DEFAULT_TABLE, SENT_STATUS, StatusTable
 from engage.state.contact import HISTORY, Contact
 
 Mode = Literal["both", "update", "create"]
@@ -79,9 +80,7 @@ def send_channel(verb: str) -> str | None:
     return verb[5:] if verb.startswith("send_") else None
 
 
-def record_send(
-    contact: Contact, action: Any, now: float, status: str = SENT_STATUS
-) -> Row | None:
+def record_send(contact: Contact, action: Any, now: float, status: str = SENT_STATUS) -> Row | None:
     """The history row of a send that goes out: its campaign (``from campaign``),
     channel, template and ``status`` (``contacted``, or the campaign's ``log sends
     as``), contact time ``now``. A stopped send (suppressed, skipped or held) writes
@@ -103,3 +102,43 @@ def record_send(
     )
     contact.more().setdefault(HISTORY, []).append(row)
     return row
+
+
+#: The most characters a status, campaign, offer or channel of a feed may have.
+MAX_PART_LENGTH: Final = 256
+
+
+def track_request(
+    data: Any, statuses: StatusTable | None
+) -> tuple[str, str | None, str | None, str | None, Mode]:
+    """``(status, campaign, offer, channel, mode)`` of a ``history.track`` event's
+    ``data``, the status in its declared spelling.
+
+    Raises:
+        EventError: no data, a missing or undeclared status, a part that is not text,
+            or a mode other than ``both``, ``update``, ``create``.
+    """
+    table = statuses or DEFAULT_TABLE
+    if not isinstance(data, dict):
+        raise EventError("history.track needs data with a 'status'")
+    status = data.get("status")
+    if not isinstance(status, str) or not status:
+        raise EventError("history.track needs a 'status' (text)")
+    declared = table.resolve(status)
+    if declared is None:
+        raise EventError(
+            f"unknown status {status!r}; the statuses are "
+            + ", ".join(repr(name) for name in table.names)
+        )
+    parts: list[str | None] = []
+    for name in ("campaign", "offer", "channel"):
+        value = data.get(name)
+        if value is not None and (not isinstance(value, str) or len(value) > MAX_PART_LENGTH):
+            raise EventError(
+                f"history.track: {name!r} must be a text of at most {MAX_PART_LENGTH} characters"
+            )
+        parts.append(value)
+    mode = data.get("mode", "both")
+    if mode not in MODES:
+        raise EventError(f"history.track: unknown mode {mode!r} (both, update or create)")
+    return declared, parts[0], parts[1], parts[2], mode

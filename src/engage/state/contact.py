@@ -14,7 +14,7 @@ snapshots and of a future per-key ``step(state, event)`` on a stream processor.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Final
 
 import msgpack
@@ -252,6 +252,12 @@ def to_record(contact: Contact) -> list[Any]:
     ]
 
 
+#: Readers of ``extra`` keys whose stored form changed between versions, by key: each
+#: takes the stored value and returns the current form (a package that owns a key
+#: registers its reader when imported; :mod:`engage.history.rows` does for HISTORY).
+EXTRA_DECODERS: dict[str, Callable[[Any], Any]] = {}
+
+
 def from_record(record: Sequence[Any], list_fields: Sequence[int] = ()) -> Contact:
     """A contact from a record written by :func:`to_record` under the same program.
 
@@ -266,6 +272,10 @@ def from_record(record: Sequence[Any], list_fields: Sequence[int] = ()) -> Conta
             value = fields[i]
             if isinstance(value, list):
                 fields[i] = tuple(value)
+    if extra:
+        for key, decode in EXTRA_DECODERS.items():
+            if key in extra:
+                extra[key] = decode(extra[key])
     return Contact.restored(
         cid, scores, fields, tags, groups, status, created, last, segs, truth, wake, extra
     )

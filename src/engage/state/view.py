@@ -10,9 +10,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from engage.program import Program
 from engage.history.channels import activity as channel_activity
 from engage.history.rows import row_dict
+from engage.program import Program
 from engage.state.contact import (
     CONSENT,
     FLOWS,

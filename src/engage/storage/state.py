@@ -23,6 +23,7 @@ from engage import __version__
 from engage.actions import Action
 from engage.errors import EventError, SnapshotError
 from engage.events import Event, field_value
+from engage.history.state import HEADER_KEY as HISTORY_HEADER
 from engage.program import Program
 from engage.state.contact import (
     DISARMED,
@@ -153,6 +154,7 @@ def snapshot_header(
         "dedupe_capacity": state.dedupe.capacity,
         "dedupe": state.dedupe.ids(),
         "deleted_history": state.deleted_history,
+        HISTORY_HEADER: state.history.to_header(),
         "failed": [action_record(a) for a in failed],
         "outbox": [action_record(a) for a in outbox],
         "problems": [p.to_dict() for p in state.problems[-1000:]],
@@ -264,6 +266,7 @@ def _install_counters(state: EngineState, header: dict[str, Any]) -> None:
     state.stats.load(header.get("stats", {}))
     state.dedupe.load(header.get("dedupe", ()))
     state.deleted_history = dict(header.get("deleted_history", {}))
+    state.history.load(header.get(HISTORY_HEADER))
     for record in header.get("problems", ()):
         state.problems.append(
             Problem(
