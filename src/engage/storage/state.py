@@ -159,6 +159,9 @@ def snapshot_header(
         "outbox": [action_record(a) for a in outbox],
         "problems": [p.to_dict() for p in state.problems[-1000:]],
         "rules_digest": rules_digest(program),
+        # The rules text, so that tools working on a state folder alone (engage track)
+        # can run the rules that wrote it.
+        "rules_sources": dict(program.sources),
         "tables": program_tables(program),
         "held": [event_record(e) for e in held],
     }
