@@ -167,6 +167,7 @@ class Engine:
             self._channels = program.reads_history or bool(
                 program.statuses is not None and program.statuses.declared
             )
+        self._writer.channels = bool(self._channels)
         self._full_applied = 0
         self._inline_applied = 0
         #: The inline path's apply, or None when no event type takes it.
@@ -196,6 +197,7 @@ class Engine:
     @channel_activity.setter
     def channel_activity(self, on: bool) -> None:
         self._channel_option = self._channels = on
+        self._writer.channels = on
 
     @property
     def max_future(self) -> float | None:

@@ -13,6 +13,8 @@ import math
 from typing import Any
 
 from engage.history import rows as history_rows
+from engage.history.channels import record as record_channel
+from engage.history.rows import CHANNEL
 from engage.history.track import Mode, Outcome, record_send
 from engage.history.track import track as track_row
 from engage.program import Key, Program
@@ -51,7 +53,7 @@ def whole_as_int(value: float) -> float:
 class StateWriter:
     """Applies changes to contacts and records what each input was before."""
 
-    __slots__ = ("_whole_tags_read", "changes", "discarded", "now", "program")
+    __slots__ = ("_whole_tags_read", "changes", "channels", "discarded", "now", "program")
 
     def __init__(self, program: Program) -> None:
         self.program = program
@@ -60,6 +62,9 @@ class StateWriter:
         #: Ids of the contacts that are discarded (suspended, unsubscribed from all,
         #: hard-bounced): few, and needed to count recency classes from the index.
         self.discarded: set[str] = set()
+        #: Whether sends note ``sent`` as their channel's last action (the engine's
+        #: ``channel_activity``).
+        self.channels = False
         #: Whether a rule or segment reads the tags as a whole (not only one tag).
         self._whole_tags_read = any(
             TAGS_KEY in deps
@@ -288,4 +293,6 @@ class StateWriter:
             return
         if TRACKED_KEY not in self.changes:
             self.changes[TRACKED_KEY] = history_rows.version(contact)
-        record_send(contact, action, self.now, status)
+        row = record_send(contact, action, self.now, status)
+        if self.channels and row is not None and row[CHANNEL] is not None:
+            record_channel(contact, f"{row[CHANNEL]}.sent", self.now)
