@@ -21,14 +21,14 @@ from typing import Any, Final
 from engage.actions import Action
 from engage.dsl.symbols import NON_ACTIVITY_TYPES
 from engage.engine.state import EngineState
-from engage.events import DELETED, UNSUBSCRIBE, UPDATED, Event
+from engage.events import DELETED, TRACK, UNSUBSCRIBE, UPDATED, Event
 from engage.index.score_index import SortedIndexes
 from engage.program import Program
 from engage.state.contact import Contact, put_score, score_of
 from engage.state.writer import whole_as_int
 
 #: Event types with built-in effects: always on the full path.
-BUILTIN_TYPES: Final = frozenset({UPDATED, DELETED, UNSUBSCRIBE})
+BUILTIN_TYPES: Final = frozenset({UPDATED, DELETED, UNSUBSCRIBE, TRACK})
 
 _Bisect = Callable[[list[float], float], int]
 #: ``(score index, points, breakpoints, quiet down, first after)``: see :class:`InlinePlan`.
