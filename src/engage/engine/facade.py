@@ -55,7 +55,7 @@ from engage.history import batch as history_batch
 from engage.history import channels as history_channels
 from engage.history.rows import row_dict
 from engage.history.rows import version as history_version
-from engage.history.track import Mode, Outcome, track_request
+from engage.history.track import Mode, Outcome, track_many, track_request
 from engage.history.track import track as track_row
 from engage.index.score_index import SortedIndexes
 from engage.program import Program, RuleSpec
@@ -433,20 +433,22 @@ class Engine:
         counts: dict[str, Any] = {"updated": 0, "created": 0, "unchanged": 0, "no row": 0}
         unknown: list[str] = []
         contacts = self.state.contacts
-        general = self._program.reads_history
         one = self._track_one
-        for contact_id in ids:
-            contact = contacts.get(contact_id)
-            if contact is None:
-                unknown.append(contact_id)
-                if mode == "update":
-                    continue
+        if self._program.reads_history:
+            # A rule may see the change: each contact through the cascade.
+            for contact_id in ids:
+                if contact_id not in contacts:
+                    unknown.append(contact_id)
+                    if mode == "update":
+                        continue
                 outcome = one(contact_id, status, campaign, offer, None, mode, at, out)
-            elif general:
-                outcome = one(contact_id, status, campaign, offer, None, mode, at, out)
-            else:
-                outcome = track_row(contact, status, at, campaign, offer, None, mode)
-            counts[outcome] += 1
+                counts[outcome] += 1
+        else:
+            unknown = track_many(contacts, ids, status, at, campaign, offer, None, mode, counts)
+            if mode != "update":
+                for contact_id in unknown:
+                    outcome = one(contact_id, status, campaign, offer, None, mode, at, out)
+                    counts[outcome] += 1
         counts["unknown"] = unknown
         self.state.stats.actions += len(out)
         return counts

@@ -107,11 +107,7 @@ def read_ids(path: str | os.PathLike[str]) -> list[str]:
     base = name[:-3] if name.endswith(".gz") else name
     if base.lower().endswith(".csv"):
         return list(_csv_ids(text))
-    return [
-        line.strip()
-        for line in text.splitlines()
-        if line.strip() and not line.lstrip().startswith("#")
-    ]
+    return [line for line in map(str.strip, text.splitlines()) if line and line[0] != "#"]
 
 
 def _csv_ids(text: str) -> Iterator[str]:
@@ -138,11 +134,9 @@ def unique(ids: Iterable[str]) -> list[str]:
 def batch_key(status: str, batch: Batch, ids: Sequence[str]) -> str:
     """The batch's identity: its status, campaign, offer, mode, others and set of ids
     (not its time). Cost: a sort and a digest of the ids."""
-    digest = hashlib.sha256()
     head = [status, batch.campaign, batch.offer, batch.mode, batch.others]
-    digest.update(json.dumps(head).encode())
-    for contact_id in sorted(ids):
-        digest.update(b"\0" + contact_id.encode("utf-8", "surrogatepass"))
+    digest = hashlib.sha256(json.dumps(head).encode())
+    digest.update("\0".join(sorted(ids)).encode("utf-8", "surrogatepass"))
     return digest.hexdigest()[:32]
 
 
