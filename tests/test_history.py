@@ -472,3 +472,24 @@ def test_report_counts_history(tmp_path: Path, capsys: pytest.CaptureFixture[str
     assert numbers["history"]["rows"] == {"C": {"contacted": 2}}
     assert numbers["history"]["channels"] == {"email": {"sent": 2}}
     assert os.path.exists(rules)
+
+
+def test_rows_of_earlier_snapshots_are_converted_and_bad_ones_dropped() -> None:
+    from engage.history.rows import normalize
+    from engage.state.contact import from_record
+
+    legacy = [
+        {"status": "Tagged", "at": 5.0, "rule": "r", "campaign": "C"},
+        ["C", None, "email", "t", "contacted", 1.0],
+        "garbage",
+        ["too", "short"],
+    ]
+    rows, dropped = normalize(legacy)
+    assert rows == [
+        ["C", None, None, None, "Tagged", 5.0],
+        ["C", None, "email", "t", "contacted", 1.0],
+    ]
+    assert dropped == 2
+    record = ["x", [None], None, [], [], "active", 0.0, None, 0, 0, None, {"history": legacy[:1]}]
+    contact = from_record(record)
+    assert contact.extra == {"history": [["C", None, None, None, "Tagged", 5.0]]}
