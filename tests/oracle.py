@@ -163,6 +163,42 @@ class Contact:
             or any(scope == "all" and channel is None for scope, _, channel in self.unsubscribed)
         )
 
+    def track(
+        self,
+        status: str,
+        now: float,
+        campaign: str | None,
+        offer: str | None,
+        channel: str | None,
+        mode: str,
+    ) -> None:
+        """The latest row of the treatment gets the status (unless it has it), else a
+        new row; ``only update`` / ``only create`` narrow it (docs/history.md)."""
+        if mode != "create":
+            for row in reversed(self.history):
+                if all(
+                    want is None or row[part] == want
+                    for part, want in (
+                        ("campaign", campaign),
+                        ("offer", offer),
+                        ("channel", channel),
+                    )
+                ):
+                    if row["log"][-1][0] != status:
+                        row["log"].append((status, max(now, row["log"][-1][1])))
+                    return
+            if mode == "update":
+                return
+        self.history.append(
+            {
+                "campaign": campaign,
+                "offer": offer,
+                "channel": channel,
+                "template": None,
+                "log": [(status, now)],
+            }
+        )
+
     def suppression(self, channel: str, campaign: str | None) -> str | None:
         """Why a send may not go to this contact (docs/semantics.md, 6b), or None."""
         if self.status == "suspended":
@@ -228,6 +264,8 @@ class Oracle:
         self.contacts: dict[str, Contact] = {}
         self.now = -math.inf
         self.seen_ids: set[str] = set()
+        #: Contacts deleted while active (they come back suspended).
+        self.deleted_active: set[str] = set()
         self.actions: list[dict[str, Any]] = []
         self.cycles = 0
 
@@ -514,17 +552,29 @@ class Oracle:
                     c.unsubscribed.append(entry)
             elif isinstance(action, ast.TrackAction):
                 verb, args = "track", [action.status]
-                row: dict[str, Any] = {"status": action.status, "at": self.now, "rule": rule.name}
-                if action.campaign is not None:
-                    row["campaign"] = action.campaign
-                if action.offer is not None:
-                    row["offer"] = action.offer
-                c.history.append(row)
+                c.track(
+                    _canonical_status(action.status),
+                    self.now,
+                    action.campaign,
+                    action.offer,
+                    action.channel,
+                    action.mode,
+                )
             elif isinstance(action, ast.SendAction):
                 verb, args = f"send_{action.channel}", [action.template]
                 reason = c.suppression(action.channel, action.campaign)
                 if reason is not None:
                     record["suppressed"] = reason
+                else:  # every send that goes out writes a history row (docs/history.md)
+                    c.history.append(
+                        {
+                            "campaign": action.campaign,
+                            "offer": None,
+                            "channel": action.channel,
+                            "template": action.template,
+                            "log": [("contacted", self.now)],
+                        }
+                    )
             elif isinstance(action, ast.ScoreAction):
                 amount = self.ev(action.amount, c, event)
                 verb, args = action.verb, [action.score, amount]
@@ -687,10 +737,14 @@ class Oracle:
         c = self.contacts.get(cid)
         event = {"type": kind_, "data": data}
         if kind_ == "contact.deleted":
-            self.contacts.pop(cid, None)
+            gone = self.contacts.pop(cid, None)
+            if gone is not None and gone.status == "active":
+                self.deleted_active.add(cid)
             return
         if c is None:
             c = self.contacts[cid] = Contact(cid, moment)
+            if cid in self.deleted_active:  # deleted while active: back suspended
+                c.status = "suspended"
         base = self.base(c)
         if kind_ == "contact.updated":
             for name, value in data.items():
@@ -880,7 +934,7 @@ class Oracle:
                     for s, n, ch in c.unsubscribed
                 ]
             if c.history:
-                record["history"] = [{**row, "at": format_time(row["at"])} for row in c.history]
+                record["history"] = [_history_row(row) for row in c.history]
             out.append(dict(sorted(record.items())))
         return out
 
@@ -1001,3 +1055,26 @@ def assert_same_dump(got: list[dict[str, Any]], expected: list[dict[str, Any]]) 
     assert [d["contact"] for d in got] == [d["contact"] for d in expected]
     for mine, theirs in zip(got, expected, strict=True):
         assert _close(mine, theirs), f"engine {mine}\n!= oracle {theirs}"
+
+
+#: The default statuses, which rules files without a `statuses` block get (names are
+#: matched without case and stored as declared).
+_DEFAULT_STATUSES = ("proposed", "contacted", "undeliverable", "control")
+
+
+def _canonical_status(status: str) -> str:
+    for name in _DEFAULT_STATUSES:
+        if name.casefold() == status.casefold():
+            return name
+    return status
+
+
+def _history_row(row: dict[str, Any]) -> dict[str, Any]:
+    """A history row as the dump writes it."""
+    out: dict[str, Any] = {
+        part: row[part] for part in ("campaign", "offer", "channel", "template") if row[part]
+    }
+    out["status"] = row["log"][-1][0]
+    out["at"] = format_time(row["log"][-1][1])
+    out["log"] = [[status, format_time(at)] for status, at in row["log"]]
+    return out

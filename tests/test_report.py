@@ -164,6 +164,10 @@ def _empty_sections() -> dict[str, Any]:
             "contacts": 0, "rejected": {"total": 0, "by_reason": None},
         },
         "contacts": {"by_status": {"active": 0, "suspended": 0}},
+        "history": {
+            "rows": {}, "rows_total": 0, "contacts_with_rows": 0, "channels": {},
+            "deleted_while_active": 0,
+        },
         "rules": [], "segments": [], "classes": {"now": {}, "over_time": None},
         "scores": [], "sends": None,
     }  # fmt: skip

@@ -215,6 +215,18 @@ def _parser() -> argparse.ArgumentParser:
         _optional_duration,
     )
 
+    from engage.history.command import add_arguments as add_track_arguments
+
+    add_track_arguments(
+        commands.add_parser(
+            "track",
+            help="track contact history from a list of ids (a mail-house list)",
+            description="Set a status on a campaign's history rows for the contacts of "
+            "a list (CSV or text) in a state folder; --others sets another status on the "
+            "campaign's rows of contacts not listed. See docs/history.md.",
+        )
+    )
+
     bench = commands.add_parser(
         "bench",
         help="run the benchmark harness",
@@ -262,6 +274,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from engage.report.command import main as report_main
 
         return report_main(args)
+    if args.command == "track":
+        from engage.history.command import main as track_main
+
+        return track_main(args)
     return run(args)
 
 

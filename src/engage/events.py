@@ -39,6 +39,8 @@ SUBSCRIPTION: Final = "subscription"
 #: (``{"consent": {"email": "never"}}``); ``false`` refuses marketing only.
 REFUSE_ALL: Final = "never"
 BOUNCE: Final = "email.bounce"
+#: A feed's tracking of contact history (engage.history.track.track_request).
+TRACK: Final = "history.track"
 
 
 class Event:

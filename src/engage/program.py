@@ -246,7 +246,8 @@ class TimeAtom:
     """Something in a condition that changes by time alone, and when it next will.
 
     ``kind`` is ``within`` (anchor function and window), ``valuation``, ``decay`` (score
-    index and its breakpoints) or ``window`` (history atom).
+    index and its breakpoints), ``window`` (history atom) or ``rows`` (a history-row
+    condition: ``anchor(contact, None, now)`` gives its next change by time, or None).
 
     A ``valuation`` atom found in a condition has ``names``: the class names the
     condition tests the class against (``valuation is "dormant"``), or None when it
@@ -362,6 +363,11 @@ class Program:
         #: with no counters kept). See :mod:`engage.policy`.
         self.campaigns: dict[str, CampaignSpec] = {}
         self.policy: PolicySpec | None = None
+        #: Contact-history statuses (:class:`engage.history.statuses.StatusTable`).
+        self.statuses: Any = None
+        #: Whether a rule, re-arm or segment reads the contact's history rows (a batch
+        #: of tracking then runs the cascade for each contact it changes).
+        self.reads_history = False
 
     @property
     def has_timers(self) -> bool:

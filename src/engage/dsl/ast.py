@@ -259,6 +259,36 @@ class Had:
 
 
 @attrs.frozen
+class HadStatus:
+    """``had status "S" [for campaign "C"] within D``: a history row (of campaign C) had
+    status S at some moment of the window (docs/history.md)."""
+
+    status: str
+    campaign: str | None
+    window: DurationLit
+    span: Span = attrs.field(eq=False, repr=False)
+    status_span: Span | None = attrs.field(default=None, eq=False, repr=False)
+
+
+@attrs.frozen
+class StatusFor:
+    """``status for campaign "C"``: the current status of the contact's latest history
+    row of campaign C (text; empty when it has none)."""
+
+    campaign: str
+    span: Span = attrs.field(eq=False, repr=False)
+
+
+@attrs.frozen
+class CountContacts:
+    """``count contacts within D``: history rows whose status counts as contact, by
+    their contact time."""
+
+    window: DurationLit
+    span: Span = attrs.field(eq=False, repr=False)
+
+
+@attrs.frozen
 class And:
     """``a and b and ...`` (flattened)."""
 
@@ -307,6 +337,9 @@ Expr: TypeAlias = (
     | Subscribed
     | Within
     | Had
+    | HadStatus
+    | StatusFor
+    | CountContacts
     | And
     | Or
     | Not
@@ -410,6 +443,23 @@ class ValuationBlock:
     """``valuation { ... }``: activity-recency classes, checked in written order."""
 
     classes: tuple[ValuationClass, ...]
+    span: Span = attrs.field(eq=False, repr=False)
+
+
+@attrs.frozen
+class StatusDecl:
+    """``NAME [counts as contact]`` inside ``statuses { ... }``."""
+
+    name: str
+    counts: bool
+    span: Span = attrs.field(eq=False, repr=False)
+
+
+@attrs.frozen
+class StatusesBlock:
+    """``statuses { ... }``: the contact-history statuses (they replace the defaults)."""
+
+    statuses: tuple[StatusDecl, ...]
     span: Span = attrs.field(eq=False, repr=False)
 
 
@@ -578,12 +628,17 @@ class ListAction:
 
 @attrs.frozen
 class TrackAction:
-    """``track "STATUS" [for campaign "C"] [offer "O"]``: a contact-history row."""
+    """``track "STATUS" [for campaign "C"] [offer "O"] [channel CH] [only update|create]``:
+    update the latest matching contact-history row or create one (``mode`` ``both``),
+    or only one of the two."""
 
     status: str
     campaign: str | None
     offer: str | None
     span: Span = attrs.field(eq=False, repr=False)
+    channel: str | None = None
+    mode: Literal["both", "update", "create"] = "both"
+    status_span: Span | None = attrs.field(default=None, eq=False, repr=False)
 
 
 @attrs.frozen
@@ -1028,6 +1083,7 @@ Decl: TypeAlias = (
     | TestDecl
     | CampaignDecl
     | PolicyBlock
+    | StatusesBlock
 )
 
 

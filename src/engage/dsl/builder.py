@@ -72,6 +72,7 @@ _KEYWORD_RULES: Final = frozenset(
         "over_mode",
         "link_scope",
         "link_channel",
+        "track_mode",
     }
 )
 
@@ -359,8 +360,28 @@ class TreeBuilder:
     def had(self, meta: Meta, children: list[Any]) -> ast.Had:
         return ast.Had(children[0], children[1], children[2], span_of(meta))
 
-    def count(self, meta: Meta, children: list[Any]) -> ast.Count:
-        return ast.Count(children[0], children[1], children[2], span_of(meta))
+    def count(self, meta: Meta, children: list[Any]) -> ast.Count | ast.CountContacts:
+        event_type, where, window = children
+        if event_type == "contacts" and where is None:
+            # `count contacts within D`: history rows that count as contact, not events
+            # of a type named "contacts" (event types are dotted names).
+            return ast.CountContacts(window, span_of(meta))
+        return ast.Count(event_type, where, window, span_of(meta))
+
+    def had_status(self, meta: Meta, children: list[Any]) -> ast.HadStatus:
+        status, campaign, window = children
+        return ast.HadStatus(
+            self.string_value(status), campaign, window, span_of(meta), token_span(status)
+        )
+
+    def status_campaign(self, meta: Meta, children: list[Token]) -> str:
+        return self.string_value(children[0])
+
+    def status_for(self, meta: Meta, children: list[Token]) -> ast.StatusFor:
+        return ast.StatusFor(self.string_value(children[0]), span_of(meta))
+
+    def status_name(self, meta: Meta, children: list[Any]) -> ast.Name:
+        return ast.Name("status", span_of(meta))
 
     def arith(self, meta: Meta, children: list[Any]) -> ast.Arith:
         left, op, right = children
@@ -436,6 +457,17 @@ class TreeBuilder:
 
     def valuation_block(self, meta: Meta, children: list[Any]) -> ast.ValuationBlock:
         return ast.ValuationBlock(tuple(children), span_of(meta))
+
+    def counts_as_contact(self, meta: Meta, children: list[Any]) -> bool:
+        return True
+
+    def status_decl(self, meta: Meta, children: list[Any]) -> ast.StatusDecl:
+        token, counts = children
+        name = self.string_value(token) if token.type == "STRING" else str(token)
+        return ast.StatusDecl(name, bool(counts), span_of(meta))
+
+    def statuses_block(self, meta: Meta, children: list[Any]) -> ast.StatusesBlock:
+        return ast.StatusesBlock(tuple(children), span_of(meta))
 
     def segment_decl(self, meta: Meta, children: list[Any]) -> ast.SegmentDecl:
         return ast.SegmentDecl(str(children[0]), children[1], span_of(meta))
@@ -576,9 +608,23 @@ class TreeBuilder:
 
     track_offer = send_campaign = track_campaign
 
+    def track_channel(self, meta: Meta, children: list[Token]) -> str:
+        return str(children[0])
+
+    def track_mode(self, meta: Meta, children: list[Token]) -> str:
+        return str(children[-1])
+
     def track_action(self, meta: Meta, children: list[Any]) -> ast.TrackAction:
-        status, campaign, offer = children
-        return ast.TrackAction(self.string_value(status), campaign, offer, span_of(meta))
+        status, campaign, offer, channel, mode = children
+        return ast.TrackAction(
+            self.string_value(status),
+            campaign,
+            offer,
+            span_of(meta),
+            channel,
+            mode or "both",
+            token_span(status),
+        )
 
     def enter_flow_action(self, meta: Meta, children: list[Token]) -> ast.FlowAction:
         return ast.FlowAction("enter_flow", str(children[0]), span_of(meta))

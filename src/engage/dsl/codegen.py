@@ -22,6 +22,7 @@ from engage.dsl.expr_types import EVENT_CONTEXT, ExprTyper, TypeTable
 from engage.dsl.patterns import compile_pattern
 from engage.dsl.report import Reporter
 from engage.dsl.symbols import Symbols, ValueType
+from engage.history import conditions as history_conditions
 
 _ORDER_HELPERS = {"<": "_lt", "<=": "_le", ">": "_gt", ">=": "_ge"}
 _ARITH_HELPERS = {"+": "_add", "-": "_sub", "*": "_mul", "/": "_div"}
@@ -150,6 +151,10 @@ class CodeGenerator:
             "_subscribed": runtime.subscribed,
             "_evattr": runtime.event_attr,
             "_NOF": (None,) * max(1, len(symbols.fields)),
+            "_status_for": history_conditions.status_for,
+            "_had_status": history_conditions.had_status,
+            "_count_contacts": history_conditions.count_contacts,
+            "_COUNTING": symbols.statuses.counting,
         }
         for index, reader in decay_readers.items():
             self.namespace[f"_decay{index}"] = reader
@@ -296,6 +301,10 @@ class CodeGenerator:
                 return f"_neg({self.value(operand, sv)})"
             case ast.Count():
                 return f"_count(c, {self.hooks.history_atom(expr)}, now)"
+            case ast.StatusFor(campaign=campaign):
+                return f"_status_for(c, {campaign!r})"
+            case ast.CountContacts(window=window):
+                return f"_count_contacts(c, {float(window.seconds)!r}, now, _COUNTING)"
             case _:
                 return self.condition(expr, sv)
 
@@ -360,6 +369,11 @@ class CodeGenerator:
                 return f"{helper}({self.value(operand, sv)}, {float(window.seconds)!r}, now)"
             case ast.Had():
                 return f"(_count(c, {self.hooks.history_atom(expr)}, now) > 0)"
+            case ast.HadStatus(status=status, campaign=campaign, window=window):
+                canonical = self.symbols.statuses.canonical(status)
+                return (
+                    f"_had_status(c, {canonical!r}, {campaign!r}, {float(window.seconds)!r}, now)"
+                )
             case ast.And(items=items):
                 return "(" + " and ".join(self.condition(i, sv) for i in items) + ")"
             case ast.Or(items=items):

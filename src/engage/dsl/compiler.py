@@ -30,6 +30,7 @@ from engage.dsl.flow_compiler import FlowCompiler
 from engage.dsl.printer import window_signature
 from engage.dsl.walk import children
 from engage.errors import Span, source_lines
+from engage.history import conditions as history_conditions
 from engage.policy.compile import compile_campaigns, compile_policy
 from engage.program import (
     EventPlan,
@@ -45,7 +46,7 @@ from engage.program import (
 )
 from engage.scoring.decay import Decay
 from engage.state.contact import Contact
-from engage.state.writer import VALUATION_KEY
+from engage.state.writer import TRACKED_KEY, VALUATION_KEY
 from engage.time.valuation import EXPIRED, make_valuation
 from engage.time.windows import make_counter
 from engage.timeutil import format_duration
@@ -122,6 +123,8 @@ class _Compiler:
         program.score_by_name = {s.name: s for s in program.scores}
         program.fields = tuple(FieldSpec(f.name, f.index, f.type) for f in self.checked.fields)
         program.field_by_name = {f.name: f for f in program.fields}
+        program.statuses = self.symbols.statuses
+        self.gen.bind("_COUNTING", program.statuses.counting)
         self.gen.bind("_valuation", make_valuation(self.symbols.classes, program.class_memo))
         program.campaigns = compile_campaigns(self.symbols)
         program.policy = compile_policy(self.symbols.policy)
@@ -242,13 +245,21 @@ class _Compiler:
                 return ActionSpec("unsubscribe", (), target=tuple(entries), options=options or None)
             case ast.ListAction(verb=verb, list_name=list_name):
                 return ActionSpec(verb, (list_name,), target=list_name)
-            case ast.TrackAction(status=status, campaign=campaign, offer=offer):
+            case ast.TrackAction(
+                status=status, campaign=campaign, offer=offer, channel=channel, mode=mode
+            ):
                 options = {}
                 if campaign is not None:
                     options["campaign"] = campaign
                 if offer is not None:
                     options["offer"] = offer
-                return ActionSpec("track", (status,), options=options or None)
+                if channel is not None:
+                    options["channel"] = channel
+                if mode != "both":
+                    options["mode"] = mode
+                # The row gets the declared spelling; the action shows what was written.
+                target = (sym.statuses.canonical(status), campaign, offer, channel, mode)
+                return ActionSpec("track", (status,), target=target, options=options or None)
             case ast.FlowAction(verb=verb, flow=flow):
                 return ActionSpec(verb, (flow,), target=flow)
             case ast.NotifyAction(team=team, message=message):
@@ -386,6 +397,8 @@ class _Compiler:
                     keys.add(("list", list_name))
                 case ast.Had() | ast.Count():
                     keys.add(("history", self.history_atom(node)))
+                case ast.HadStatus() | ast.StatusFor() | ast.CountContacts():
+                    keys.add(TRACKED_KEY)
                 case _:
                     pass
         return keys
@@ -410,6 +423,12 @@ class _Compiler:
                     label = f"subscribed to {list_name!r}"
                 case ast.Had(event_type=t) | ast.Count(event_type=t):
                     label = f"{'had' if isinstance(node, ast.Had) else 'count'} {t}"
+                case ast.HadStatus(status=status):
+                    label = f"had status {status!r}"
+                case ast.StatusFor(campaign=campaign):
+                    label = f"status for campaign {campaign!r}"
+                case ast.CountContacts():
+                    label = "count contacts"
                 case _:
                     pass
             if label is not None and label not in seen:
@@ -453,6 +472,8 @@ class _Compiler:
                             counts=None if counts is None else _descending(counts),
                         )
                     )
+                case ast.HadStatus() | ast.CountContacts():
+                    atoms.append(self._rows_atom(node))
                 case ast.Compare() | ast.Between() | ast.InList() | ast.IsEmpty():
                     for name, points in _score_constants(node):
                         if self.symbols.decaying(name):
@@ -461,6 +482,28 @@ class _Compiler:
                 case _:
                     pass
         return atoms
+
+    def _rows_atom(self, node: ast.HadStatus | ast.CountContacts) -> TimeAtom:
+        """The time atom of a history condition: its ``anchor`` gives the next moment
+        at which time alone changes it (see :mod:`engage.history.conditions`)."""
+        window = float(node.window.seconds)
+        anchor: Callable[[Any, Any, float], float | None]
+        if isinstance(node, ast.HadStatus):
+            status = self.symbols.statuses.canonical(node.status)
+            campaign = node.campaign
+
+            def anchor(contact: Any, _event: Any, now: float) -> float | None:
+                return history_conditions.had_status_changes_at(
+                    contact, status, campaign, window, now
+                )
+
+        else:
+            counting = self.symbols.statuses.counting
+
+            def anchor(contact: Any, _event: Any, now: float) -> float | None:
+                return history_conditions.count_contacts_changes_at(contact, window, now, counting)
+
+        return TimeAtom("rows", anchor=anchor, window=window)
 
     # -- thresholds, dependencies, plans ----------------------------------------
 
@@ -558,6 +601,9 @@ class _Compiler:
         program.time_segments = tuple(time_segments)
         program.time_atoms = _merge_atoms(atoms, program.classes)
         program.valuation_watched = any(a.kind == "valuation" for a in program.time_atoms)
+        program.reads_history = TRACKED_KEY in program.rule_deps or any(
+            TRACKED_KEY in deps for deps in (program.segment_deps, program.rearm_deps)
+        )
         program.score_change_rules = _group(rules, "score_change", lambda s: s.score)
         program.segment_enter_rules = _group(rules, "segment_enter", lambda s: s.segment)
         program.segment_exit_rules = _group(rules, "segment_exit", lambda s: s.segment)

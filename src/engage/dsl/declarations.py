@@ -22,6 +22,7 @@ from engage.dsl.report import Reporter
 from engage.dsl.symbols import BUILTIN_CLASSES, BUILTINS, FieldSymbol, ScoreSymbol, Symbols
 from engage.dsl.walk import walk
 from engage.errors import Span
+from engage.history.statuses import StatusTable
 
 #: A file position that orders rules: (file index, line, column).
 Position = tuple[int, int, int]
@@ -67,6 +68,7 @@ def declare(files: Sequence[ast.RulesFile], reporter: Reporter) -> Symbols:
     """The symbols of every file's fields, scores, segments and ``valuation`` block."""
     symbols = Symbols()
     valuation_seen = False
+    statuses_seen = False
     for rules_file in files:
         reporter.use_file(rules_file)
         for decl in rules_file.decls:
@@ -86,11 +88,35 @@ def declare(files: Sequence[ast.RulesFile], reporter: Reporter) -> Symbols:
                         reporter.report(decl.span, "only one `valuation` block is allowed")
                     valuation_seen = True
                     symbols.classes = _recency_classes(reporter, decl)
+                case ast.StatusesBlock():
+                    if statuses_seen:
+                        reporter.report(decl.span, "only one `statuses` block is allowed")
+                    statuses_seen = True
+                    symbols.statuses = _statuses(reporter, decl)
                 case ast.RuleDecl():
                     pass  # named by name_rules
                 case ast.CampaignDecl() | ast.PolicyBlock():
                     pass  # declared by campaign_check
     return symbols
+
+
+def _statuses(reporter: Reporter, block: ast.StatusesBlock) -> StatusTable:
+    """The declared statuses; a name declared twice (in any case) is refused."""
+    seen: set[str] = set()
+    kept: list[tuple[str, bool]] = []
+    for status in block.statuses:
+        key = status.name.casefold()
+        if key in seen:
+            reporter.report(status.span, f"status {status.name!r} is declared twice")
+            continue
+        if not status.name.strip():
+            reporter.report(status.span, "a status needs a name")
+            continue
+        seen.add(key)
+        kept.append((status.name, status.counts))
+    if not block.statuses:
+        reporter.report(block.span, "a `statuses` block needs at least one status")
+    return StatusTable(kept, declared=True)
 
 
 def _declare_field(symbols: Symbols, reporter: Reporter, field: ast.FieldDecl) -> None:

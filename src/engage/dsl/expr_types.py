@@ -218,10 +218,24 @@ class ExprTyper(ExprVisitor[ValueType]):
         self._history(node)
         return "number"
 
+    def visit_status_for(self, node: ast.StatusFor) -> ValueType:
+        return "text"
+
+    def visit_count_contacts(self, node: ast.CountContacts) -> ValueType:
+        check_positive_duration(self.reporter, node.window)
+        self.types.record(node.window, "duration")
+        return "number"
+
     # -- conditions -------------------------------------------------------------
 
     def visit_had(self, node: ast.Had) -> ValueType:
         self._history(node)
+        return "bool"
+
+    def visit_had_status(self, node: ast.HadStatus) -> ValueType:
+        self.history_status(node.status, node.status_span or node.span)
+        check_positive_duration(self.reporter, node.window)
+        self.types.record(node.window, "duration")
         return "bool"
 
     def visit_compare(self, node: ast.Compare) -> ValueType:
@@ -364,8 +378,35 @@ class ExprTyper(ExprVisitor[ValueType]):
         self.reporter.report(span, f"{subject.name!r} decays over time: compare it with a number")
         return True
 
+    def history_status(self, status: str, span: Span, *, in_track: bool = False) -> None:
+        """A contact-history status named by ``track`` or a condition must be declared
+        (or be a default when no ``statuses`` block is written).
+
+        A ``track`` of an undeclared status in a program without a ``statuses`` block is
+        a warning, not an error: rules written before statuses existed keep loading,
+        and the status is kept as written (it does not count as contact).
+        """
+        table = self.symbols.statuses
+        if table.resolve(status) is not None:
+            return
+        known = list(table.names)
+        message = f"unknown status {status!r}; the statuses are " + ", ".join(
+            repr(k) for k in known
+        )
+        suggestion = did_you_mean(status, known)
+        if in_track and not table.declared:
+            self.reporter.warn(
+                span, message + " (declare it in a `statuses` block)", suggestion=suggestion
+            )
+        else:
+            self.reporter.report(span, message, suggestion=suggestion)
+
     def _known_value(self, side: ast.Expr, other: ast.Expr) -> None:
         """``valuation is "dormnt"`` and ``status == "x"`` name values we know."""
+        if isinstance(side, ast.StatusFor) and isinstance(other, ast.String):
+            if other.value:
+                self.history_status(other.value, other.span)
+            return
         if not isinstance(side, ast.Name) or not isinstance(other, ast.String):
             return
         if side.name == "valuation":

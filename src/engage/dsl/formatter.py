@@ -177,6 +177,8 @@ class _Layout:
             self.score(tree)
         elif kind == "valuation_block":
             self.valuation(tree)
+        elif kind == "statuses_block":
+            self.statuses(tree)
         elif kind == "segment_decl":
             name, cond = tree.children[1], tree.children[3]
             assert name is not None and cond is not None
@@ -251,6 +253,17 @@ class _Layout:
             for c in classes
         ]
         self.block("valuation", tree, items)
+
+    def statuses(self, tree: Tree[Token]) -> None:
+        """``statuses {``, one status a line (``counts as contact`` after a column), ``}``."""
+        entries = [c for c in _present(tree) if isinstance(c, Tree)]
+        width = max((len(_text(_child(c, 0))) for c in entries), default=0)
+        items = []
+        for entry in entries:
+            name = _text(_child(entry, 0))
+            rest = " ".join(_text(x) for x in _present(entry)[1:])
+            items.append(((name.ljust(width) + "  " + rest).rstrip(), _start(entry)))
+        self.block("statuses", tree, items)
 
     def test(self, tree: Tree[Token]) -> None:
         """``test "NAME" {``, one step per line, ``}``."""

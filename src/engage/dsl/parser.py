@@ -67,7 +67,7 @@ _ACTION_WORDS: Final = frozenset(
     ]
 )
 _RESUME_LINE: Final = re.compile(
-    r"(fields|score|valuation|segment|rule|when|on|test|flow|campaign|policy)\b"
+    r"(fields|score|valuation|statuses|segment|rule|when|on|test|flow|campaign|policy)\b"
 )
 #: A `do` action whose last argument is a bare word that also opens a declaration.
 _DO_ENDING_IN_BLOCK_WORD: Final = re.compile(r"\bdo\b.*\b(score|segment|valuation|fields)\s*$")

@@ -47,7 +47,7 @@ import math
 from collections.abc import Callable
 from typing import Any, Final
 
-from engage.events import BOUNCE, DELETED, SUBSCRIPTION, UNSUBSCRIBE, UPDATED, Event
+from engage.events import BOUNCE, DELETED, SUBSCRIPTION, TRACK, UNSUBSCRIBE, UPDATED, Event
 from engage.program import Key, Program, RuleSpec, SegmentSpec
 from engage.scoring.lines import allowed_points
 from engage.state.contact import LINE_STATE, WINDOWS, Contact, score_of
@@ -63,7 +63,7 @@ from engage.triggers.plain import plan_fired
 FULL: Final = object()
 
 #: Event types with built-in effects: the general path applies them.
-UNPLANNED_TYPES: Final = frozenset({UPDATED, DELETED, UNSUBSCRIBE, SUBSCRIPTION})
+UNPLANNED_TYPES: Final = frozenset({UPDATED, DELETED, UNSUBSCRIBE, SUBSCRIPTION, TRACK})
 
 #: The plan of the event types that have no score line, rule or window: activity only.
 OTHER_TYPES: Final = "\0other"
@@ -515,6 +515,9 @@ def _write_next_wake(program: Program, out: _Source) -> None:
             breakpoints = out.name(atom.breakpoints)
             stored = _stored(atom.score)
             out.add(1, f"m = {out.name(decay, '_D')}.next_crossing({stored}, now, {breakpoints})")
+            keep(1)
+        elif atom.kind == "rows":
+            out.add(1, f"m = {out.name(atom.anchor, '_P')}(c, None, now)")
             keep(1)
         elif atom.kind == "window":
             out.add(1, "extra = c.extra")

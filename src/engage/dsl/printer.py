@@ -105,6 +105,13 @@ def condition_text(node: ast.Expr) -> str:
             return f"({condition_text(operand)} {word} {duration(window)})"
         case ast.Had(event_type=event_type, where=where, window=window):
             return f"(had {event_type}{_filter(where)} within {duration(window)})"
+        case ast.HadStatus(status=status, campaign=campaign, window=window):
+            scope = "" if campaign is None else f" for campaign {quote(campaign)}"
+            return f"(had status {quote(status)}{scope} within {duration(window)})"
+        case ast.StatusFor(campaign=campaign):
+            return f"(status for campaign {quote(campaign)})"
+        case ast.CountContacts(window=window):
+            return f"(count contacts within {duration(window)})"
         case ast.And(items=items):
             return "(" + " and ".join(condition_text(item) for item in items) + ")"
         case ast.Or(items=items):

@@ -12,6 +12,7 @@ from typing import Final, Literal, TypeAlias
 import attrs
 
 from engage.dsl import ast
+from engage.history.statuses import DEFAULT_TABLE, StatusTable
 
 ValueType: TypeAlias = Literal["number", "text", "time", "duration", "bool", "list", "any"]
 
@@ -71,10 +72,11 @@ KNOWN_EVENT_TYPES: Final = (
     "subscription",
     "contact.updated",
     "contact.deleted",
+    "history.track",
 )
 
 #: Events that are data, not activity: they do not move ``last_activity``.
-NON_ACTIVITY_TYPES: Final = frozenset({"contact.updated", "contact.deleted"})
+NON_ACTIVITY_TYPES: Final = frozenset({"contact.updated", "contact.deleted", "history.track"})
 
 
 @attrs.frozen(slots=True)
@@ -109,6 +111,8 @@ class Symbols:
     #: Declared campaigns by name, and the program's policy block (LANGUAGE.md 5, 6).
     campaigns: dict[str, ast.CampaignDecl] = attrs.Factory(dict)
     policy: ast.PolicyBlock | None = None
+    #: Contact-history statuses (the defaults unless a ``statuses`` block is written).
+    statuses: StatusTable = DEFAULT_TABLE
 
     def known_names(self) -> list[str]:
         """Every bare name a condition may use, for did-you-mean."""

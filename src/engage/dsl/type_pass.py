@@ -173,12 +173,14 @@ class TypePass:
                     typer.value(arg, context)
             case ast.FlowAction(flow=flow, span=span):
                 check_flow_name(flow, span, self.symbols, self.reporter)
+            case ast.TrackAction(status=status, channel=channel, span=span):
+                typer.history_status(status, action.status_span or span, in_track=True)
+                typer.channel(channel, span)
             case (
                 ast.TagAction()
                 | ast.GroupAction()
                 | ast.StatusAction()
                 | ast.ListAction()
-                | ast.TrackAction()
                 | ast.NotifyAction()
                 | ast.WebhookAction()
                 | ast.ExportAction()
@@ -227,7 +229,7 @@ class TypePass:
 
 def _changes_with_time(expr: ast.Expr, symbols: Symbols) -> bool:
     for node in walk(expr):
-        if isinstance(node, ast.Within | ast.Had | ast.Count):
+        if isinstance(node, ast.Within | ast.Had | ast.Count | ast.HadStatus | ast.CountContacts):
             return True
         if isinstance(node, ast.Name) and (node.name == "valuation" or symbols.decaying(node.name)):
             return True

@@ -45,6 +45,7 @@ from engage.events import (
     BOUNCE,
     DELETED,
     SUBSCRIPTION,
+    TRACK,
     UNSUBSCRIBE,
     UPDATED,
     Event,
@@ -56,12 +57,19 @@ from engage.events import (
 from engage.flows.driver import leave_removed
 from engage.flows.versions import assign as assign_versions
 from engage.flows.versions import in_use as flows_in_use
+from engage.history import batch as history_batch
+from engage.history import channels as history_channels
+from engage.history.rows import row_dict
+from engage.history.rows import version as history_version
+from engage.history.track import Mode, Outcome, track_many, track_request
+from engage.history.track import track as track_row
 from engage.index.score_index import SortedIndexes
 from engage.program import Program, RuleSpec
 from engage.query import QueryCache, QueryScope
 from engage.rules import Rules
 from engage.scoring.lines import apply_lines
 from engage.state.contact import (
+    ACTIVE,
     HELD,
     HISTORY,
     WINDOWS,
@@ -72,7 +80,7 @@ from engage.state.contact import (
 )
 from engage.state.dedupe import DEFAULT_CAPACITY
 from engage.state.view import ContactView
-from engage.state.writer import StateWriter
+from engage.state.writer import TRACKED_KEY, StateWriter
 from engage.storage import snapshot
 from engage.storage.state import (
     ReloadReport,
@@ -108,6 +116,12 @@ class Engine:
             see :mod:`engage.engine.reorder`). None (the default): applied as they come.
         max_future: refuse (as bad records) events stamped more than this many seconds
             after the host's clock (default one day); None for simulations.
+        readd_suspended: a contact deleted while active and added again comes back
+            suspended (default, as emBlue does: a deletion is not undone by a
+            re-import); False brings it back active. Settable later.
+        channel_activity: record each channel's last action on the contact (the
+            profile's channels). None (the default): when the rules use history
+            features (a ``statuses`` block or a history condition); settable later.
     """
 
     def __init__(
@@ -118,7 +132,12 @@ class Engine:
         max_contacts: int | None = None,
         max_out_of_order: float | None = None,
         max_future: float | None = DEFAULT_MAX_FUTURE,
+        readd_suspended: bool = True,
+        channel_activity: bool | None = None,
     ) -> None:
+        #: Whether a contact deleted while active comes back suspended when added again.
+        self.readd_suspended = readd_suspended
+        self._channel_option = channel_activity
         #: The engine's state record (read-only for hosts; see :mod:`engage.engine.state`).
         self.state = EngineState(dedupe_window)
         #: The write-ahead log, when durability is on (see :mod:`engage.storage.statedir`).
@@ -176,6 +195,12 @@ class Engine:
         #: Decides sends; it holds rule sends that contacts' wake-ups release.
         self._gate = self._cascade.executor.gate
         self._category_of = {name: c.category for name, c in program.campaigns.items()}
+        self._channels = self._channel_option
+        if self._channels is None:
+            self._channels = program.reads_history or bool(
+                program.statuses is not None and program.statuses.declared
+            )
+        self._writer.channels = bool(self._channels)
         self._full_applied = 0
         self._inline_applied = 0
         #: The inline path's apply, or None when no event type takes it (or when flows
@@ -198,6 +223,16 @@ class Engine:
     def max_contacts(self, limit: int | None) -> None:
         self._max_contacts = limit
         self._admission.max_contacts = limit
+
+    @property
+    def channel_activity(self) -> bool:
+        """Whether each channel's last action is recorded on the contact."""
+        return bool(self._channels)
+
+    @channel_activity.setter
+    def channel_activity(self, on: bool) -> None:
+        self._channel_option = self._channels = on
+        self._writer.channels = on
 
     @property
     def max_future(self) -> float | None:
@@ -319,9 +354,149 @@ class Engine:
         for view in self.contacts():
             yield view.to_dict()
 
-    def deleted_history(self, contact_id: str) -> list[Any]:
-        """The tracked history of a deleted contact (kept when the contact is removed)."""
-        return list(self.state.deleted_history.get(contact_id, ()))
+    def deleted_history(self, contact_id: str) -> list[dict[str, Any]]:
+        """The history rows of a deleted contact (kept when the contact is removed), as
+        :attr:`ContactView.history <engage.state.view.ContactView.history>` shows rows."""
+        rows = self.state.deleted_history.get(contact_id, ())
+        return [row_dict(row, format_time) for row in history_batch.readable_rows(rows)]
+
+    # -- history --------------------------------------------------------------------
+
+    def _track_request(
+        self, event: Event, creating: bool
+    ) -> tuple[str, str | None, str | None, str | None, Mode] | None:
+        """A ``history.track`` event's request, or None when it is a bad record (kept
+        in :attr:`rejected` with its reason) or asks to update a contact not known."""
+        try:
+            request = track_request(event.data, self._program.statuses)
+        except EventError as exc:
+            self.state.reject(event_record(event), str(exc), None)
+            return None
+        if creating and request[4] == "update":
+            reason = f"no contact {event.contact!r} to update (mode update creates no row)"
+            self.state.reject(event_record(event), reason, None)
+            return None
+        return request
+
+    def track(
+        self,
+        contact_id: str,
+        status: str,
+        *,
+        campaign: str | None = None,
+        offer: str | None = None,
+        channel: str | None = None,
+        mode: Mode = "both",
+    ) -> Outcome:
+        """Track ``status`` on one contact's history at the clock, as a rule's ``track``
+        does (see :mod:`engage.history.track`), running the rules it changes; returns
+        what it did. An unknown contact is created only in a mode that creates (else
+        ``"no row"``). Not journaled: a feed sends ``history.track`` events, a batch
+        uses :meth:`track_batch`.
+
+        Cost: the walk back over the contact's rows, plus the cascade when a rule reads
+        the history.
+        """
+        out: list[Action] = []
+        now = self.state.clock_or_zero()
+        status = self._program.statuses.canonical(status)
+        outcome = self._track_one(contact_id, status, campaign, offer, channel, mode, now, out)
+        self.state.stats.actions += len(out)
+        return outcome
+
+    def _track_one(
+        self,
+        contact_id: str,
+        status: str,
+        campaign: str | None,
+        offer: str | None,
+        channel: str | None,
+        mode: Mode,
+        at: float,
+        out: list[Action],
+    ) -> Outcome:
+        """Track one contact at ``at`` (``status`` already in its declared spelling),
+        then run the rules the change reaches, at the clock."""
+        state = self.state
+        contact = state.contacts.get(contact_id)
+        if contact is None and mode == "update":
+            return "no row"
+        writer = self._writer
+        writer.now = now = state.clock_or_zero()
+        writer.changes = {}
+        creating = contact is None
+        if contact is None:
+            contact = Contact(contact_id, now, len(self._program.scores))
+            state.contacts[contact_id] = contact
+            state.stats.contacts_created += 1
+            writer.changes[("created",)] = None
+            if self.readd_suspended and contact_id in state.history.deleted_active:
+                writer.suspend(contact)
+        if self._indexes.dirty is not None:
+            self._indexes.mark(contact)
+        writer.changes[TRACKED_KEY] = history_version(contact)
+        outcome = track_row(contact, status, at, campaign, offer, channel, mode)
+        if outcome in ("unchanged", "no row") and not creating:
+            writer.changes = {}
+            return outcome
+        actions = self._cascade.run(contact, None, None, creating=creating, event_type=TRACK)
+        if self._has_timers:
+            self._schedule(contact)
+        if actions:
+            out.extend(actions)
+            self._dispatcher.dispatch(actions)
+        return outcome
+
+    def apply_tracking(
+        self,
+        ids: Iterable[str],
+        status: str,
+        campaign: str | None,
+        offer: str | None,
+        mode: Mode,
+        at: float,
+        out: list[Action],
+    ) -> dict[str, Any]:
+        """Track ``status`` on each contact of ``ids`` at ``at`` (the primitive of
+        :meth:`track_batch` and of its replay; ``status`` in its declared spelling).
+        Returns the counts per outcome and the ids with no contact (``unknown``).
+
+        Cost per id: a dictionary lookup and the walk back over its rows when no rule
+        reads the history (nothing else can change); otherwise also the cascade for
+        each contact whose rows changed.
+        """
+        counts: dict[str, Any] = {"updated": 0, "created": 0, "unchanged": 0, "no row": 0}
+        unknown: list[str] = []
+        contacts = self.state.contacts
+        one = self._track_one
+        if self._program.reads_history:
+            # A rule may see the change: each contact through the cascade.
+            for contact_id in ids:
+                if contact_id not in contacts:
+                    unknown.append(contact_id)
+                    if mode == "update":
+                        continue
+                outcome = one(contact_id, status, campaign, offer, None, mode, at, out)
+                counts[outcome] += 1
+        else:
+            unknown = track_many(contacts, ids, status, at, campaign, offer, None, mode, counts)
+            if mode != "update":
+                for contact_id in unknown:
+                    outcome = one(contact_id, status, campaign, offer, None, mode, at, out)
+                    counts[outcome] += 1
+        counts["unknown"] = unknown
+        self.state.stats.actions += len(out)
+        return counts
+
+    def track_batch(self, batch: history_batch.Batch) -> history_batch.BatchResult:
+        """Apply a batch of tracking (``engage track``): see :mod:`engage.history.batch`
+        for its modes, ``others``, unknown ids and why applying it twice changes nothing
+        the second time. Journaled as one entry per chunk of ids when a log is attached.
+
+        Cost: O(ids) dictionary work; the cascade only for contacts whose rows changed
+        and only when a rule reads the history.
+        """
+        return history_batch.apply(self, batch)
 
     def check_invariants(self) -> None:
         """Assert that every derived structure agrees with the state (O(n log n)).
@@ -400,6 +575,9 @@ class Engine:
         # Without timers or decaying scores, moving the clock is setting it.
         clock_is_plain = not (self._has_timers or self._decaying)
         inline_applied = 0
+        channels = self._channels
+        contacts = state.contacts
+        record_channel = history_channels.record
         for event in admission.stream(records):
             moment: float = event.at  # type: ignore[assignment]  # admitted: always set
             if moment > state.now:
@@ -412,16 +590,20 @@ class Engine:
                 apply_guarded(event, updates, out)
             else:
                 inline_applied += 1
+            if channels:
+                record_channel(contacts.get(event.contact), event.type, moment)
         self._inline_applied += inline_applied
 
     def replay_entry(self, frame: dict[str, Any]) -> list[Action]:
         """Apply one write-ahead log entry exactly as it was applied the first time
-        (its record position, then the record or the clock move)."""
+        (its record position, then the record, the clock move or the tracking batch)."""
         if "e" in frame:
             self.state.position = int(frame.get("p", self.state.position + 1)) - 1
             actions = self.ingest(frame["e"])
         elif "a" in frame:
             actions = self.advance(frame["a"])
+        elif history_batch.FRAME_KEY in frame:
+            actions = history_batch.replay(self, frame[history_batch.FRAME_KEY])
         else:
             actions = []
         self.journal.seq = int(frame["n"])
@@ -515,6 +697,8 @@ class Engine:
             self._inline_applied += 1
         else:
             self._apply_guarded(event, updates, out)
+        if self._channels:
+            history_channels.record(self.state.contacts.get(event.contact), event.type, moment)
 
     def _apply_guarded(self, event: Event, updates: list[Update] | None, out: list[Action]) -> None:
         """An event through its type's plan when it has one, else the full path."""
@@ -550,15 +734,24 @@ class Engine:
             if contact is not None:
                 self._delete(contact, event, out)
             return
+        tracked = None
+        if event.type == TRACK:
+            tracked = self._track_request(event, contact is None)
+            if tracked is None:
+                return
         if contact is None:
             contact = Contact(event.contact, moment, len(program.scores))
             contacts[event.contact] = contact
             state.stats.contacts_created += 1
             writer.changes[("created",)] = None
+            if self.readd_suspended and event.contact in state.history.deleted_active:
+                writer.suspend(contact)
         if self._indexes.dirty is not None:
             self._indexes.mark(contact)
         if updates:
             self._apply_updates(contact, updates)
+        if tracked is not None:
+            writer.track(contact, *tracked)
         if event.type == UNSUBSCRIBE:
             self._unsubscribe(contact, event)
         elif event.type == SUBSCRIPTION:
@@ -633,6 +826,8 @@ class Engine:
         history = contact.get_extra(HISTORY)
         if history:
             state.deleted_history.setdefault(contact.id, []).extend(history)
+        if contact.status == ACTIVE:
+            state.history.deleted_active.add(contact.id)
         for index, members in enumerate(self._members):
             if contact.segs >> index & 1:
                 members.discard(contact.id)
@@ -705,6 +900,10 @@ class Engine:
         and written as new actions (dispatched when they go out)."""
         released = self._gate.release(contact, self.state.now)
         if released:
+            executor = self._cascade.executor
+            self._writer.now = self.state.now
+            for action in released:
+                executor.went_out(contact, action)  # its history row, when it goes out
             out.extend(released)
             self._dispatcher.dispatch(released)
 

@@ -21,14 +21,14 @@ from typing import Any, Final
 from engage.actions import Action
 from engage.dsl.symbols import NON_ACTIVITY_TYPES
 from engage.engine.state import EngineState
-from engage.events import DELETED, SUBSCRIPTION, UNSUBSCRIBE, UPDATED, Event
+from engage.events import DELETED, SUBSCRIPTION, TRACK, UNSUBSCRIBE, UPDATED, Event
 from engage.index.score_index import SortedIndexes
 from engage.program import Program
 from engage.state.contact import Contact, put_score, score_of
 from engage.state.writer import whole_as_int
 
 #: Event types with built-in effects: always on the full path.
-BUILTIN_TYPES: Final = frozenset({UPDATED, DELETED, UNSUBSCRIBE, SUBSCRIPTION})
+BUILTIN_TYPES: Final = frozenset({UPDATED, DELETED, UNSUBSCRIBE, SUBSCRIPTION, TRACK})
 
 _Bisect = Callable[[list[float], float], int]
 #: ``(score index, points, breakpoints, quiet down, first after)``: see :class:`InlinePlan`.
@@ -195,8 +195,10 @@ class InlinePath:
         contacts = self._contacts
         contact_id = event.contact
         contact = contacts.get(contact_id)
-        if contact is None and plan.creation_needs_rules:
-            return False
+        if contact is None and (
+            plan.creation_needs_rules or contact_id in self._state.history.deleted_active
+        ):
+            return False  # the general path creates it (suspended, if deleted while active)
         state = self._state
         moment: float = event.at  # type: ignore[assignment]  # admitted: always set
         indexes = self._indexes

@@ -8,6 +8,8 @@ segments and snapshots, so that recovery knows which entries a snapshot covers.
 
 from __future__ import annotations
 
+from typing import Any
+
 from engage.events import Event
 from engage.storage.eventlog import EventLog
 
@@ -62,6 +64,14 @@ class Journal:
         if log is not None:
             self.seq += 1
             log.append({"n": self.seq, "a": moment})
+
+    def record(self, key: str, payload: Any) -> None:
+        """Write an entry of another kind (``{key: payload}``; a tracking batch's
+        chunk, see :mod:`engage.history.batch`), replayed by ``Engine.replay_entry``."""
+        log = self._log
+        if log is not None:
+            self.seq += 1
+            log.append({"n": self.seq, key: payload})
 
     def sync(self) -> None:
         """Force what was written to disk."""

@@ -12,6 +12,7 @@ import math
 from typing import Any
 
 from engage.engine.records import Rejected, Stats
+from engage.history.state import HistoryState
 from engage.state.contact import Contact
 from engage.state.dedupe import DedupeWindow
 from engage.triggers.cascade import Problem
@@ -29,6 +30,7 @@ class EngineState:
         "dedupe",
         "deleted_history",
         "flow_versions",
+        "history",
         "now",
         "position",
         "problems",
@@ -50,6 +52,8 @@ class EngineState:
         #: The text of every version of each flow the engine has run (name -> texts,
         #: version N at index N - 1; see engage.flows.versions).
         self.flow_versions: dict[str, list[str]] = {}
+        #: Deleted-while-active ids and applied tracking batches (engage.history.state).
+        self.history = HistoryState()
         #: Records that were not accepted, with their reason.
         self.rejected: list[Rejected] = []
         #: What went wrong while running rules (loops, internal errors).

@@ -17,6 +17,7 @@ from typing import Any, Final
 
 import attrs
 
+from engage.history.summary import history_numbers, history_tables
 from engage.report.collect import SENT, Facts, class_names, sample
 from engage.report.model import Chart, Section, Table
 from engage.report.timeline import Timeline
@@ -363,6 +364,18 @@ def _sends_charts(value: list[dict[str, Any]] | None, meta: dict[str, Any]) -> l
 
 
 #: The sections, in the order shown. Add a section here to extend the report.
+# -- contact history (engage.history.summary) ---------------------------------------------
+
+
+def _history(facts: Facts, timeline: Timeline | None) -> dict[str, Any]:
+    engine = facts.engine
+    return history_numbers(engine.state.contacts.values(), len(engine.state.history.deleted_active))
+
+
+def _history_tables(value: dict[str, Any], meta: dict[str, Any]) -> list[Table]:
+    return [Table(*table) for table in history_tables(value)]
+
+
 SECTIONS: tuple[Section, ...] = (
     Section("totals", "Totals", _totals, _totals_tables, lambda value, meta: []),
     Section("contacts", "Contacts", _contacts, _contacts_tables, _contacts_charts),
@@ -371,6 +384,7 @@ SECTIONS: tuple[Section, ...] = (
     Section("classes", "Recency classes", _classes, _classes_tables, _classes_charts),
     Section("scores", "Scores", _scores, _scores_tables, _scores_charts),
     Section("sends", "Sends", _sends, _sends_tables, _sends_charts),
+    Section("history", "Contact history", _history, _history_tables, lambda value, meta: []),
 )
 
 

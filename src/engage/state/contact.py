@@ -14,7 +14,7 @@ snapshots and of a future per-key ``step(state, event)`` on a stream processor.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Final
 
 import msgpack
@@ -209,7 +209,8 @@ CONSENT: Final = "consent"  # dict channel -> True, False or "never" (refuses ev
 UNSUBSCRIBED: Final = "unsub"  # list of [scope, name, channel]
 HARD_BOUNCED: Final = "bounced"  # True once an email bounced hard
 UNDECLARED: Final = "undeclared"  # dict name -> value, fields no rule declares
-HISTORY: Final = "history"  # list of tracked history rows
+HISTORY: Final = "history"  # list of contact-history rows (layout: engage.history.rows)
+CHANNEL_ACTIVITY: Final = "channels"  # dict channel -> [last action, at] (engage.history.channels)
 ONCE_FIRED: Final = "once"  # list of rule names that fired their `once`
 DISARMED: Final = "disarmed"  # list of rule names waiting for `re-arm when`
 LAST_FIRED: Final = "fired_at"  # dict rule name -> time of last firing (cooldowns)
@@ -270,6 +271,12 @@ def to_record(contact: Contact) -> list[Any]:
     ]
 
 
+#: Readers of ``extra`` keys whose stored form changed between versions, by key: each
+#: takes the stored value and returns the current form (a package that owns a key
+#: registers its reader when imported; :mod:`engage.history.rows` does for HISTORY).
+EXTRA_DECODERS: dict[str, Callable[[Any], Any]] = {}
+
+
 def from_record(record: Sequence[Any], list_fields: Sequence[int] = ()) -> Contact:
     """A contact from a record written by :func:`to_record` under the same program.
 
@@ -287,6 +294,10 @@ def from_record(record: Sequence[Any], list_fields: Sequence[int] = ()) -> Conta
             value = fields[i]
             if isinstance(value, list):
                 fields[i] = tuple(value)
+    if extra:
+        for key, decode in EXTRA_DECODERS.items():
+            if key in extra:
+                extra[key] = decode(extra[key])
     return Contact.restored(
         cid, scores, fields, tags, groups, status, created, last, segs, truth, wake, extra, flows
     )

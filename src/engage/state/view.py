@@ -11,6 +11,8 @@ from datetime import datetime
 from typing import Any
 
 from engage.flows.record import inside, unpack
+from engage.history.channels import activity as channel_activity
+from engage.history.rows import row_dict
 from engage.program import Program
 from engage.state.contact import (
     CONSENT,
@@ -155,9 +157,20 @@ class ContactView:
 
     @property
     def history(self) -> list[dict[str, Any]]:
-        """Tracked history rows (``track`` actions), oldest first."""
+        """Contact-history rows (sends, ``track``), oldest first: campaign, offer,
+        channel, template where set, ``status``, ``at`` (the contact time) and ``log``
+        (``[status, at]`` changes). See :mod:`engage.history.rows`."""
         rows = self._contact.get_extra(HISTORY) or ()
-        return [{**row, "at": format_time(row["at"])} for row in rows]
+        return [row_dict(row, format_time) for row in rows]
+
+    @property
+    def channels(self) -> dict[str, dict[str, str]]:
+        """Per-channel activity: ``{channel: {"action": "open", "at": TIME}}`` (the
+        profile's channels; recorded when the engine's ``channel_activity`` is on)."""
+        return {
+            channel: {"action": action, "at": format_time(at)}
+            for channel, (action, at) in channel_activity(self._contact).items()
+        }
 
     @property
     def created(self) -> datetime:
@@ -203,6 +216,9 @@ class ContactView:
         history = self.history
         if history:
             record["history"] = history
+        channels = self.channels
+        if channels:
+            record["channels"] = channels
         return dict(sorted(record.items()))
 
     def __repr__(self) -> str:

@@ -12,12 +12,16 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from engage.history import rows as history_rows
+from engage.history.channels import record as record_channel
+from engage.history.rows import CHANNEL
+from engage.history.track import Mode, Outcome, record_send
+from engage.history.track import track as track_row
 from engage.program import Key, Program
 from engage.state.contact import (
     ACTIVE,
     CONSENT,
     HARD_BOUNCED,
-    HISTORY,
     LISTS,
     MANY_TAGS,
     SUSPENDED,
@@ -35,6 +39,9 @@ TAGS_KEY: Key = ("tags",)
 GROUPS_KEY: Key = ("groups",)
 LAST_ACTIVITY_KEY: Key = ("last_activity",)
 VALUATION_KEY: Key = ("valuation",)
+#: The contact's history rows (read by ``had status``, ``status for campaign``,
+#: ``count contacts``); its value is :func:`engage.history.rows.version`.
+TRACKED_KEY: Key = ("tracked",)
 
 
 def whole_as_int(value: float) -> float:
@@ -46,7 +53,15 @@ def whole_as_int(value: float) -> float:
 class StateWriter:
     """Applies changes to contacts and records what each input was before."""
 
-    __slots__ = ("_whole_tags_read", "changes", "discarded", "flow_requests", "now", "program")
+    __slots__ = (
+        "_whole_tags_read",
+        "changes",
+        "channels",
+        "discarded",
+        "flow_requests",
+        "now",
+        "program",
+    )
 
     def __init__(self, program: Program) -> None:
         self.program = program
@@ -58,6 +73,9 @@ class StateWriter:
         #: ``enter flow`` / ``exit flow`` actions not yet carried out: (contact id,
         #: verb, flow). The flow driver carries them out once the cascade is over.
         self.flow_requests: list[tuple[str, str, str]] = []
+        #: Whether sends note ``sent`` as their channel's last action (the engine's
+        #: ``channel_activity``).
+        self.channels = False
         #: Whether a rule or segment reads the tags as a whole (not only one tag).
         self._whole_tags_read = any(
             TAGS_KEY in deps
@@ -282,7 +300,28 @@ class StateWriter:
         """Ask for ``contact`` to leave ``flow`` (reason ``exit``)."""
         self.flow_requests.append((contact.id, "exit_flow", flow))
 
-    def track(self, contact: Contact, row: dict[str, Any]) -> None:
-        """Append a contact-history row (status, campaign, offer, time, rule)."""
-        history: list[dict[str, Any]] = contact.more().setdefault(HISTORY, [])
-        history.append(row)
+    def track(
+        self,
+        contact: Contact,
+        status: str,
+        campaign: str | None = None,
+        offer: str | None = None,
+        channel: str | None = None,
+        mode: Mode = "both",
+    ) -> Outcome:
+        """Track ``status`` on the contact's history at the clock (see
+        :func:`engage.history.track.track`); the change is recorded for the cascade."""
+        if TRACKED_KEY not in self.changes:
+            self.changes[TRACKED_KEY] = history_rows.version(contact)
+        return track_row(contact, status, self.now, campaign, offer, channel, mode)
+
+    def record_send(self, contact: Contact, action: Any, status: str) -> None:
+        """The history row of a send that goes out (see
+        :func:`engage.history.track.record_send`)."""
+        if action.stopped:
+            return
+        if TRACKED_KEY not in self.changes:
+            self.changes[TRACKED_KEY] = history_rows.version(contact)
+        row = record_send(contact, action, self.now, status)
+        if self.channels and row is not None and row[CHANNEL] is not None:
+            record_channel(contact, f"{row[CHANNEL]}.sent", self.now)

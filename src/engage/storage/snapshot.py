@@ -178,6 +178,37 @@ def read(path: str | os.PathLike[str]) -> SnapshotData:
     return SnapshotData(header, contacts)
 
 
+def read_header(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The header of a snapshot alone (its rules, clock, counters), without reading the
+    contacts: for tools that need to know what wrote a state folder before opening it.
+    The checksum covers the whole file and is not verified here; a restore verifies it.
+
+    Raises:
+        SnapshotError: not a snapshot, an unreadable version or a malformed header.
+    """
+    name = os.fspath(path)
+    try:
+        with open(name, "rb") as handle:
+            preamble = handle.read(_PREAMBLE.size)
+            if len(preamble) < _PREAMBLE.size:
+                raise SnapshotError(f"{name}: not an engage snapshot (too short)")
+            magic, version, header_length = _PREAMBLE.unpack(preamble)
+            if magic != MAGIC or version not in READABLE_VERSIONS:
+                raise SnapshotError(f"{name}: not a snapshot this version of engage reads")
+            if header_length > MAX_RECORD_BYTES:
+                raise SnapshotError(f"{name}: malformed snapshot: header too long")
+            blob = handle.read(header_length)
+    except OSError as exc:
+        raise SnapshotError(f"{name}: cannot read snapshot: {exc.strerror}") from None
+    try:
+        header = msgpack.unpackb(blob, raw=False, strict_map_key=False)
+    except (ValueError, msgpack.UnpackException, TypeError) as exc:
+        raise SnapshotError(f"{name}: malformed snapshot: {exc}") from None
+    if not isinstance(header, dict):
+        raise SnapshotError(f"{name}: malformed snapshot header")
+    return header
+
+
 def _records(data: memoryview) -> list[list[Any]]:
     """The contact records, each checked to be a :data:`RECORD_LENGTH`-item array.
 

@@ -23,6 +23,7 @@ from engage import __version__
 from engage.actions import Action
 from engage.errors import EventError, SnapshotError
 from engage.events import Event, field_value
+from engage.history.state import HEADER_KEY as HISTORY_HEADER
 from engage.program import Program
 from engage.state.contact import (
     DISARMED,
@@ -163,10 +164,14 @@ def snapshot_header(
         "dedupe_capacity": state.dedupe.capacity,
         "dedupe": state.dedupe.ids(),
         "deleted_history": state.deleted_history,
+        HISTORY_HEADER: state.history.to_header(),
         "failed": [action_record(a) for a in failed],
         "outbox": [action_record(a) for a in outbox],
         "problems": [p.to_dict() for p in state.problems[-1000:]],
         "rules_digest": rules_digest(program),
+        # The rules text, so that tools working on a state folder alone (engage track)
+        # can run the rules that wrote it.
+        "rules_sources": dict(program.sources),
         "tables": program_tables(program),
         "held": [event_record(e) for e in held],
         "flow_versions": state.flow_versions,
@@ -275,6 +280,7 @@ def _install_counters(state: EngineState, header: dict[str, Any]) -> None:
     state.stats.load(header.get("stats", {}))
     state.dedupe.load(header.get("dedupe", ()))
     state.deleted_history = dict(header.get("deleted_history", {}))
+    state.history.load(header.get(HISTORY_HEADER))
     for record in header.get("problems", ()):
         state.problems.append(
             Problem(

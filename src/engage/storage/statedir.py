@@ -91,6 +91,14 @@ class StateDir:
                 found.append((int(match.group(1)), os.path.join(self.path, name)))
         return sorted(found)
 
+    def newest_snapshot(self) -> str | None:
+        """The newest snapshot file of the folder (None when it has none or does not
+        exist). Cost: one directory listing."""
+        if not os.path.isdir(self.path):
+            return None
+        found = self._files(_SNAPSHOT)
+        return found[-1][1] if found else None
+
     def open(self) -> Engine:
         """Recover the engine from the folder (created if missing) and start logging."""
         os.makedirs(self.path, exist_ok=True)

@@ -229,6 +229,9 @@ def next_wake(program: Program, contact: Contact, now: float) -> float | None:
             decay = program.scores[atom.score].decay
             if decay is not None:
                 moment = decay.next_crossing(score_of(contact, atom.score), now, atom.breakpoints)
+        elif kind == "rows":
+            assert atom.anchor is not None
+            moment = atom.anchor(contact, None, now)
         elif kind == "window":
             extra = contact.extra
             if extra is not None:

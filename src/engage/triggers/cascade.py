@@ -23,6 +23,7 @@ from engage.actions import Action
 from engage.dsl import runtime
 from engage.events import Event
 from engage.explain import Cause
+from engage.history.rows import version as history_version
 from engage.program import Key, Program, RuleSpec
 from engage.state.contact import UNSUBSCRIBED, Contact, score_of
 from engage.state.writer import (
@@ -189,6 +190,8 @@ class Cascade:
             return 0 if extra is None else len(extra.get(UNSUBSCRIBED, ()))
         if kind == "list":
             return runtime.subscribed(contact, key[1])
+        if kind == "tracked":
+            return history_version(contact)
         return None
 
     def display(self, contact: Contact, key: Key, stored: Any) -> Any:

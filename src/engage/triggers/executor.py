@@ -19,6 +19,7 @@ from typing import Any
 
 from engage.actions import Action, Computed
 from engage.explain import Cause
+from engage.history.statuses import SENT_STATUS
 from engage.policy.gate import SendGate
 from engage.program import Program, RuleSpec
 from engage.state.contact import Contact
@@ -55,13 +56,21 @@ def check_field_value(type_name: str, value: Any) -> Any:
 class ActionExecutor:
     """Turns a firing into :class:`Action` records, applying the state actions."""
 
-    __slots__ = ("gate", "pending", "program", "writer")
+    __slots__ = ("_log_status", "_sent_status", "gate", "pending", "program", "writer")
 
     def __init__(self, program: Program, writer: StateWriter) -> None:
         self.program = program
         self.writer = writer
         #: Decides sends (consent, unsubscribes, campaigns, the policy).
         self.gate = SendGate(program)
+        statuses = program.statuses
+        self._sent_status = SENT_STATUS if statuses is None else statuses.canonical(SENT_STATUS)
+        #: ``log sends as`` of each campaign that says it.
+        self._log_status = {
+            name: (status if statuses is None else statuses.canonical(status))
+            for name, spec in program.campaigns.items()
+            if (status := spec.log_status) is not None
+        }
         #: Screened sends of the cascade under way, waiting for the policy (:meth:`settle`).
         self.pending: list[Action] = []
 
@@ -73,6 +82,17 @@ class ActionExecutor:
             sends = self.pending
             self.pending = []
             self.gate.apply_policy(contact, sends, now)
+            for action in sends:
+                self.went_out(contact, action)
+
+    def went_out(self, contact: Contact, action: Action) -> None:
+        """A send that goes out (not stopped) writes its history row: the status its
+        campaign logs sends as (``log sends as``), else ``contacted``."""
+        if action.stopped:
+            return
+        campaign = None if action.options is None else action.options.get("campaign")
+        status = self._log_status.get(campaign, self._sent_status) if campaign else None
+        self.writer.record_send(contact, action, status or self._sent_status)
 
     def run(
         self,
@@ -104,6 +124,8 @@ class ActionExecutor:
                 # is now; caps and quiet hours when the cascade is over (settle).
                 if self.gate.screen(contact, action) and self.gate.has_policy:
                     self.pending.append(action)
+                else:
+                    self.went_out(contact, action)
             elif spec.kind == "task" and spec.target is not None:
                 action.options = {**(options or {}), "due": format_time(now + spec.target)}
             out.append(action)
@@ -157,10 +179,8 @@ class ActionExecutor:
         elif verb == "unsubscribe_from_list":
             writer.unsubscribe_list(contact, target)
         elif verb == "track":
-            row: dict[str, Any] = {"status": args[0], "at": now, "rule": action.rule}
-            if action.options:
-                row.update(action.options)
-            writer.track(contact, row)
+            status, campaign, offer, channel, mode = target
+            writer.track(contact, status, campaign, offer, channel, mode)
         elif verb == "enter_flow":
             writer.enter_flow(contact, target)
         elif verb == "exit_flow":
