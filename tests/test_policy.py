@@ -794,3 +794,17 @@ def test_explain_and_diff_texts_show_skipped_and_held_sends() -> None:
     assert "[held until 2026-01-06T13:00:00Z]" in timeline_action(record)
     assert "[held_until 2026-01-06T13:00:00Z]" in _action_text(record)
     assert "[skipped: x]" in timeline_action({**record, "held_until": None, "skipped": "x"})
+
+
+def test_contacts_cap_counts_history_rows_that_count_as_contact() -> None:
+    engine = make(
+        "policy { contacts at most 2 per 7 days }\n"
+        'on web.visit then send email "news"\n'
+    )
+    out = []
+    for day in (1, 2, 3):
+        out += engine.ingest(ev("a", "web.visit", f"2026-01-0{day}T10:00:00Z"))
+    assert [a.suppressed for a in out] == [None, None, "cap contacts 2 per 7 days"]
+    # Eight days after the first, one row has left the window: room for one more.
+    later = engine.ingest(ev("a", "web.visit", "2026-01-09T10:00:01Z"))
+    assert [a.suppressed for a in later] == [None]

@@ -31,11 +31,13 @@ from __future__ import annotations
 from zoneinfo import ZoneInfo
 
 from engage.actions import Action
+from engage.history.conditions import count_contacts, count_contacts_changes_at
 from engage.policy import campaigns as campaign_rules
 from engage.policy import caps, held
 from engage.policy.consent import contact_stop, marketing_stop
 from engage.policy.quiet import contact_zone as _contact_zone
 from engage.policy.quiet import quiet_until
+from engage.policy.specs import CapSpec
 from engage.program import Program
 from engage.state.contact import Contact
 
@@ -172,6 +174,21 @@ class SendGate:
 
     # -- one send ---------------------------------------------------------------------
 
+    def _over_contact_cap(
+        self, contact: Contact, contact_caps: tuple[CapSpec, ...], now: float
+    ) -> tuple[CapSpec, float] | None:
+        """A ``contacts at most N per D`` cap the contact's history rows already fill
+        (rows whose status counts as contact, by contact time), with the moment the
+        first of them leaves the window (a held send is decided again then); or None.
+        Cost: one pass over the contact's history rows per cap."""
+        statuses = self.program.statuses
+        counting = () if statuses is None else statuses.counting
+        for cap in contact_caps:
+            if count_contacts(contact, cap.window, now, counting) >= cap.limit:
+                room = count_contacts_changes_at(contact, cap.window, now, counting)
+                return cap, now if room is None else room
+        return None
+
     def _apply_policy(
         self,
         contact: Contact,
@@ -191,6 +208,14 @@ class SendGate:
                     action.suppressed = cap.text
                     return
                 moment = room
+        if policy.contact_caps:
+            over_contacts = self._over_contact_cap(contact, policy.contact_caps, now)
+            if over_contacts is not None:
+                cap, room = over_contacts
+                if not policy.hold:
+                    action.suppressed = cap.text
+                    return
+                moment = max(moment, room)
         if policy.quiet is not None:
             end = quiet_until(self.program, contact, moment)
             if end is not None:

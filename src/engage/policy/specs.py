@@ -76,8 +76,7 @@ class CampaignSpec:
 
 class CapSpec:
     """One cap: ``scope`` is a channel, ``any``, ``category`` (with ``category``) or
-    ``contacts`` (history rows that count as contact; enforced once contact history
-    is part of the engine)."""
+    ``contacts`` (history rows that count as contact: engage.history)."""
 
     __slots__ = ("category", "limit", "scope", "text", "window")
 
@@ -97,7 +96,7 @@ class PolicySpec:
     """The program's ``policy { ... }``.
 
     ``caps`` are the send caps the gate enforces (channels, ``any``, categories);
-    ``contact_caps`` the ``contacts at most`` lines, stored for contact history.
+    ``contact_caps`` the ``contacts at most`` lines (counted on contact history).
     ``quiet`` is (start, end) in minutes after midnight, or None.
     """
 
