@@ -32,6 +32,7 @@ STATE_VERBS: Final = frozenset(
         "track",
         "enter_flow",
         "exit_flow",
+        "qualify_lead",
     }
 )
 
@@ -115,10 +116,13 @@ class Action:
             is next tried, or None.
         step: the stable name of the flow step that made the action, or None.
         version: the version of the flow the contact runs, where it matters, or None.
+        account: the account an account rule fired for, or None.
+        lead: the lead a lead rule fired for, or None.
         status: ``"ok"``, or ``"failed"`` when a handler raised (see ``error``).
     """
 
     __slots__ = (
+        "account",
         "action",
         "args",
         "cause",
@@ -126,6 +130,7 @@ class Action:
         "error",
         "event",
         "held_until",
+        "lead",
         "options",
         "rule",
         "skipped",
@@ -162,6 +167,9 @@ class Action:
         self.version: int | None = None
         self.status = "ok"
         self.error: str | None = None
+        #: The account or lead a rule fired for (rules on ``account.X`` / ``lead.X``).
+        self.account: str | None = None
+        self.lead: str | None = None
 
     @property
     def stopped(self) -> bool:
@@ -206,6 +214,10 @@ class Action:
             record["step"] = self.step
         if self.version is not None:
             record["version"] = self.version
+        if self.account is not None:
+            record["account"] = self.account
+        if self.lead is not None:
+            record["lead"] = self.lead
         if self.status != "ok":
             record["status"] = self.status
             record["error"] = self.error

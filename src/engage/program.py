@@ -327,6 +327,9 @@ class Program:
         self.generated_source = ""
         #: The names of the program, for compiling queries against it.
         self.symbols: Any = None
+        #: Accounts and leads (:class:`engage.b2b.spec.B2BProgram`), or None when the
+        #: program declares neither: then nothing of :mod:`engage.b2b` runs.
+        self.b2b: Any = None
 
     @property
     def has_timers(self) -> bool:

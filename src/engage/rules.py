@@ -38,7 +38,8 @@ class Rules:
         A decaying score's reference time moves with the engine's clock (see
         :mod:`engage.scoring.decay`), so each engine gets its own compiled copy then.
         """
-        if any(score.decay is not None for score in self.program.scores):
+        program = self.program
+        if program.b2b is not None or any(s.decay is not None for s in program.scores):
             return compile_program(self.checked)
         return self.program
 

@@ -45,7 +45,9 @@ _VALUE_TOKENS: Final = frozenset(
     {"NAME", "STRING", "NUMBER", "TIME", "COMPARE", "PLUS", "MINUS", "STAR", "SLASH", "ONCE"}
 )
 #: Rules whose value is the keyword itself (``days``, ``contains``, ``email``...).
-_KEYWORD_RULES: Final = frozenset({"unit", "text_op", "channel", "scope", "segment_edge"})
+_KEYWORD_RULES: Final = frozenset(
+    {"unit", "text_op", "channel", "scope", "segment_edge", "entity", "rollup_kind"}
+)
 
 
 #: What a Lark tree node holds: subtrees, tokens, and None for absent optional parts.
@@ -201,7 +203,7 @@ class TreeBuilder:
     def _keyword(self, meta: Meta, children: list[Token]) -> str:
         return str(children[0])
 
-    unit = text_op = channel = scope = segment_edge = _keyword
+    unit = text_op = channel = scope = segment_edge = entity = rollup_kind = _keyword
 
     def list_lit(self, meta: Meta, children: list[Any]) -> ast.ListLit:
         return ast.ListLit(tuple(c for c in children if c is not None), span_of(meta))
@@ -224,16 +226,20 @@ class TreeBuilder:
             return ast.Name(head, span)
         if head == "event":
             return ast.EventAttr(tuple(parts[1:]), span)
+        if head in ("account", "lead"):
+            if len(parts) != 2:
+                self.report(span, f"write `{head}.NAME` (for example `{head}.tier`)")
+            return ast.EntityAttr(cast(Any, head), parts[1], span)
         if head == "consent":
             if len(parts) != 2:
                 self.report(span, "write `consent.CHANNEL` (for example `consent.email`)")
             return ast.Consent(parts[1], span)
         text = ".".join(parts)
-        hint = did_you_mean(head, ("event", "consent"))
+        hint = did_you_mean(head, ("event", "consent", "account", "lead"))
         self.report(
             span,
-            f"unknown name {text!r}: only `event.ATTRIBUTE` and `consent.CHANNEL` "
-            "are written with dots",
+            f"unknown name {text!r}: only `event.ATTRIBUTE`, `consent.CHANNEL`, "
+            "`account.NAME` and `lead.NAME` are written with dots",
             hint and f"{hint}.{'.'.join(parts[1:])}",
         )
         return ast.Name(text, span)
@@ -401,6 +407,27 @@ class TreeBuilder:
     def valuation_block(self, meta: Meta, children: list[Any]) -> ast.ValuationBlock:
         return ast.ValuationBlock(tuple(children), span_of(meta))
 
+    def entity_fields(self, meta: Meta, children: list[Any]) -> ast.EntityFieldsBlock:
+        entity, *fields = children
+        return ast.EntityFieldsBlock(cast(Any, entity), tuple(fields), span_of(meta))
+
+    def rollup_of(self, meta: Meta, children: list[Any]) -> tuple[str, str, None, Span]:
+        kind, score = children
+        return (str(kind), str(score), None, token_span(score))
+
+    def rollup_count(self, meta: Meta, children: list[Any]) -> tuple[str, None, Any, None]:
+        return ("count", None, children[0], None)
+
+    def account_score(self, meta: Meta, children: list[Any]) -> ast.AccountScoreDecl:
+        name, (kind, score, where, score_span) = children
+        return ast.AccountScoreDecl(
+            str(name), kind, score, where, span_of(meta), score_span
+        )
+
+    def lead_score(self, meta: Meta, children: list[Any]) -> ast.LeadScoreDecl:
+        block = self.score_block(meta, children)
+        return ast.LeadScoreDecl(block, span_of(meta))
+
     def segment_decl(self, meta: Meta, children: list[Any]) -> ast.SegmentDecl:
         return ast.SegmentDecl(str(children[0]), children[1], span_of(meta))
 
@@ -551,6 +578,9 @@ class TreeBuilder:
     def do_action(self, meta: Meta, children: list[Any]) -> ast.DoAction:
         name, *args = children
         return ast.DoAction(name, tuple(args), span_of(meta))
+
+    def qualify_action(self, meta: Meta, children: list[Any]) -> ast.QualifyAction:
+        return ast.QualifyAction(span_of(meta))
 
     # ------------------------------------------------------------ rules and file
 

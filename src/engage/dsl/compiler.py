@@ -27,6 +27,7 @@ from engage.dsl import ast
 from engage.dsl.checker import CheckedProgram, CheckedRule
 from engage.dsl.codegen import CodeGenerator, literal_value
 from engage.dsl.printer import window_signature
+from engage.b2b.compile import compile_entities
 from engage.dsl.walk import children
 from engage.errors import source_lines
 from engage.program import (
@@ -43,7 +44,7 @@ from engage.program import (
 )
 from engage.scoring.decay import Decay
 from engage.state.contact import Contact
-from engage.state.writer import VALUATION_KEY
+from engage.state.writer import ACCOUNT_KEY, VALUATION_KEY
 from engage.time.valuation import EXPIRED, make_valuation
 from engage.time.windows import make_counter
 from engage.timeutil import format_duration
@@ -126,6 +127,7 @@ class _Compiler:
         segments = self._segments()
         rules = self._rules()
         lines = self._score_lines()
+        program.b2b = compile_entities(self)
         thresholds = self._classify_thresholds(rules)
         self._dependencies(segments, rules, thresholds)
         self._wake_plan(rules, segments)
@@ -338,6 +340,8 @@ class _Compiler:
                     keys.add(("group", group))
                 case ast.InSegment(segment=segment):
                     keys.add(("segment", sym.segments[segment]))
+                case ast.EntityAttr():
+                    keys.add(ACCOUNT_KEY)  # re-read when the contact changes account
                 case ast.Had() | ast.Count():
                     keys.add(("history", self.history_atom(node)))
                 case _:
@@ -360,6 +364,8 @@ class _Compiler:
                     label = f"in group {group!r}"
                 case ast.InSegment(segment=segment):
                     label = f"in segment {segment}"
+                case ast.EntityAttr(entity=entity, name=name):
+                    label = f"{entity}.{name}"
                 case ast.Had(event_type=t) | ast.Count(event_type=t):
                     label = f"{'had' if isinstance(node, ast.Had) else 'count'} {t}"
                 case _:

@@ -103,6 +103,11 @@ class Symbols:
     scores: dict[str, ScoreSymbol] = attrs.Factory(dict)
     segments: dict[str, int] = attrs.Factory(dict)
     classes: tuple[tuple[str, float], ...] = DEFAULT_CLASSES
+    #: ``account.X`` and ``lead.X`` names (fields and scores) with their types, by
+    #: entity; empty when the program declares no accounts or leads.
+    entity_names: dict[str, dict[str, ValueType]] = attrs.Factory(
+        lambda: {"account": {}, "lead": {}}
+    )
 
     def known_names(self) -> list[str]:
         """Every bare name a condition may use, for did-you-mean."""

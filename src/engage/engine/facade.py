@@ -31,6 +31,8 @@ from engage import query
 from engage.actions import Action
 from engage.collector import gc_paused
 from engage.dsl.symbols import NON_ACTIVITY_TYPES
+from engage.b2b.runtime import B2BRuntime
+from engage.b2b.store import EntityStore
 from engage.engine.admission import Admission
 from engage.engine.dispatch import Dispatcher, Handler
 from engage.engine.inline import InlinePath, InlinePlan
@@ -43,6 +45,7 @@ from engage.errors import EventError
 from engage.events import (
     BOUNCE,
     DELETED,
+    ENTITY_KEYS,
     UNSUBSCRIBE,
     UPDATED,
     Event,
@@ -148,6 +151,16 @@ class Engine:
         self._inline_applied = 0
         #: The inline path's apply, or None when no event type takes it.
         self._apply_inline = self._inline.apply if self._inline.active else None
+        #: Accounts and leads (engine/b2b), None for rules that declare neither: then
+        #: nothing below looks at them.
+        self._b2b: B2BRuntime | None = None
+        self.__dict__.pop("_wake", None)
+        if program.b2b is not None:
+            self._b2b = B2BRuntime(program.b2b, self._dispatcher.dispatch, self._reject_admitted)
+            # Every event on the full path, every wake-up read before and after: the
+            # contact's delta is what the accounts are kept from.
+            self._apply_inline = None
+            self._wake = self._wake_b2b  # type: ignore[method-assign]
 
     # -- reading ----------------------------------------------------------------------
 
@@ -252,6 +265,12 @@ class Engine:
         }
 
     @property
+    def entities(self) -> EntityStore | None:
+        """Accounts and leads (read-only for hosts), or None when the rules declare
+        neither (see docs/accounts.md)."""
+        return None if self._b2b is None else self._b2b.store
+
+    @property
     def plan_source(self) -> str:
         """The generated source of the event plans (see :mod:`engage.dsl.plans`)."""
         return self._planned.source
@@ -305,6 +324,8 @@ class Engine:
         self._indexes.sync(contacts)
         self._indexes.check(contacts)
         self._timers.check(contacts)
+        if self._b2b is not None:
+            self._b2b.store.check(contacts, self.state.clock_or_zero())
 
     # -- handlers and outbox ------------------------------------------------------------
 
@@ -359,6 +380,10 @@ class Engine:
         if self._reorder is not None:
             for event in admission.stream(records):
                 self._through_reorder(event, out)
+            return
+        if self._b2b is not None:
+            for event in admission.stream(records):
+                self._apply_admitted(event, admission.updates, out)
             return
         apply_inline = self._apply_inline
         move_clock = self._move_clock
@@ -476,11 +501,42 @@ class Engine:
         moment: float = event.at  # type: ignore[assignment]  # admitted: always set
         if moment > self.state.now:
             self._move_clock(moment, out)
+        if self._b2b is not None:
+            self._apply_b2b(event, updates, out)
+            return
         apply_inline = self._apply_inline
         if updates is None and apply_inline is not None and apply_inline(event, out):
             self._inline_applied += 1
         else:
             self._apply_guarded(event, updates, out)
+
+    def _apply_b2b(self, event: Event, updates: list[Update] | None, out: list[Action]) -> None:
+        """An event of rules with accounts or leads: an account or lead record to the
+        store; a contact's event read before and after, its delta settled."""
+        b2b = self._b2b
+        assert b2b is not None
+        state = self.state
+        b2b.store.move_clock(state.now)
+        if event.type in ENTITY_KEYS:
+            b2b.entity_event(event, state.now, out)
+            return
+        contacts = state.contacts
+        before = b2b.reading(contacts.get(event.contact), state.now)
+        self._apply_guarded(event, updates, out)
+        b2b.settle(event.contact, before, contacts.get(event.contact), event, state.now, out)
+
+    def _wake_b2b(self, contact: Contact, moment: float, out: list[Action]) -> None:
+        """A wake-up, read before and after for the contact's account (segments and
+        conditions that time moves can change a roll-up's ``where``)."""
+        b2b = self._b2b
+        assert b2b is not None
+        before = b2b.reading(contact, self.state.now)
+        Engine._wake(self, contact, moment, out)
+        b2b.settle(contact.id, before, contact, None, self.state.now, out)
+
+    def _reject_admitted(self, event: Event, reason: str) -> None:
+        """An admitted record that its stage refused (a bad account or lead value)."""
+        self.state.reject(event_record(event), reason, None)
 
     def _apply_guarded(self, event: Event, updates: list[Update] | None, out: list[Action]) -> None:
         """An event through its type's plan when it has one, else the full path."""
@@ -661,6 +717,8 @@ class Engine:
                     if value is not None:
                         put_score(contact, index, value * factor)
                 self._indexes.rescale(score.index, factor, self.state.contacts)
+                if self._b2b is not None:
+                    self._b2b.store.rescale(index, factor)
 
     def next_timer(self) -> datetime | None:
         """When the next pending timer is due, or None."""
@@ -767,6 +825,8 @@ class Engine:
         now = state.clock_or_zero()
         writer = self._writer
         writer.now = now
+        if self._b2b is not None:
+            self._b2b.store.rebuild(state.contacts.values(), now)
         changed = set(report.new_rules) | set(report.changed_rules)
         fresh_rules = tuple(
             rule for rule in program.rules if rule.kind == "when" and rule.name in changed
@@ -859,4 +919,5 @@ class Engine:
             "pending_timers": len(self._timers),
             "held": self.held,
             "clock": format_time(state.now) if state.started else None,
+            **({} if self._b2b is None else self._b2b.store.counts()),
         }

@@ -8,7 +8,7 @@ segments and snapshots, so that recovery knows which entries a snapshot covers.
 
 from __future__ import annotations
 
-from engage.events import Event
+from engage.events import Event, envelope_key
 from engage.storage.eventlog import EventLog
 
 
@@ -47,7 +47,7 @@ class Journal:
                     "n": self.seq,
                     "p": position,
                     "e": {
-                        "contact": event.contact,
+                        envelope_key(event.type): event.contact,
                         "type": event.type,
                         "at": event.at,
                         "id": event.id,

@@ -35,6 +35,8 @@ TAGS_KEY: Key = ("tags",)
 GROUPS_KEY: Key = ("groups",)
 LAST_ACTIVITY_KEY: Key = ("last_activity",)
 VALUATION_KEY: Key = ("valuation",)
+#: The key conditions reading ``account.X`` depend on: the contact's account moved.
+ACCOUNT_KEY: Key = ("account",)
 
 
 def whole_as_int(value: float) -> float:
@@ -121,9 +123,12 @@ class StateWriter:
         fields[index] = value
 
     def set_undeclared(self, contact: Contact, name: str, value: Any) -> None:
-        """Fields no rule declares are kept (and dumped) but read by no condition."""
+        """Fields no rule declares are kept (and dumped) but read by no condition
+        (except ``account``: conditions that read ``account.X`` follow it)."""
         extra = contact.more()
         store = extra.setdefault(UNDECLARED, {})
+        if name == "account" and store.get(name) != value:
+            self._touch(ACCOUNT_KEY, store.get(name))
         if value is None:
             store.pop(name, None)
         else:

@@ -22,7 +22,7 @@ import attrs
 from engage import __version__
 from engage.actions import Action
 from engage.errors import EventError, SnapshotError
-from engage.events import Event, field_value
+from engage.events import Event, envelope_key, field_value
 from engage.program import Program
 from engage.state.contact import (
     DISARMED,
@@ -110,6 +110,8 @@ def action_record(action: Action) -> dict[str, Any]:
         "error": action.error,
         "step": action.step,
         "version": action.version,
+        "account": action.account,
+        "lead": action.lead,
     }
 
 
@@ -129,6 +131,8 @@ def action_from_record(record: dict[str, Any]) -> Action:
     # Snapshots written before flows have no step or version.
     action.step = record.get("step")
     action.version = record.get("version")
+    action.account = record.get("account")
+    action.lead = record.get("lead")
     return action
 
 
@@ -159,6 +163,8 @@ def snapshot_header(
         "rules_digest": rules_digest(program),
         "tables": program_tables(program),
         "held": [event_record(e) for e in held],
+        # Accounts and leads (what is not derived from the contacts), by name.
+        "entities": None if program.b2b is None else program.b2b.store.to_data(),
     }
 
 
@@ -174,7 +180,7 @@ def snapshot_data(program: Program, state: EngineState, journal_seq: int) -> Sna
 def event_record(event: Event) -> dict[str, Any]:
     """An admitted event as plain data (held events in snapshots)."""
     return {
-        "contact": event.contact,
+        envelope_key(event.type): event.contact,
         "type": event.type,
         "at": event.at,
         "id": event.id,
@@ -185,7 +191,7 @@ def event_record(event: Event) -> dict[str, Any]:
 def held_events(header: dict[str, Any]) -> list[Event]:
     """The events a snapshot's reorder buffer held, in release order."""
     return [
-        Event(r["contact"], r["type"], float(r["at"]), r["id"], r["data"])
+        Event(r[envelope_key(r["type"])], r["type"], float(r["at"]), r["id"], r["data"])
         for r in header.get("held", ())
     ]
 
@@ -233,6 +239,9 @@ def install(program: Program, state: EngineState, data: SnapshotData) -> Install
             for record in data.contacts:
                 contact = mapper.contact(record)
                 contacts[contact.id] = contact
+        if program.b2b is not None:
+            # Accounts' and leads' own state; their roll-ups are rebuilt by the engine.
+            program.b2b.store.load(header.get("entities"))
     except (KeyError, IndexError, TypeError, ValueError) as exc:
         raise SnapshotError(f"snapshot state does not fit these rules: {exc!r}") from None
     return Installed(report, same, int(header.get("log_seq", 0)))
