@@ -174,8 +174,8 @@ class Action:
     @property
     def stopped(self) -> bool:
         """A send that did not go out (suppressed, skipped or held): no handler sees it."""
-        return self.suppressed is not None or self.skipped is not None or (
-            self.held_until is not None
+        return (
+            self.suppressed is not None or self.skipped is not None or (self.held_until is not None)
         )
 
     @property

@@ -265,8 +265,11 @@ def contact_updates(data: Mapping[str, Any] | None, program: Program) -> list[Up
                 raise EventError("'status' must be 'active' or 'suspended'")
             updates.append(("status", None, value))
         else:
-            if name == "account" and value is not None and program.b2b is not None and (
-                not isinstance(value, str) or not value or len(value) > MAX_ID_LENGTH
+            if (
+                name == "account"
+                and value is not None
+                and program.b2b is not None
+                and (not isinstance(value, str) or not value or len(value) > MAX_ID_LENGTH)
             ):
                 raise EventError("'account' must be an account id (a non-empty text) or null")
             kept = tuple(value) if isinstance(value, list) else value

@@ -37,12 +37,18 @@ class MemberDelta:
     contact: str
     account: tuple[str | None, str | None]
     values: tuple[tuple[Any, ...], tuple[Any, ...]]
+    #: Per roll-up, the decay reference time its (scaled) values are relative to, None
+    #: for a score that does not decay. Set by the per-contact step, whose states each
+    #: carry their own reference: a keyed account stage converts ``scaled`` to its own
+    #: reference ``r`` as ``scaled * 2 ** ((ref - r) / half_life)``.
+    refs: tuple[float | None, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "contact": self.contact,
             "account": list(self.account),
             "values": [list(self.values[0]), list(self.values[1])],
+            "refs": list(self.refs),
         }
 
 

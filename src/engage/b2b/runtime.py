@@ -41,6 +41,9 @@ class B2BRuntime:
         self._lead_types = frozenset(program.lead_lines)
         #: When a list, every delta settled is appended (the per-contact step reads it).
         self.collected: list[MemberDelta] | None = None
+        #: False in the per-contact step: accounts and leads are a keyed stage of their
+        #: own there, fed by the deltas, so the step only records them.
+        self.stage = True
 
     def reading(self, contact: Contact | None, now: float) -> Membership:
         """The contact's account and contributions (before a change)."""
@@ -66,6 +69,8 @@ class B2BRuntime:
         if delta is not None:
             if self.collected is not None:
                 self.collected.append(delta)
+            if not self.stage:
+                return
             touched = store.apply_member(delta)
             if program.account_rules:
                 for account_id in sorted(touched):
@@ -73,6 +78,8 @@ class B2BRuntime:
                     actions.extend(
                         store.evaluate(program.account_rules, account, now, contact_id, event_id)
                     )
+        if not self.stage:
+            return
         if contact is not None and event is not None and event.type in self._lead_types:
             for lead in store.score_leads(contact, event, now):
                 actions.extend(store.evaluate(program.lead_rules, lead, now, contact_id, event_id))

@@ -30,6 +30,7 @@ from engage.errors import EventError
 from engage.state.contact import Contact
 from engage.timeutil import format_time
 
+
 class AccountState:
     """One account: fields, aggregates (one per roll-up), members, rule bits."""
 
@@ -198,7 +199,9 @@ class EntityStore:
         for contact in contacts:
             found = membership(self.program, contact, now)
             if found.account is not None:
-                self.apply_member(MemberDelta(contact.id, (None, found.account), ((), found.values)))
+                self.apply_member(
+                    MemberDelta(contact.id, (None, found.account), ((), found.values))
+                )
         self.leads_by_contact.clear()
         self.leads_by_account.clear()
         for lead in self.leads.values():
@@ -206,7 +209,9 @@ class EntityStore:
 
     # -- leads --------------------------------------------------------------------------
 
-    def lead_event(self, event_type: str, lead_id: str, data: Mapping[str, Any] | None, now: float) -> LeadState:
+    def lead_event(
+        self, event_type: str, lead_id: str, data: Mapping[str, Any] | None, now: float
+    ) -> LeadState:
         """``lead.created`` / ``lead.updated`` (create or update: primary contact and
         account, fields) and ``lead.closed``. Validated before anything changes.
 
@@ -250,7 +255,10 @@ class EntityStore:
             self.leads_by_account.setdefault(lead.account, set()).add(lead.id)
 
     def _unindex(self, lead: LeadState) -> None:
-        for index, key in ((self.leads_by_contact, lead.contact), (self.leads_by_account, lead.account)):
+        for index, key in (
+            (self.leads_by_contact, lead.contact),
+            (self.leads_by_account, lead.account),
+        ):
             if key is not None:
                 found = index.get(key)
                 if found is not None:
@@ -282,7 +290,9 @@ class EntityStore:
                     continue
                 points = _capped(lead, line, now)
                 if points:
-                    moved = self._add(lead, self.program.lead_scores[line.score], points, now) or moved
+                    moved = (
+                        self._add(lead, self.program.lead_scores[line.score], points, now) or moved
+                    )
             if moved:
                 changed.append(lead)
         return changed
@@ -426,7 +436,9 @@ class EntityStore:
             account.truth = _bits(account_rules, truth)
             account.fired = _bits(account_rules, fired)
         for lead_id, record in (data.get("leads") or {}).items():
-            contact, account_id, fields, scores, caps, qualified, closed, created, truth, fired = record
+            contact, account_id, fields, scores, caps, qualified, closed, created, truth, fired = (
+                record
+            )
             lead = LeadState(lead_id, float(created), len(self.program.lead_scores))
             lead.contact, lead.account, lead.fields = contact, account_id, dict(fields)
             for score in self.program.lead_scores:
@@ -506,7 +518,9 @@ def _capped(lead: LeadState, line: LeadLine, now: float) -> float:
     return points
 
 
-def _fields(declared: Mapping[str, str], data: Mapping[str, Any] | None, what: str) -> dict[str, Any]:
+def _fields(
+    declared: Mapping[str, str], data: Mapping[str, Any] | None, what: str
+) -> dict[str, Any]:
     from engage.events import field_value  # noqa: PLC0415 - events imports the program
 
     values: dict[str, Any] = {}

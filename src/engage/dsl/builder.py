@@ -420,9 +420,7 @@ class TreeBuilder:
 
     def account_score(self, meta: Meta, children: list[Any]) -> ast.AccountScoreDecl:
         name, (kind, score, where, score_span) = children
-        return ast.AccountScoreDecl(
-            str(name), kind, score, where, span_of(meta), score_span
-        )
+        return ast.AccountScoreDecl(str(name), kind, score, where, span_of(meta), score_span)
 
     def lead_score(self, meta: Meta, children: list[Any]) -> ast.LeadScoreDecl:
         block = self.score_block(meta, children)

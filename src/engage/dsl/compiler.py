@@ -23,11 +23,11 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from engage.actions import ActionSpec, Computed
+from engage.b2b.compile import compile_entities
 from engage.dsl import ast
 from engage.dsl.checker import CheckedProgram, CheckedRule
 from engage.dsl.codegen import CodeGenerator, literal_value
 from engage.dsl.printer import window_signature
-from engage.b2b.compile import compile_entities
 from engage.dsl.walk import children
 from engage.errors import source_lines
 from engage.program import (

@@ -32,7 +32,7 @@ from engage.dsl.expr_types import STATE_CONTEXT
 from engage.dsl.report import Reporter
 from engage.dsl.symbols import BUILTINS, Symbols, ValueType
 from engage.dsl.walk import walk
-from engage.errors import did_you_mean
+from engage.errors import Span, did_you_mean
 
 Entity = Literal["account", "lead"]
 
@@ -93,8 +93,10 @@ class EntityChecker:
                         for field in fields:
                             if self._free(entity, field.name, field.span, "field"):
                                 names[entity][field.name] = field.type
-                                kept = self.account_fields if entity == "account" else (
-                                    self.lead_fields
+                                kept = (
+                                    self.account_fields
+                                    if entity == "account"
+                                    else (self.lead_fields)
                                 )
                                 kept.append(field)
                     case ast.AccountScoreDecl(name=name, span=span):
@@ -108,7 +110,7 @@ class EntityChecker:
                     case _:
                         pass
 
-    def _free(self, entity: Entity, name: str, span: ast.Span, what: str) -> bool:
+    def _free(self, entity: Entity, name: str, span: Span, what: str) -> bool:
         taken = self.symbols.entity_names[entity]
         if name in taken:
             self.reporter.report(span, f"{entity} name {name!r} is declared twice")
@@ -246,7 +248,7 @@ class EntityChecker:
         if decl.mode.kind not in ("edge", "once"):
             report(
                 decl.mode.span or decl.span,
-                f"a {entity} rule fires once per crossing (the default) or `once`",
+                f"{_article(entity)} rule fires once per crossing (the default) or `once`",
             )
         for action in decl.actions:
             if isinstance(action, ast.QualifyAction):
@@ -256,14 +258,16 @@ class EntityChecker:
             if not isinstance(action, _ENTITY_ACTIONS):
                 report(
                     action.span,
-                    f"a {entity} rule cannot change a contact: its actions are `notify`, "
+                    f"{_article(entity)} rule cannot change a contact: its actions are `notify`, "
                     "`create task`, `call webhook` and `do`"
                     + (", and `qualify lead`" if entity == "lead" else ""),
                 )
             elif isinstance(action, ast.DoAction):
                 for arg in action.args:
                     if any(isinstance(n, _CONTACT_NODES) for n in walk(arg)):
-                        report(arg.span, f"a {entity} rule's action cannot read the contact")
+                        report(
+                            arg.span, f"{_article(entity)} rule's action cannot read the contact"
+                        )
 
 
 def _rule_exprs(decl: ast.RuleDecl) -> Iterable[ast.Expr]:
@@ -271,7 +275,7 @@ def _rule_exprs(decl: ast.RuleDecl) -> Iterable[ast.Expr]:
     if isinstance(trigger, ast.WhenTrigger):
         yield trigger.condition
     elif getattr(trigger, "where", None) is not None:
-        yield trigger.where  # type: ignore[union-attr,misc]
+        yield trigger.where  # type: ignore[misc]
     if decl.mode.rearm is not None:
         yield decl.mode.rearm
 
@@ -287,3 +291,7 @@ def _reads_entity(decl: ast.RuleDecl, entity: Entity) -> bool:
 def entity_type(symbols: Symbols, entity: Entity, name: str) -> ValueType | None:
     """The type of ``entity.name``, or None when it is not declared."""
     return symbols.entity_names[entity].get(name)
+
+
+def _article(entity: Entity) -> str:
+    return "an account" if entity == "account" else "a lead"

@@ -29,10 +29,10 @@ from typing import Any
 
 from engage import query
 from engage.actions import Action
-from engage.collector import gc_paused
-from engage.dsl.symbols import NON_ACTIVITY_TYPES
 from engage.b2b.runtime import B2BRuntime
 from engage.b2b.store import EntityStore
+from engage.collector import gc_paused
+from engage.dsl.symbols import NON_ACTIVITY_TYPES
 from engage.engine.admission import Admission
 from engage.engine.dispatch import Dispatcher, Handler
 from engage.engine.inline import InlinePath, InlinePlan
