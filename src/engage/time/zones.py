@@ -129,3 +129,4 @@ def window_end(moment: float, tz: ZoneInfo, start: int, end: int) -> float | Non
     if not inside:
         return None
     return next_clock(moment, tz, end)
+
