@@ -328,6 +328,11 @@ class _Mapper:
         self.report = report
         self.old_scores = [(name, half_life) for name, half_life in old["scores"]]
         self.old_refs = list(old["decay_refs"])
+        # A fresh program's decay references start at 0: scaling a value held at an
+        # epoch-sized clock against it overflows. Nothing is stored under them yet.
+        for spec in program.scores:
+            if spec.decay is not None and spec.decay.needs_rebase(now):
+                spec.decay.ref = now
         self.old_fields = [(name, type_) for name, type_ in old["fields"]]
         self.old_bits = list(old["truth_bits"])
         old_rules = {entry[0]: (entry[1], entry[2]) for entry in old["rules"]}
