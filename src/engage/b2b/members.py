@@ -12,6 +12,7 @@ slot read, or one generated condition call, per roll-up.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import attrs
@@ -72,6 +73,11 @@ def membership(program: B2BProgram, contact: Contact, now: float) -> Membership:
     account = account_of(contact)
     if account is None:
         return NOBODY
+    return Membership(account, contributions(program, contact, now))
+
+
+def contributions(program: B2BProgram, contact: Contact, now: float) -> tuple[Any, ...]:
+    """Each roll-up's contribution of a contact: a stored score, or a condition's truth."""
     values: list[Any] = []
     for rollup in program.rollups:
         if rollup.score is not None:
@@ -80,7 +86,50 @@ def membership(program: B2BProgram, contact: Contact, now: float) -> Membership:
             values.append(bool(rollup.where(contact, None, now)))
         else:
             values.append(True)
-    return Membership(account, tuple(values))
+    return tuple(values)
+
+
+def reader(program: B2BProgram) -> Callable[[Contact, float], tuple[Any, ...] | None]:
+    """A fast form of :func:`membership` for the engine's hot path: ``(account,
+    contribution, ...)`` as one plain tuple, or None for a contact without an account.
+
+    Generated once per program (only slot indexes and helper names enter the source,
+    never user text): per call a dict look-up for the account and one slot read, or one
+    generated condition, per roll-up.
+    """
+    parts = []
+    namespace: dict[str, Any] = {"_UNDECLARED": UNDECLARED}
+    for number, rollup in enumerate(program.rollups):
+        if rollup.score == 0:
+            parts.append("c.first_score")
+        elif rollup.score is not None:
+            parts.append(f"c.more_scores[{int(rollup.score) - 1}]")
+        elif rollup.where is not None:
+            namespace[f"_w{number}"] = rollup.where
+            parts.append(f"(_w{number}(c, None, now) is True)")
+        else:
+            parts.append("True")
+    source = (
+        "def read(c, now):\n"
+        "    extra = c.extra\n"
+        "    if extra is None:\n"
+        "        return None\n"
+        "    found = extra.get(_UNDECLARED)\n"
+        "    if not found:\n"
+        "        return None\n"
+        "    account = found.get('account')\n"
+        "    if account.__class__ is not str or not account:\n"
+        "        return None\n"
+        f"    return (account, {''.join(part + ', ' for part in parts)})\n"
+    )
+    exec(compile(source, "<engage-account-reader>", "exec"), namespace)  # indexes only
+    read: Callable[[Contact, float], tuple[Any, ...] | None] = namespace["read"]
+    return read
+
+
+def as_membership(reading: tuple[Any, ...] | None) -> Membership:
+    """The record of a :func:`reader` tuple."""
+    return NOBODY if reading is None else Membership(reading[0], reading[1:])
 
 
 def member_delta(contact: str, before: Membership, after: Membership) -> MemberDelta | None:

@@ -17,6 +17,7 @@ half-lives) the aggregates are rescaled with the contacts (:meth:`Aggregate.resc
 
 from __future__ import annotations
 
+from math import exp2
 from typing import Any
 
 from sortedcontainers import SortedList
@@ -67,7 +68,9 @@ class Aggregate:
         if self.ordered is not None:
             value = self.ordered[-1][0] if kind == "max" else self.ordered[0][0]
             return value if decay is None else decay.read(value, now)
-        total = self.total if decay is None else decay.raw(self.total, now)
+        total = self.total
+        if decay is not None:
+            total *= exp2((decay.ref - now) / decay.half_life)
         return total / self.n if kind == "avg" else total
 
     def rescale(self, factor: float) -> None:

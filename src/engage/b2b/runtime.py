@@ -16,13 +16,17 @@ accounts touched. Engines whose rules declare no accounts or leads never build o
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from engage.actions import Action
-from engage.b2b.members import NOBODY, MemberDelta, Membership, member_delta, membership
+from engage.b2b.members import MemberDelta, reader
 from engage.b2b.spec import B2BProgram
 from engage.errors import EventError
 from engage.events import Event
 from engage.state.contact import Contact
+
+#: A contact's account and contributions as one tuple, None without an account.
+Reading = tuple[Any, ...] | None
 
 
 class B2BRuntime:
@@ -39,20 +43,25 @@ class B2BRuntime:
         self._dispatch = dispatch
         self._reject = reject
         self._lead_types = frozenset(program.lead_lines)
+        #: The contact's reading: ``(account, value, ...)`` or None (generated).
+        self.read = reader(program)
+        #: Whether a lead score decays (then the clock's moves may rebase it).
+        self.lead_decay = any(score.decay is not None for score in program.lead_scores)
         #: When a list, every delta settled is appended (the per-contact step reads it).
         self.collected: list[MemberDelta] | None = None
         #: False in the per-contact step: accounts and leads are a keyed stage of their
         #: own there, fed by the deltas, so the step only records them.
         self.stage = True
 
-    def reading(self, contact: Contact | None, now: float) -> Membership:
-        """The contact's account and contributions (before a change)."""
-        return NOBODY if contact is None else membership(self.program, contact, now)
+    def reading(self, contact: Contact | None, now: float) -> Reading:
+        """The contact's account and contributions (before a change): ``(account,
+        value, ...)``, or None without an account."""
+        return None if contact is None else self.read(contact, now)
 
     def settle(
         self,
         contact_id: str,
-        before: Membership,
+        before: Reading,
         contact: Contact | None,
         event: Event | None,
         now: float,
@@ -60,28 +69,43 @@ class B2BRuntime:
     ) -> None:
         """After the contact's event or wake-up: its delta to the accounts, the event's
         lead score lines, and the rules of what moved (actions appended to ``out``)."""
+        after = None if contact is None else self.read(contact, now)
+        scored = event is not None and contact is not None and event.type in self._lead_types
+        if not scored and before == after:
+            return
         program = self.program
         store = self.store
-        after = NOBODY if contact is None else membership(program, contact, now)
-        delta = member_delta(contact_id, before, after)
         event_id = None if event is None else event.id
         actions: list[Action] = []
-        if delta is not None:
+        if before != after:
             if self.collected is not None:
-                self.collected.append(delta)
+                self.collected.append(
+                    MemberDelta(
+                        contact_id,
+                        (
+                            None if before is None else before[0],
+                            None if after is None else after[0],
+                        ),
+                        (() if before is None else before[1:], () if after is None else after[1:]),
+                    )
+                )
             if not self.stage:
                 return
-            touched = store.apply_member(delta)
+            touched = store.move(contact_id, before, after)
             if program.account_rules:
-                for account_id in sorted(touched):
-                    account = store.accounts[account_id]
+                accounts = store.accounts
+                for account_id in sorted(touched) if len(touched) > 1 else touched:
                     actions.extend(
-                        store.evaluate(program.account_rules, account, now, contact_id, event_id)
+                        store.evaluate(
+                            program.account_rules, accounts[account_id], now, contact_id, event_id
+                        )
                     )
         if not self.stage:
             return
-        if contact is not None and event is not None and event.type in self._lead_types:
-            for lead in store.score_leads(contact, event, now):
+        if scored:
+            assert contact is not None
+            account = None if after is None else after[0]
+            for lead in store.score_leads(contact, account, event, now):
                 actions.extend(store.evaluate(program.lead_rules, lead, now, contact_id, event_id))
         if actions:
             out.extend(actions)

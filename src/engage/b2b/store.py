@@ -94,6 +94,8 @@ class EntityStore:
         self.leads_by_account: dict[str, set[str]] = {}
         self._rollups = {r.name: r for r in program.rollups}
         self._lead_scores = {s.name: s for s in program.lead_scores}
+        #: The clock may move inside this range without a lead score rebase.
+        self._rebase_before = self._rebase_after = 0.0
 
     def clear(self) -> None:
         self.accounts.clear()
@@ -115,15 +117,13 @@ class EntityStore:
     def read(self, state: AccountState | LeadState, name: str, now: float) -> Any:
         """A field or score of an account or a lead at ``now`` (None: empty)."""
         if state.__class__ is AccountState:
-            assert isinstance(state, AccountState)
             rollup = self._rollups.get(name)
             if rollup is not None:
                 return state.aggs[rollup.index].read(rollup.decay, now)
             return state.fields.get(name)
-        assert isinstance(state, LeadState)
         score = self._lead_scores.get(name)
         if score is not None:
-            value = state.scores[score.index]
+            value = state.scores[score.index]  # type: ignore[union-attr]
             return value if value is None or score.decay is None else score.decay.read(value, now)
         return state.fields.get(name)
 
@@ -144,24 +144,48 @@ class EntityStore:
 
     def apply_member(self, delta: MemberDelta) -> list[str]:
         """Move a contact's contributions as its delta says; returns the accounts whose
-        state changed. O(roll-ups), each O(1) (sum, count, avg) or O(log n) (max, min)."""
+        state changed (see :meth:`move`)."""
         (old, new), (old_values, new_values) = delta.account, delta.values
-        touched = []
-        contact = delta.contact
-        if old is not None:
+        return self.move(
+            delta.contact,
+            None if old is None else (old, *old_values),
+            None if new is None else (new, *new_values),
+        )
+
+    def move(
+        self, contact: str, before: tuple[Any, ...] | None, after: tuple[Any, ...] | None
+    ) -> list[str]:
+        """Move a contact's contributions from ``before`` to ``after`` (each ``(account,
+        value, ...)`` or None); returns the accounts whose state changed.
+
+        O(roll-ups), each O(1) (sum, count, avg) or O(log n) (max, min); within one
+        account only the roll-ups whose contribution changed are touched.
+        """
+        old = None if before is None else before[0]
+        new = None if after is None else after[0]
+        if old is not None and old == new:
+            assert before is not None and after is not None
+            aggs = self.accounts[old].aggs
+            for index in range(1, len(before)):
+                was, now = before[index], after[index]
+                if was != now or was.__class__ is not now.__class__:
+                    aggregate = aggs[index - 1]
+                    aggregate.remove(contact, was)
+                    aggregate.add(contact, now)
+            return [old]
+        touched: list[str] = []
+        if before is not None and old is not None:
             account = self.account(old)
-            for aggregate, value in zip(account.aggs, old_values, strict=True):
+            for aggregate, value in zip(account.aggs, before[1:], strict=True):
                 aggregate.remove(contact, value)
-            if old != new:
-                account.members -= 1
+            account.members -= 1
             touched.append(old)
-        if new is not None:
+        if after is not None and new is not None:
             account = self.account(new)
-            for aggregate, value in zip(account.aggs, new_values, strict=True):
+            for aggregate, value in zip(account.aggs, after[1:], strict=True):
                 aggregate.add(contact, value)
-            if old != new:
-                account.members += 1
-                touched.append(new)
+            account.members += 1
+            touched.append(new)
         return touched
 
     def update_account(self, account_id: str, data: Mapping[str, Any] | None) -> bool:
@@ -266,24 +290,30 @@ class EntityStore:
                     if not found:
                         del index[key]
 
-    def leads_of(self, contact: Contact) -> list[LeadState]:
+    def leads_of(self, contact: Contact, account: str | None) -> list[LeadState]:
         """The open leads a contact's event scores: those whose primary contact it is,
-        and the account-only leads of its account; in id order."""
-        ids: set[str] = set(self.leads_by_contact.get(contact.id, ()))
-        account = account_of(contact)
-        if account is not None:
-            ids.update(self.leads_by_account.get(account, ()))
+        and the account-only leads of its account (``account``); in id order. Two dict
+        look-ups when there are none."""
+        own = self.leads_by_contact.get(contact.id)
+        shared = None if account is None else self.leads_by_account.get(account)
+        if own is None and shared is None:
+            return []
+        ids: set[str] = set(own or ())
+        if shared:
+            ids.update(shared)
         leads = self.leads
         return [leads[i] for i in sorted(ids) if not leads[i].closed]
 
-    def score_leads(self, contact: Contact, event: Any, now: float) -> list[LeadState]:
-        """Apply the event type's lead score lines to the contact's leads; returns the
-        leads whose scores changed."""
+    def score_leads(
+        self, contact: Contact, account: str | None, event: Any, now: float
+    ) -> list[LeadState]:
+        """Apply the event type's lead score lines to the leads of a contact (whose
+        account is ``account``); returns the leads whose scores changed."""
         lines = self.program.lead_lines.get(event.type)
         if not lines:
             return []
         changed = []
-        for lead in self.leads_of(contact):
+        for lead in self.leads_of(contact, account):
             moved = False
             for line in lines:
                 if line.where is not None and not line.where(contact, event, now):
@@ -308,7 +338,15 @@ class EntityStore:
 
     def move_clock(self, now: float) -> None:
         """Rebase decaying lead scores when the clock ran far (every 500 half-lives):
-        a test per lead score, O(leads) when it happens."""
+        one comparison per call, O(leads) when it happens."""
+        if self._rebase_before < now < self._rebase_after:
+            return
+        self._rebase(now)
+        refs = [(s.decay.ref, s.decay.half_life) for s in self.program.lead_scores if s.decay]
+        self._rebase_before = max((r - 500 * h for r, h in refs), default=-math.inf)
+        self._rebase_after = min((r + 500 * h for r, h in refs), default=math.inf)
+
+    def _rebase(self, now: float) -> None:
         for score in self.program.lead_scores:
             decay = score.decay
             if decay is not None and decay.needs_rebase(now):
@@ -428,6 +466,7 @@ class EntityStore:
         for score in self.program.lead_scores:
             if score.decay is not None and score.name in refs:
                 score.decay.ref = float(refs[score.name])
+        self._rebase_before = self._rebase_after = 0.0
         account_rules = self.program.account_rules
         lead_rules = self.program.lead_rules
         for account_id, (fields, truth, fired) in (data.get("accounts") or {}).items():

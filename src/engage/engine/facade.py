@@ -382,8 +382,7 @@ class Engine:
                 self._through_reorder(event, out)
             return
         if self._b2b is not None:
-            for event in admission.stream(records):
-                self._apply_admitted(event, admission.updates, out)
+            self._ingest_b2b(records, out)
             return
         apply_inline = self._apply_inline
         move_clock = self._move_clock
@@ -510,18 +509,49 @@ class Engine:
         else:
             self._apply_guarded(event, updates, out)
 
+    def _ingest_b2b(self, records: Iterable[Any], out: list[Action]) -> None:
+        """The loop of :meth:`_ingest` for rules with accounts or leads: what
+        :meth:`_apply_b2b` does per event, with its names looked up once."""
+        b2b = self._b2b
+        assert b2b is not None
+        state = self.state
+        admission = self._admission
+        contacts = state.contacts
+        store = b2b.store
+        read = b2b.read
+        settle = b2b.settle
+        move_clock = self._move_clock
+        apply_guarded = self._apply_guarded
+        lead_decay = b2b.lead_decay
+        for event in admission.stream(records):
+            moment: float = event.at  # type: ignore[assignment]  # admitted: always set
+            if moment > state.now:
+                move_clock(moment, out)
+            now = state.now
+            if lead_decay:
+                store.move_clock(now)
+            if event.type in ENTITY_KEYS:
+                b2b.entity_event(event, now, out)
+                continue
+            contact = contacts.get(event.contact)
+            before = None if contact is None else read(contact, now)
+            apply_guarded(event, admission.updates, out)
+            settle(event.contact, before, contacts.get(event.contact), event, now, out)
+
     def _apply_b2b(self, event: Event, updates: list[Update] | None, out: list[Action]) -> None:
         """An event of rules with accounts or leads: an account or lead record to the
         store; a contact's event read before and after, its delta settled."""
         b2b = self._b2b
         assert b2b is not None
         state = self.state
-        b2b.store.move_clock(state.now)
+        if b2b.lead_decay:
+            b2b.store.move_clock(state.now)
         if event.type in ENTITY_KEYS:
             b2b.entity_event(event, state.now, out)
             return
         contacts = state.contacts
-        before = b2b.reading(contacts.get(event.contact), state.now)
+        contact = contacts.get(event.contact)
+        before = None if contact is None else b2b.read(contact, state.now)
         self._apply_guarded(event, updates, out)
         b2b.settle(event.contact, before, contacts.get(event.contact), event, state.now, out)
 
