@@ -58,6 +58,20 @@ class Aggregate:
             # Back to exactly zero when the last value leaves: no rounding residue.
             self.total = 0 if self.n == 0 else self.total - value
 
+    def shift(self, contact: str, before: Any, after: Any) -> None:
+        """A contribution changed (:meth:`remove` then :meth:`add`, in one call for the
+        common case: a sum's value moved)."""
+        if (
+            self.ordered is None
+            and self.kind != "count"
+            and before.__class__ is float
+            and after.__class__ is float
+        ):
+            self.total += after - before
+            return
+        self.remove(contact, before)
+        self.add(contact, after)
+
     def read(self, decay: Decay | None, now: float) -> Any:
         """The roll-up's value at ``now`` (None: no contact has a value; count: 0)."""
         kind = self.kind

@@ -169,9 +169,7 @@ class EntityStore:
             for index in range(1, len(before)):
                 was, now = before[index], after[index]
                 if was != now or was.__class__ is not now.__class__:
-                    aggregate = aggs[index - 1]
-                    aggregate.remove(contact, was)
-                    aggregate.add(contact, now)
+                    aggs[index - 1].shift(contact, was, now)
             return [old]
         touched: list[str] = []
         if before is not None and old is not None:
