@@ -22,8 +22,8 @@ in the timed section, best of the repeats, engine and baseline interleaved.
 from __future__ import annotations
 
 import random
-from functools import partial
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Any
 
 import engage
