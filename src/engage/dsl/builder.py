@@ -238,8 +238,8 @@ class TreeBuilder:
         hint = did_you_mean(head, ("event", "consent", "account", "lead"))
         self.report(
             span,
-            f"unknown name {text!r}: only `event.ATTRIBUTE`, `consent.CHANNEL`, "
-            "`account.NAME` and `lead.NAME` are written with dots",
+            f"unknown name {text!r}: only `event.ATTRIBUTE` and `consent.CHANNEL` "
+            "(and `account.NAME`, `lead.NAME`) are written with dots",
             hint and f"{hint}.{'.'.join(parts[1:])}",
         )
         return ast.Name(text, span)
