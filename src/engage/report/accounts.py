@@ -72,9 +72,7 @@ def tables(value: dict[str, Any] | None, meta: dict[str, Any]) -> list[Table]:
     out = [counts]
     if value["top_accounts"]:
         columns = ("account", "members", *value["roll_ups"])
-        rows = tuple(
-            tuple(row.get(column) for column in columns) for row in value["top_accounts"]
-        )
+        rows = tuple(tuple(row.get(column) for column in columns) for row in value["top_accounts"])
         out.append(Table(f"Top accounts by {value['ranked_by']}", columns, rows))
     if value["unscorable_ids"]:
         out.append(
