@@ -400,3 +400,30 @@ def test_the_formatter_is_stable_on_accounts_and_leads() -> None:
     once = format_rules(RULES, "b2b.rules")
     assert format_rules(once, "b2b.rules") == once
     assert "account score champions = count of contacts where fit >= 10" in once
+
+
+def test_a_reordered_feed_keeps_accounts_and_leads_like_a_sorted_one() -> None:
+    records = _stream()
+    shuffled = [*records[:4], records[5], records[4], *records[6:]]
+    reference = engine()
+    reference.ingest_many(records)
+    held = Engine(rules(), max_future=None, max_out_of_order=3 * HOUR)
+    held.ingest_many(shuffled)
+    held.flush()
+    held.check_invariants()
+    assert _same(_entities(held), _entities(reference))
+    assert held.summary()["reordered"] == 1
+
+
+def test_an_internal_error_of_the_stage_is_a_problem_not_a_crash() -> None:
+    eng = engine()
+    store = eng.entities
+    assert store is not None
+
+    def broken(*args: Any) -> Any:
+        raise RuntimeError("boom")
+
+    store.move = broken  # type: ignore[method-assign]
+    eng.ingest(event("x", "contact.updated", T0, account="acme"))
+    eng.ingest(event("y", "email.open", T0 + 1))
+    assert len(eng) == 2 and "boom" in eng.problems[0].message

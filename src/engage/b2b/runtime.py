@@ -37,11 +37,13 @@ class B2BRuntime:
         program: B2BProgram,
         dispatch: Callable[[list[Action]], None],
         reject: Callable[[Event, str], None],
+        problem: Callable[[str, str], None] | None = None,
     ) -> None:
         self.program = program
         self.store = program.store
         self._dispatch = dispatch
         self._reject = reject
+        self._problem = problem
         self._lead_types = frozenset(program.lead_lines)
         #: The contact's reading: ``(account, value, ...)`` or None (generated).
         self.read = reader(program)
@@ -59,6 +61,28 @@ class B2BRuntime:
         return None if contact is None else self.read(contact, now)
 
     def settle(
+        self,
+        contact_id: str,
+        before: Reading,
+        contact: Contact | None,
+        event: Event | None,
+        now: float,
+        out: list[Action],
+    ) -> None:
+        """After the contact's event or wake-up: its delta to the accounts, the event's
+        lead score lines, and the rules of what moved (actions appended to ``out``).
+
+        An internal error is kept as a problem (``engine.problems``), never raised: the
+        stream goes on, as it does for an error in the contact's own rules.
+        """
+        try:
+            self._settle(contact_id, before, contact, event, now, out)
+        except Exception as exc:  # an engine bug must not lose the stream
+            if self._problem is None:
+                raise
+            self._problem(contact_id, f"accounts and leads: {type(exc).__name__}: {exc}")
+
+    def _settle(
         self,
         contact_id: str,
         before: Reading,
@@ -126,6 +150,11 @@ class B2BRuntime:
                 actions = store.evaluate(self.program.lead_rules, lead, now, "", event.id)
         except EventError as exc:
             self._reject(event, str(exc))
+            return
+        except Exception as exc:  # an engine bug must not lose the stream
+            if self._problem is None:
+                raise
+            self._problem(event.contact, f"{event.type}: {type(exc).__name__}: {exc}")
             return
         if actions:
             out.extend(actions)

@@ -156,7 +156,9 @@ class Engine:
         self._b2b: B2BRuntime | None = None
         self.__dict__.pop("_wake", None)
         if program.b2b is not None:
-            self._b2b = B2BRuntime(program.b2b, self._dispatcher.dispatch, self._reject_admitted)
+            self._b2b = B2BRuntime(
+                program.b2b, self._dispatcher.dispatch, self._reject_admitted, self._b2b_problem
+            )
             # Every event on the full path, every wake-up read before and after: the
             # contact's delta is what the accounts are kept from.
             self._apply_inline = None
@@ -563,6 +565,14 @@ class Engine:
         before = b2b.reading(contact, self.state.now)
         Engine._wake(self, contact, moment, out)
         b2b.settle(contact.id, before, contact, None, self.state.now, out)
+
+    def _b2b_problem(self, key: str, message: str) -> None:
+        """An internal error of the accounts-and-leads stage, kept as a problem."""
+        self.state.problems.append(
+            Problem(
+                "internal error", key, self.state.now, f"{message}\n{traceback.format_exc(limit=6)}"
+            )
+        )
 
     def _reject_admitted(self, event: Event, reason: str) -> None:
         """An admitted record that its stage refused (a bad account or lead value)."""
