@@ -392,6 +392,13 @@ class EntityStore:
         event_id: str | None,
     ) -> list[Action]:
         out = []
+        kind = "lead" if isinstance(state, LeadState) else "account"
+        cause = {
+            "rule": rule.name,
+            kind: state.id,
+            "condition": rule.text,
+            "summary": f"{rule.text} holds for {kind} {state.id}",
+        }
         for spec in rule.actions:
             if spec.static_args is not None:
                 args = spec.static_args
@@ -400,7 +407,7 @@ class EntityStore:
             options = spec.options
             if spec.verb == "create_task" and spec.target is not None:
                 options = {**(options or {}), "due": format_time(now + spec.target)}
-            action = Action(now, contact, rule.name, spec.verb, args, event_id, options)
+            action = Action(now, contact, rule.name, spec.verb, args, event_id, options, cause)
             if isinstance(state, LeadState):
                 action.lead = state.id
                 if spec.verb == "qualify_lead" and state.qualified is None:
