@@ -576,7 +576,7 @@ class Engine:
 
     def _reject_admitted(self, event: Event, reason: str) -> None:
         """An admitted record that its stage refused (a bad account or lead value)."""
-        self.state.reject(event_record(event), reason, None)
+        self.state.reject(event_record(event), reason, self.state.position)
 
     def _apply_guarded(self, event: Event, updates: list[Update] | None, out: list[Action]) -> None:
         """An event through its type's plan when it has one, else the full path."""
