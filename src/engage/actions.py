@@ -122,7 +122,6 @@ class Action:
     """
 
     __slots__ = (
-        "account",
         "action",
         "args",
         "cause",
@@ -130,7 +129,6 @@ class Action:
         "error",
         "event",
         "held_until",
-        "lead",
         "options",
         "rule",
         "skipped",
@@ -167,9 +165,12 @@ class Action:
         self.version: int | None = None
         self.status = "ok"
         self.error: str | None = None
-        #: The account or lead a rule fired for (rules on ``account.X`` / ``lead.X``).
-        self.account: str | None = None
-        self.lead: str | None = None
+
+    #: The account or lead a rule fired for (rules on ``account.X`` / ``lead.X``): None
+    #: here, set on :class:`EntityAction` (so that contact actions, millions of them,
+    #: carry no slots for it).
+    account: str | None = None
+    lead: str | None = None
 
     @property
     def stopped(self) -> bool:
@@ -237,3 +238,15 @@ class Action:
         return self.to_dict() == other.to_dict()
 
     __hash__ = None  # type: ignore[assignment]
+
+
+class EntityAction(Action):
+    """An action of a rule fired per account or per lead: it names the account or the
+    lead (``"account"`` / ``"lead"`` in its JSON object)."""
+
+    __slots__ = ("account", "lead")
+
+    def __init__(self, *args: Any, account: str | None = None, lead: str | None = None) -> None:
+        super().__init__(*args)
+        self.account = account
+        self.lead = lead

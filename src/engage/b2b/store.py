@@ -22,7 +22,7 @@ import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from engage.actions import Action, Computed
+from engage.actions import Action, Computed, EntityAction
 from engage.b2b.members import MemberDelta, account_of, membership
 from engage.b2b.rollup import Aggregate
 from engage.b2b.spec import B2BProgram, EntityRuleSpec, LeadLine, LeadScoreSpec, RollupSpec
@@ -391,7 +391,7 @@ class EntityStore:
         contact: str,
         event_id: str | None,
     ) -> list[Action]:
-        out = []
+        out: list[Action] = []
         kind = "lead" if isinstance(state, LeadState) else "account"
         cause = {
             "rule": rule.name,
@@ -407,13 +407,21 @@ class EntityStore:
             options = spec.options
             if spec.verb == "create_task" and spec.target is not None:
                 options = {**(options or {}), "due": format_time(now + spec.target)}
-            action = Action(now, contact, rule.name, spec.verb, args, event_id, options, cause)
-            if isinstance(state, LeadState):
-                action.lead = state.id
-                if spec.verb == "qualify_lead" and state.qualified is None:
+            action = EntityAction(
+                now,
+                contact,
+                rule.name,
+                spec.verb,
+                args,
+                event_id,
+                options,
+                cause,
+                **{kind: state.id},
+            )
+            if kind == "lead" and spec.verb == "qualify_lead":
+                assert isinstance(state, LeadState)
+                if state.qualified is None:
                     state.qualified = now
-            else:
-                action.account = state.id
             out.append(action)
         return out
 

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from engage import __version__
-from engage.actions import Action
+from engage.actions import Action, EntityAction
 from engage.errors import EventError, SnapshotError
 from engage.events import Event, envelope_key, field_value
 from engage.program import Program
@@ -116,7 +116,8 @@ def action_record(action: Action) -> dict[str, Any]:
 
 
 def action_from_record(record: dict[str, Any]) -> Action:
-    action = Action(
+    entity = record.get("account") is not None or record.get("lead") is not None
+    action = (EntityAction if entity else Action)(
         record["time"],
         record["contact"],
         record["rule"],
@@ -131,8 +132,9 @@ def action_from_record(record: dict[str, Any]) -> Action:
     # Snapshots written before flows have no step or version.
     action.step = record.get("step")
     action.version = record.get("version")
-    action.account = record.get("account")
-    action.lead = record.get("lead")
+    if isinstance(action, EntityAction):
+        action.account = record.get("account")
+        action.lead = record.get("lead")
     return action
 
 
