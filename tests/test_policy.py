@@ -797,10 +797,7 @@ def test_explain_and_diff_texts_show_skipped_and_held_sends() -> None:
 
 
 def test_contacts_cap_counts_history_rows_that_count_as_contact() -> None:
-    engine = make(
-        "policy { contacts at most 2 per 7 days }\n"
-        'on web.visit then send email "news"\n'
-    )
+    engine = make('policy { contacts at most 2 per 7 days }\non web.visit then send email "news"\n')
     out = []
     for day in (1, 2, 3):
         out += engine.ingest(ev("a", "web.visit", f"2026-01-0{day}T10:00:00Z"))

@@ -35,6 +35,7 @@ STATE_VERBS: Final = frozenset(
         "enter_flow",
         "exit_flow",
         "flow_goal",
+        "qualify_lead",
     }
 )
 
@@ -126,6 +127,8 @@ class Action:
             is next tried, or None.
         step: the stable name of the flow step that made the action, or None.
         version: the version of the flow the contact runs, where it matters, or None.
+        account: the account an account rule fired for, or None.
+        lead: the lead a lead rule fired for, or None.
         status: ``"ok"``, or ``"failed"`` when a handler raised (see ``error``).
     """
 
@@ -174,6 +177,12 @@ class Action:
         self.status = "ok"
         self.error: str | None = None
 
+    #: The account or lead a rule fired for (rules on ``account.X`` / ``lead.X``): None
+    #: here, set on :class:`EntityAction` (so that contact actions, millions of them,
+    #: carry no slots for it).
+    account: str | None = None
+    lead: str | None = None
+
     @property
     def stopped(self) -> bool:
         """A send that did not go out (suppressed, skipped or held): no handler sees it."""
@@ -217,6 +226,10 @@ class Action:
             record["step"] = self.step
         if self.version is not None:
             record["version"] = self.version
+        if self.account is not None:
+            record["account"] = self.account
+        if self.lead is not None:
+            record["lead"] = self.lead
         if self.status != "ok":
             record["status"] = self.status
             record["error"] = self.error
@@ -236,3 +249,15 @@ class Action:
         return self.to_dict() == other.to_dict()
 
     __hash__ = None  # type: ignore[assignment]
+
+
+class EntityAction(Action):
+    """An action of a rule fired per account or per lead: it names the account or the
+    lead (``"account"`` / ``"lead"`` in its JSON object)."""
+
+    __slots__ = ("account", "lead")
+
+    def __init__(self, *args: Any, account: str | None = None, lead: str | None = None) -> None:
+        super().__init__(*args)
+        self.account = account
+        self.lead = lead

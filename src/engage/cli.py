@@ -328,7 +328,7 @@ def check(files: Sequence[str], *, quiet: bool = False, plan: bool = False) -> i
         program = rules.program  # for its counts: no engine's own copy to compile
         parts = [
             _plural(len(files), "file"),
-            _plural(len(program.rules), "rule"),
+            _plural(len(program.rules) + _entity_rule_count(program), "rule"),
             _plural(len(program.scores), "score"),
             _plural(sum(1 for s in program.segments if not s.hidden), "segment"),
         ]
@@ -338,6 +338,12 @@ def check(files: Sequence[str], *, quiet: bool = False, plan: bool = False) -> i
             parts.append(_plural(len(rules.warnings), "warning"))
         print("ok: " + ", ".join(parts))
     return EXIT_OK
+
+
+def _entity_rule_count(program: Any) -> int:
+    """Rules fired per account or per lead (they are not in ``program.rules``)."""
+    b2b = program.b2b
+    return 0 if b2b is None else len(b2b.account_rules) + len(b2b.lead_rules)
 
 
 def run_rule_tests(files: Sequence[str]) -> int:
@@ -719,6 +725,12 @@ def _summary(
         f"{overview['reordered']:,} (within --max-out-of-order), in the future "
         f"{overview['future']:,} (refused)",
     ]
+    if "leads" in overview:
+        lines.append(
+            f"  accounts {overview['accounts']:,}, leads {overview['leads']:,} (scored "
+            f"{overview['leads_scored']:,}, unscorable {overview['leads_unscorable']:,}, "
+            f"qualified {overview['leads_qualified']:,}, closed {overview['leads_closed']:,})"
+        )
     if order is not None and order.out_of_order:
         lines.append(
             f"  out of order in the input {order.out_of_order:,} "

@@ -42,6 +42,20 @@ BOUNCE: Final = "email.bounce"
 #: A feed's tracking of contact history (engage.history.track.track_request).
 TRACK: Final = "history.track"
 
+#: Records about an account or a lead, not a contact, and the key that names it (the
+#: event's ``contact`` slot holds that key; see docs/accounts.md).
+ENTITY_KEYS: Final[dict[str, str]] = {
+    "account.updated": "account",
+    "lead.created": "lead",
+    "lead.updated": "lead",
+    "lead.closed": "lead",
+}
+
+
+def envelope_key(event_type: str) -> str:
+    """The record key naming what an event is about: ``contact``, ``account`` or ``lead``."""
+    return ENTITY_KEYS.get(event_type, "contact")
+
 
 class Event:
     """A validated event. Engine-made events (``score.change``...) use the same shape."""
@@ -111,12 +125,14 @@ def normalize(record: Any) -> Event:
     # validation, and nearly every record is a dict.
     if record.__class__ is not dict and not isinstance(record, Mapping):
         raise EventError(f"an event must be an object, not {type(record).__name__}")
-    contact = record.get("contact")
-    if not isinstance(contact, str) or not contact:
-        raise EventError("missing 'contact' (a non-empty text)")
-    if len(contact) > MAX_ID_LENGTH:
-        raise EventError(f"'contact' longer than {MAX_ID_LENGTH} characters")
     type_ = record.get("type")
+    # Account and lead records are keyed by `account` / `lead`, not `contact`.
+    key = ENTITY_KEYS.get(type_, "contact") if type_.__class__ is str else "contact"
+    contact = record.get(key)
+    if not isinstance(contact, str) or not contact:
+        raise EventError(f"missing '{key}' (a non-empty text)")
+    if len(contact) > MAX_ID_LENGTH:
+        raise EventError(f"'{key}' longer than {MAX_ID_LENGTH} characters")
     if not isinstance(type_, str) or not type_:
         raise EventError("missing 'type' (a non-empty text such as 'email.open')")
     if len(type_) > MAX_TYPE_LENGTH:
@@ -293,6 +309,13 @@ def contact_updates(data: Mapping[str, Any] | None, program: Program) -> list[Up
                 raise EventError("'status' must be 'active' or 'suspended'")
             updates.append(("status", None, value))
         else:
+            if (
+                name == "account"
+                and value is not None
+                and program.b2b is not None
+                and (not isinstance(value, str) or not value or len(value) > MAX_ID_LENGTH)
+            ):
+                raise EventError("'account' must be an account id (a non-empty text) or null")
             kept = tuple(value) if isinstance(value, list) else value
             updates.append(("undeclared", name, kept))
     return updates

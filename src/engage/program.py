@@ -368,6 +368,9 @@ class Program:
         #: Whether a rule, re-arm or segment reads the contact's history rows (a batch
         #: of tracking then runs the cascade for each contact it changes).
         self.reads_history = False
+        #: Accounts and leads (:class:`engage.b2b.spec.B2BProgram`), or None when the
+        #: program declares neither: then nothing of :mod:`engage.b2b` runs.
+        self.b2b: Any = None
 
     @property
     def has_timers(self) -> bool:

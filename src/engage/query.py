@@ -138,6 +138,8 @@ def compile_query(scope: QueryScope, text: str) -> _Query:
     generator = CodeGenerator(program.symbols, _NoWindows(program.history_atoms), readers, types)
     generator.bind("_valuation", make_valuation(program.classes))
     generator.bind("_count", make_counter(program.history_atoms))
+    if program.b2b is not None:
+        generator.bind("_entity", program.b2b.store.contact_reads)
     name = generator.add_condition(condition)
     predicate = generator.build()[name]
     query = _Query(text, condition, predicate)

@@ -33,12 +33,15 @@ class Rules:
         self.checked = checked
 
     def program_for_engine(self) -> Program:
-        """The program an engine runs: shared, unless it has decaying scores.
+        """The program an engine runs: shared, unless it has decaying scores or accounts.
 
         A decaying score's reference time moves with the engine's clock (see
-        :mod:`engage.scoring.decay`), so each engine gets its own compiled copy then.
+        :mod:`engage.scoring.decay`), so each engine gets its own compiled copy then;
+        so does a program with accounts or leads, whose generated ``account.X``
+        readers look in the engine's own store (:mod:`engage.b2b`).
         """
-        if any(score.decay is not None for score in self.program.scores):
+        program = self.program
+        if program.b2b is not None or any(s.decay is not None for s in program.scores):
             return compile_program(self.checked)
         return self.program
 

@@ -21,7 +21,10 @@ Workloads (``--only``, comma-separated):
 - ``realistic``: a marketing team's rules file (two scores with caps, filters, decay and a
   clamp; recency classes; a segment with enter/exit rules; a count window; a cooldown; a
   re-arm; sends) through ``ingest_many`` beside the same rules written by hand as one
-  Python loop, and bytes per contact with those rules.
+  Python loop, and bytes per contact with those rules;
+- ``accounts``: the realistic rules with accounts and leads declared beside the same
+  rules without them, and a contact's move in an account of 1k to 100k contacts beside
+  a naive recomputation (:mod:`engage.bench.accounts`).
 
 Usage::
 
@@ -43,6 +46,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import engage
+from engage.bench import accounts as bench_accounts
 from engage.bench import workloads
 from engage.bench.generator import DEFAULT_ZIPF, activity_events
 from engage.bench.memory import memory, realistic_memory
@@ -51,7 +55,7 @@ from engage.bench.rulesets import threshold_rules, thresholds
 
 __all__ = ["main", "parse_args", "run"]
 
-WORKLOADS = ("throughput", "memory", "check", "time", "durability", "realistic")
+WORKLOADS = ("throughput", "memory", "check", "time", "durability", "realistic", "accounts")
 
 #: Full-size defaults: the sizes issues 2 and 3 name.
 FULL: dict[str, Any] = {
@@ -76,6 +80,11 @@ FULL: dict[str, Any] = {
     "realistic_memory_contacts": 1_000_000,
     "repeat": 3,
     "dense_repeat": 1,
+    "accounts_contacts": 20_000,
+    "accounts_events_per_contact": 10,
+    "accounts_move_sizes": [1_000, 10_000, 100_000],
+    "accounts_moves": 2_000,
+    "accounts_naive_moves": 20,
 }
 
 #: ``--quick``: the same code paths at sizes that run in seconds.
@@ -101,6 +110,11 @@ QUICK: dict[str, Any] = {
     "realistic_memory_contacts": 1000,
     "repeat": 1,
     "dense_repeat": 1,
+    "accounts_contacts": 500,
+    "accounts_events_per_contact": 5,
+    "accounts_move_sizes": [100, 1_000],
+    "accounts_moves": 100,
+    "accounts_naive_moves": 5,
 }
 
 
@@ -340,7 +354,12 @@ def run(config: dict[str, Any]) -> dict[str, Any]:
             seed=config["seed"],
             zipf=config["zipf"],
         )
+    if "accounts" in only:
+        progress("accounts")
+        results["accounts"] = bench_accounts.accounts(config, progress)
     report["targets"] = targets(results, config)
+    if "accounts" in results:
+        report["targets"] += bench_accounts.targets(results["accounts"])
     return report
 
 

@@ -304,6 +304,10 @@ def markdown(report: dict[str, Any]) -> str:
         lines += _durability_md(results["durability"])
     if "realistic" in results:
         lines += _realistic_md(results["realistic"])
+    if "accounts" in results:
+        from engage.bench.accounts import markdown as accounts_md  # noqa: PLC0415
+
+        lines += accounts_md(results["accounts"])
     return "\n".join(lines) + "\n"
 
 

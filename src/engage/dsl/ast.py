@@ -114,6 +114,16 @@ class EventAttr:
     span: Span = attrs.field(eq=False, repr=False)
 
 
+@attrs.frozen
+class EntityAttr:
+    """``account.tier``, ``lead.interest``: a field or score of the contact's account, or
+    of the lead a lead rule is about (``docs/accounts.md``)."""
+
+    entity: Literal["account", "lead"]
+    name: str
+    span: Span = attrs.field(eq=False, repr=False)
+
+
 ArithOp: TypeAlias = Literal["+", "-", "*", "/"]
 
 
@@ -323,6 +333,7 @@ Expr: TypeAlias = (
     | Name
     | Consent
     | EventAttr
+    | EntityAttr
     | Arith
     | Neg
     | Count
@@ -460,6 +471,41 @@ class StatusesBlock:
     """``statuses { ... }``: the contact-history statuses (they replace the defaults)."""
 
     statuses: tuple[StatusDecl, ...]
+    span: Span = attrs.field(eq=False, repr=False)
+
+
+@attrs.frozen
+class EntityFieldsBlock:
+    """``account fields { ... }`` or ``lead fields { ... }``."""
+
+    entity: Literal["account", "lead"]
+    fields: tuple[FieldDecl, ...]
+    span: Span = attrs.field(eq=False, repr=False)
+
+
+RollupKind: TypeAlias = Literal["sum", "max", "min", "avg", "count"]
+
+
+@attrs.frozen
+class AccountScoreDecl:
+    """``account score NAME = sum|max|min|avg of SCORE over contacts`` or
+    ``account score NAME = count of contacts [where COND]``: a roll-up of the account's
+    contacts, kept from their changes."""
+
+    name: str
+    kind: RollupKind
+    score: str | None
+    where: Expr | None
+    span: Span = attrs.field(eq=False, repr=False)
+    score_span: Span | None = attrs.field(default=None, eq=False, repr=False)
+
+
+@attrs.frozen
+class LeadScoreDecl:
+    """``lead score NAME { score lines, decay, clamp }``: scored from the lead's
+    contact's events (or its account's contacts' events)."""
+
+    block: ScoreBlock
     span: Span = attrs.field(eq=False, repr=False)
 
 
@@ -710,6 +756,13 @@ class DoAction:
     span: Span = attrs.field(eq=False, repr=False)
 
 
+@attrs.frozen
+class QualifyAction:
+    """``qualify lead``: marks the rule's lead sales-ready, once (it stays qualified)."""
+
+    span: Span = attrs.field(eq=False, repr=False)
+
+
 ActionNode: TypeAlias = (
     TagAction
     | GroupAction
@@ -727,6 +780,7 @@ ActionNode: TypeAlias = (
     | WebhookAction
     | ExportAction
     | DoAction
+    | QualifyAction
 )
 
 
@@ -1084,6 +1138,9 @@ Decl: TypeAlias = (
     | CampaignDecl
     | PolicyBlock
     | StatusesBlock
+    | EntityFieldsBlock
+    | AccountScoreDecl
+    | LeadScoreDecl
 )
 
 

@@ -73,6 +73,8 @@ _KEYWORD_RULES: Final = frozenset(
         "link_scope",
         "link_channel",
         "track_mode",
+        "entity",
+        "rollup_kind",
     }
 )
 
@@ -235,7 +237,7 @@ class TreeBuilder:
     def reenter_only(self, meta: Meta, children: list[Token]) -> str:
         return str(children[-1])  # `only converted`: the word after `only`
 
-    cap_channel = over_mode = _keyword
+    cap_channel = over_mode = entity = rollup_kind = _keyword
 
     def list_lit(self, meta: Meta, children: list[Any]) -> ast.ListLit:
         return ast.ListLit(tuple(c for c in children if c is not None), span_of(meta))
@@ -258,16 +260,20 @@ class TreeBuilder:
             return ast.Name(head, span)
         if head == "event":
             return ast.EventAttr(tuple(parts[1:]), span)
+        if head in ("account", "lead"):
+            if len(parts) != 2:
+                self.report(span, f"write `{head}.NAME` (for example `{head}.tier`)")
+            return ast.EntityAttr(cast(Any, head), parts[1], span)
         if head == "consent":
             if len(parts) != 2:
                 self.report(span, "write `consent.CHANNEL` (for example `consent.email`)")
             return ast.Consent(parts[1], span)
         text = ".".join(parts)
-        hint = did_you_mean(head, ("event", "consent"))
+        hint = did_you_mean(head, ("event", "consent", "account", "lead"))
         self.report(
             span,
             f"unknown name {text!r}: only `event.ATTRIBUTE` and `consent.CHANNEL` "
-            "are written with dots",
+            "(and `account.NAME`, `lead.NAME`) are written with dots",
             hint and f"{hint}.{'.'.join(parts[1:])}",
         )
         return ast.Name(text, span)
@@ -469,6 +475,25 @@ class TreeBuilder:
     def statuses_block(self, meta: Meta, children: list[Any]) -> ast.StatusesBlock:
         return ast.StatusesBlock(tuple(children), span_of(meta))
 
+    def entity_fields(self, meta: Meta, children: list[Any]) -> ast.EntityFieldsBlock:
+        entity, *fields = children
+        return ast.EntityFieldsBlock(cast(Any, entity), tuple(fields), span_of(meta))
+
+    def rollup_of(self, meta: Meta, children: list[Any]) -> tuple[str, str, None, Span]:
+        kind, score = children
+        return (str(kind), str(score), None, token_span(score))
+
+    def rollup_count(self, meta: Meta, children: list[Any]) -> tuple[str, None, Any, None]:
+        return ("count", None, children[0], None)
+
+    def account_score(self, meta: Meta, children: list[Any]) -> ast.AccountScoreDecl:
+        name, (kind, score, where, score_span) = children
+        return ast.AccountScoreDecl(str(name), kind, score, where, span_of(meta), score_span)
+
+    def lead_score(self, meta: Meta, children: list[Any]) -> ast.LeadScoreDecl:
+        block = self.score_block(meta, children)
+        return ast.LeadScoreDecl(block, span_of(meta))
+
     def segment_decl(self, meta: Meta, children: list[Any]) -> ast.SegmentDecl:
         return ast.SegmentDecl(str(children[0]), children[1], span_of(meta))
 
@@ -662,6 +687,9 @@ class TreeBuilder:
     def do_action(self, meta: Meta, children: list[Any]) -> ast.DoAction:
         name, *args = children
         return ast.DoAction(name, tuple(args), span_of(meta))
+
+    def qualify_action(self, meta: Meta, children: list[Any]) -> ast.QualifyAction:
+        return ast.QualifyAction(span_of(meta))
 
     # ------------------------------------------------------------ rules and file
 

@@ -34,6 +34,7 @@ from engage.dsl.declarations import (
     name_rules,
     order_segments,
 )
+from engage.dsl.entities import EntityChecker, EntityDecls
 from engage.dsl.expr_types import STATE_CONTEXT, ExprTyper, TypeTable
 from engage.dsl.flow_checks import declare_flows, with_flow_segments
 from engage.dsl.lint import lint_event_types, lint_expressions, lint_loops
@@ -66,6 +67,9 @@ class CheckedProgram:
     warnings: tuple[Diagnostic, ...]
     #: The type of every expression node of ``files``.
     types: TypeTable = attrs.field(factory=TypeTable)
+    #: Accounts and leads: their declarations and the rules fired per account or lead
+    #: (these are not in ``rules``).
+    entities: EntityDecls = attrs.field(factory=EntityDecls)
 
 
 def check(files: Sequence[ast.RulesFile]) -> CheckedProgram:
@@ -79,14 +83,18 @@ def check(files: Sequence[ast.RulesFile]) -> CheckedProgram:
     symbols = declare(files, reporter)
     declare_flows(files, symbols, reporter)
     check_campaigns(files, symbols, reporter)
+    entities = EntityChecker(symbols, reporter)
+    entities.declare(files)
     rules = name_rules(files, reporter)
     typing = TypePass(symbols, reporter)
     typing.run(files)
+    entities.check_bodies(files, typing)
     segments = order_segments(files, reporter)
     lint_expressions(typing.typer.roots, reporter)
     lint_event_types(files, reporter)
     lint_loops(files, rules, segments, reporter)
     check_tests(files, symbols, reporter)
+    contact_rules, entity_decls = entities.classify(files, rules)
     diagnostics = reporter.without_repeats()
     if any(d.severity == "error" for d in diagnostics):
         raise RulesCheckError(diagnostics)
@@ -96,9 +104,10 @@ def check(files: Sequence[ast.RulesFile]) -> CheckedProgram:
         scores=tuple(symbols.scores.values()),
         fields=tuple(symbols.fields.values()),
         segments=segments,
-        rules=rules,
+        rules=contact_rules,
         warnings=tuple(diagnostics),
         types=typing.types,
+        entities=entity_decls,
     )
 
 

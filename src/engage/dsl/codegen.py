@@ -159,6 +159,9 @@ class CodeGenerator:
         for index, reader in decay_readers.items():
             self.namespace[f"_decay{index}"] = reader
         self._constants = itertools.count(1)
+        #: While set, ``account.X`` / ``lead.X`` read the account or lead that ``c``
+        #: stands for (rules fired per account or lead), not the contact's account.
+        self.entity_context = False
 
     # -- building ---------------------------------------------------------------
 
@@ -292,6 +295,10 @@ class CodeGenerator:
                 return f"_consent(c, {channel!r})"
             case ast.EventAttr(path=path):
                 return f"_evattr(ev, {tuple(path)!r})"
+            case ast.EntityAttr(entity=entity, name=name):
+                if self.entity_context:
+                    return f"_ent(c, {name!r}, now)"
+                return f"_entity(c, {entity!r}, {name!r}, now)"
             case ast.Arith(op=op, left=left, right=right):
                 helper = _ARITH_HELPERS[op]
                 return f"{helper}({self.value(left, sv)}, {self.value(right, sv)})"

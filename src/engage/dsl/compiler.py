@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from engage.actions import ActionSpec, Computed
+from engage.b2b.compile import compile_entities
 from engage.dsl import ast
 from engage.dsl.checker import CheckedProgram, CheckedRule
 from engage.dsl.codegen import CodeGenerator, literal_value
@@ -46,7 +47,7 @@ from engage.program import (
 )
 from engage.scoring.decay import Decay
 from engage.state.contact import Contact
-from engage.state.writer import TRACKED_KEY, VALUATION_KEY
+from engage.state.writer import ACCOUNT_KEY, TRACKED_KEY, VALUATION_KEY
 from engage.time.valuation import EXPIRED, make_valuation
 from engage.time.windows import make_counter
 from engage.timeutil import format_duration
@@ -134,6 +135,7 @@ class _Compiler:
         rules = self._rules()
         self._flows()
         lines = self._score_lines()
+        program.b2b = compile_entities(self)
         thresholds = self._classify_thresholds(rules)
         self._dependencies(segments, rules, thresholds)
         self._wake_plan(rules, segments)
@@ -395,6 +397,8 @@ class _Compiler:
                     keys.add(("segment", sym.segments[segment]))
                 case ast.Subscribed(list_name=list_name):
                     keys.add(("list", list_name))
+                case ast.EntityAttr():
+                    keys.add(ACCOUNT_KEY)  # re-read when the contact changes account
                 case ast.Had() | ast.Count():
                     keys.add(("history", self.history_atom(node)))
                 case ast.HadStatus() | ast.StatusFor() | ast.CountContacts():
@@ -421,6 +425,8 @@ class _Compiler:
                     label = f"in segment {segment}"
                 case ast.Subscribed(list_name=list_name):
                     label = f"subscribed to {list_name!r}"
+                case ast.EntityAttr(entity=entity, name=name):
+                    label = f"{entity}.{name}"
                 case ast.Had(event_type=t) | ast.Count(event_type=t):
                     label = f"{'had' if isinstance(node, ast.Had) else 'count'} {t}"
                 case ast.HadStatus(status=status):

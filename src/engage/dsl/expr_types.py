@@ -170,6 +170,21 @@ class ExprTyper(ExprVisitor[ValueType]):
             return EVENT_ENVELOPE.get(node.path[0], "any")
         return "any"
 
+    def visit_entity_attr(self, node: ast.EntityAttr) -> ValueType:
+        names = self.symbols.entity_names[node.entity]
+        kind = names.get(node.name)
+        if kind is None:
+            declared = "score" if node.entity == "lead" else "fields"
+            hint = did_you_mean(node.name, names)
+            self.reporter.report(
+                node.span,
+                f"unknown {node.entity} name {node.name!r}; declare it in `{node.entity} "
+                f"{declared}`" + ("" if node.entity == "lead" else " or as an account score"),
+                suggestion=hint and f"{node.entity}.{hint}",
+            )
+            return "any"
+        return kind
+
     def visit_now(self, node: ast.Now) -> ValueType:
         if not self._allow_now:
             self.reporter.report(

@@ -193,6 +193,21 @@ class _Layout:
             self.block(f"campaign {_text(_child(tree, 1))}", tree, self.items(tree))
         elif kind == "policy_block":
             self.block("policy", tree, self.items(tree))
+        elif kind == "entity_fields":
+            self.fields(tree, f"{_text(_child(tree, 0))} fields")
+        elif kind == "lead_score":
+            self.score(tree, f"lead score {tree.children[2]}")
+        elif kind == "account_score":
+            name, rollup = tree.children[2], tree.children[4]
+            assert name is not None and rollup is not None
+            head = f"account score {_text(name)} = "
+            if isinstance(rollup, Tree) and rollup.data == "rollup_count" and rollup.children[-1]:
+                where = rollup.children[-1]
+                assert isinstance(where, Tree)
+                head += " ".join(_text(c) for c in _present(rollup)[:-1]) + " where"
+                self.condition_lines(0, head, _present(where)[1], _start(tree), "decl")
+            else:
+                self.add(0, head + _text(rollup), _start(tree), "decl")
         else:
             raise ValueError(f"the formatter does not know the declaration {kind!r}")
 
@@ -212,17 +227,18 @@ class _Layout:
             (_text(child), _start(child)) for child in _present(tree) if isinstance(child, Tree)
         ]
 
-    def fields(self, tree: Tree[Token]) -> None:
+    def fields(self, tree: Tree[Token], head: str = "fields") -> None:
         items = [
             (_text(child), _start(child))
             for child in _present(tree)
             if isinstance(child, Tree) and child.data == "field_decl"
         ]
-        self.block("fields", tree, items)
+        self.block(head, tree, items)
 
-    def score(self, tree: Tree[Token]) -> None:
-        name = tree.children[1]
-        head = "score" if name is None else f"score {name}"
+    def score(self, tree: Tree[Token], head: str | None = None) -> None:
+        if head is None:
+            name = tree.children[1]
+            head = "score" if name is None else f"score {name}"
         body = [c for c in _present(tree) if isinstance(c, Tree)]
         lines = [c for c in body if c.data == "score_line"]
         type_width = max((len(_text(_child(c, 1))) for c in lines), default=0)

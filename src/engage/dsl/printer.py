@@ -68,6 +68,8 @@ def condition_text(node: ast.Expr) -> str:
             return f"consent.{channel}"
         case ast.EventAttr(path=path):
             return ".".join(("event", *path))
+        case ast.EntityAttr(entity=entity, name=name):
+            return f"{entity}.{name}"
         case ast.Arith(op=op, left=left, right=right):
             return f"({condition_text(left)} {op} {condition_text(right)})"
         case ast.Neg(operand=operand):

@@ -113,6 +113,11 @@ class Symbols:
     policy: ast.PolicyBlock | None = None
     #: Contact-history statuses (the defaults unless a ``statuses`` block is written).
     statuses: StatusTable = DEFAULT_TABLE
+    #: ``account.X`` and ``lead.X`` names (fields and scores) with their types, by
+    #: entity; empty when the program declares no accounts or leads.
+    entity_names: dict[str, dict[str, ValueType]] = attrs.Factory(
+        lambda: {"account": {}, "lead": {}}
+    )
 
     def known_names(self) -> list[str]:
         """Every bare name a condition may use, for did-you-mean."""

@@ -88,6 +88,9 @@ class TypePass:
                 case None:
                     pass
 
+    #: Lead score blocks are typed as contact score blocks are.
+    score_block = _score_block
+
     # -- rules ------------------------------------------------------------------
 
     def _rule(self, rule: ast.RuleDecl) -> None:
@@ -184,6 +187,7 @@ class TypePass:
                 | ast.NotifyAction()
                 | ast.WebhookAction()
                 | ast.ExportAction()
+                | ast.QualifyAction()
             ):
                 pass  # nothing in them to type: names and texts only
 
@@ -234,6 +238,10 @@ def _changes_with_time(expr: ast.Expr, symbols: Symbols) -> bool:
         if isinstance(node, ast.Name) and (node.name == "valuation" or symbols.decaying(node.name)):
             return True
     return False
+
+
+#: For the accounts and leads stage (:mod:`engage.dsl.entities`).
+changes_with_time = _changes_with_time
 
 
 def _assignable_from(target: ValueType, value: ValueType) -> bool:

@@ -30,6 +30,7 @@ from engage.engine.state import EngineState
 from engage.errors import EventError
 from engage.events import (
     DELETED,
+    ENTITY_KEYS,
     MAX_ID_LENGTH,
     MAX_TYPE_LENGTH,
     UPDATED,
@@ -154,6 +155,10 @@ class Admission:
                     try:
                         if event is None:
                             event = normalize(record)
+                            if event.type in ENTITY_KEYS and program.b2b is None:
+                                raise EventError(
+                                    f"{event.type}: these rules declare no accounts or leads"
+                                )
                         if event.type == UPDATED:
                             updates = contact_updates(event.data, program)
                     except EventError as exc:

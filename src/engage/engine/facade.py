@@ -29,6 +29,8 @@ from typing import Any
 
 from engage import query
 from engage.actions import Action
+from engage.b2b.runtime import B2BRuntime
+from engage.b2b.store import EntityStore
 from engage.collector import gc_paused
 from engage.dsl.symbols import NON_ACTIVITY_TYPES
 from engage.engine.admission import Admission
@@ -44,6 +46,7 @@ from engage.errors import EventError
 from engage.events import (
     BOUNCE,
     DELETED,
+    ENTITY_KEYS,
     SUBSCRIPTION,
     TRACK,
     UNSUBSCRIBE,
@@ -207,6 +210,18 @@ class Engine:
         #: run: a flow reads what any event changes, so every event takes its plan).
         inline = self._inline.active and self._flows is None
         self._apply_inline = self._inline.apply if inline else None
+        #: Accounts and leads (engine/b2b), None for rules that declare neither: then
+        #: nothing below looks at them.
+        self._b2b: B2BRuntime | None = None
+        self.__dict__.pop("_wake", None)
+        if program.b2b is not None:
+            self._b2b = B2BRuntime(
+                program.b2b, self._dispatcher.dispatch, self._reject_admitted, self._b2b_problem
+            )
+            # Every event on the full path, every wake-up read before and after: the
+            # contact's delta is what the accounts are kept from.
+            self._apply_inline = None
+            self._wake = self._wake_b2b  # type: ignore[method-assign]
 
     # -- reading ----------------------------------------------------------------------
 
@@ -319,6 +334,12 @@ class Engine:
             "plan_fired": planned.fired,
             "full": self._full_applied,
         }
+
+    @property
+    def entities(self) -> EntityStore | None:
+        """Accounts and leads (read-only for hosts), or None when the rules declare
+        neither (see docs/accounts.md)."""
+        return None if self._b2b is None else self._b2b.store
 
     @property
     def plan_source(self) -> str:
@@ -514,6 +535,8 @@ class Engine:
         self._indexes.sync(contacts)
         self._indexes.check(contacts)
         self._timers.check(contacts)
+        if self._b2b is not None:
+            self._b2b.store.check(contacts, self.state.clock_or_zero())
 
     # -- handlers and outbox ------------------------------------------------------------
 
@@ -568,6 +591,9 @@ class Engine:
         if self._reorder is not None:
             for event in admission.stream(records):
                 self._through_reorder(event, out)
+            return
+        if self._b2b is not None:
+            self._ingest_b2b(records, out)
             return
         apply_inline = self._apply_inline
         move_clock = self._move_clock
@@ -692,6 +718,9 @@ class Engine:
         moment: float = event.at  # type: ignore[assignment]  # admitted: always set
         if moment > self.state.now:
             self._move_clock(moment, out)
+        if self._b2b is not None:
+            self._apply_b2b(event, updates, out)
+            return
         apply_inline = self._apply_inline
         if updates is None and apply_inline is not None and apply_inline(event, out):
             self._inline_applied += 1
@@ -699,6 +728,73 @@ class Engine:
             self._apply_guarded(event, updates, out)
         if self._channels:
             history_channels.record(self.state.contacts.get(event.contact), event.type, moment)
+
+    def _ingest_b2b(self, records: Iterable[Any], out: list[Action]) -> None:
+        """The loop of :meth:`_ingest` for rules with accounts or leads: what
+        :meth:`_apply_b2b` does per event, with its names looked up once."""
+        b2b = self._b2b
+        assert b2b is not None
+        state = self.state
+        admission = self._admission
+        contacts = state.contacts
+        store = b2b.store
+        read = b2b.read
+        settle = b2b.settle
+        move_clock = self._move_clock
+        apply_guarded = self._apply_guarded
+        lead_decay = b2b.lead_decay
+        for event in admission.stream(records):
+            moment: float = event.at  # type: ignore[assignment]  # admitted: always set
+            if moment > state.now:
+                move_clock(moment, out)
+            now = state.now
+            if lead_decay:
+                store.move_clock(now)
+            if event.type in ENTITY_KEYS:
+                b2b.entity_event(event, now, out)
+                continue
+            contact = contacts.get(event.contact)
+            before = None if contact is None else read(contact, now)
+            apply_guarded(event, admission.updates, out)
+            settle(event.contact, before, contacts.get(event.contact), event, now, out)
+
+    def _apply_b2b(self, event: Event, updates: list[Update] | None, out: list[Action]) -> None:
+        """An event of rules with accounts or leads: an account or lead record to the
+        store; a contact's event read before and after, its delta settled."""
+        b2b = self._b2b
+        assert b2b is not None
+        state = self.state
+        if b2b.lead_decay:
+            b2b.store.move_clock(state.now)
+        if event.type in ENTITY_KEYS:
+            b2b.entity_event(event, state.now, out)
+            return
+        contacts = state.contacts
+        contact = contacts.get(event.contact)
+        before = None if contact is None else b2b.read(contact, state.now)
+        self._apply_guarded(event, updates, out)
+        b2b.settle(event.contact, before, contacts.get(event.contact), event, state.now, out)
+
+    def _wake_b2b(self, contact: Contact, moment: float, out: list[Action]) -> None:
+        """A wake-up, read before and after for the contact's account (segments and
+        conditions that time moves can change a roll-up's ``where``)."""
+        b2b = self._b2b
+        assert b2b is not None
+        before = b2b.reading(contact, self.state.now)
+        Engine._wake(self, contact, moment, out)
+        b2b.settle(contact.id, before, contact, None, self.state.now, out)
+
+    def _b2b_problem(self, key: str, message: str) -> None:
+        """An internal error of the accounts-and-leads stage, kept as a problem."""
+        self.state.problems.append(
+            Problem(
+                "internal error", key, self.state.now, f"{message}\n{traceback.format_exc(limit=6)}"
+            )
+        )
+
+    def _reject_admitted(self, event: Event, reason: str) -> None:
+        """An admitted record that its stage refused (a bad account or lead value)."""
+        self.state.reject(event_record(event), reason, self.state.position)
 
     def _apply_guarded(self, event: Event, updates: list[Update] | None, out: list[Action]) -> None:
         """An event through its type's plan when it has one, else the full path."""
@@ -936,6 +1032,8 @@ class Engine:
                     if value is not None:
                         put_score(contact, index, value * factor)
                 self._indexes.rescale(score.index, factor, self.state.contacts)
+                if self._b2b is not None:
+                    self._b2b.store.rescale(index, factor)
 
     def next_timer(self) -> datetime | None:
         """When the next pending timer is due, or None."""
@@ -1052,6 +1150,8 @@ class Engine:
         now = state.clock_or_zero()
         writer = self._writer
         writer.now = now
+        if self._b2b is not None:
+            self._b2b.store.rebuild(state.contacts.values(), now)
         changed = set(report.new_rules) | set(report.changed_rules)
         fresh_rules = tuple(
             rule for rule in program.rules if rule.kind == "when" and rule.name in changed
@@ -1163,4 +1263,5 @@ class Engine:
             "pending_timers": len(self._timers),
             "held": self.held,
             "clock": format_time(state.now) if state.started else None,
+            **({} if self._b2b is None else self._b2b.store.counts()),
         }

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from engage.events import Event
+from engage.events import Event, envelope_key
 from engage.storage.eventlog import EventLog
 
 
@@ -49,7 +49,7 @@ class Journal:
                     "n": self.seq,
                     "p": position,
                     "e": {
-                        "contact": event.contact,
+                        envelope_key(event.type): event.contact,
                         "type": event.type,
                         "at": event.at,
                         "id": event.id,

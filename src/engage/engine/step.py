@@ -32,6 +32,7 @@ from typing import Any
 import attrs
 
 from engage.actions import Action
+from engage.b2b.members import MemberDelta, Membership, member_delta
 from engage.engine.facade import Engine
 from engage.program import SegmentSpec
 from engage.rules import Rules
@@ -50,6 +51,10 @@ class Deltas:
     ``scores`` maps each score whose value changed to ``(before, after)`` as read at the
     step's clock (None: empty); ``entered`` and ``left`` name segments;
     ``last_activity`` and ``discarded`` are ``(before, after)`` when they changed.
+    ``account`` (rules with accounts) is the contact's
+    :class:`~engage.b2b.members.MemberDelta` over the step — its account and its
+    roll-up contributions before and after — when they changed: what the account
+    stage, keyed by account, applies to its aggregates (docs/accounts.md).
     """
 
     contact: str
@@ -60,6 +65,7 @@ class Deltas:
     left: tuple[str, ...] = ()
     last_activity: tuple[float | None, float | None] | None = None
     discarded: tuple[bool, bool] | None = None
+    account: MemberDelta | None = None
 
     @property
     def empty(self) -> bool:
@@ -71,6 +77,7 @@ class Deltas:
             or self.left
             or self.last_activity
             or self.discarded
+            or self.account
         )
 
 
@@ -127,6 +134,9 @@ class ContactStepper(Engine):
         self._list_fields = [i for i, spec in enumerate(program.fields) if spec.type == "list"]
         self._score_names = tuple(spec.name for spec in program.scores)
         self._before: _Reading | None = None
+        if self._b2b is not None:
+            self._b2b.stage = False
+            self._b2b.collected = []
 
     def step_event(self, state: bytes | None, event: Any) -> StepResult:
         contact_id = self._load(state)
@@ -161,6 +171,9 @@ class ContactStepper(Engine):
         self._timers = type(self._timers)()
         self._indexes.drop()
         self._before = None
+        if self._b2b is not None:
+            self._b2b.store.clear()
+            self._b2b.collected = []
         if blob is None:
             state.now = -math.inf
             return None
@@ -186,6 +199,18 @@ class ContactStepper(Engine):
         before = self._before
         after = None if contact is None else _reading(self, contact)
         deltas = _deltas(contact_id, before, after, self._score_names, self.program.segments)
+        if self._b2b is not None and self._b2b.collected:
+            moved = self._b2b.collected
+            combined = member_delta(
+                contact_id,
+                Membership(moved[0].account[0], moved[0].values[0]),
+                Membership(moved[-1].account[1], moved[-1].values[1]),
+            )
+            if combined is not None:
+                rollup_refs = tuple(
+                    None if r.decay is None else r.decay.ref for r in self._b2b.program.rollups
+                )
+                deltas = attrs.evolve(deltas, account=attrs.evolve(combined, refs=rollup_refs))
         if contact is None:
             new_state = None if before is not None or blob is None else blob
             return StepResult(new_state, actions, None, deltas)

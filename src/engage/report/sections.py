@@ -18,6 +18,7 @@ from typing import Any, Final
 import attrs
 
 from engage.history.summary import history_numbers, history_tables
+from engage.report import accounts
 from engage.report.collect import SENT, Facts, class_names, sample
 from engage.report.model import Chart, Section, Table
 from engage.report.timeline import Timeline
@@ -385,16 +386,17 @@ SECTIONS: tuple[Section, ...] = (
     Section("scores", "Scores", _scores, _scores_tables, _scores_charts),
     Section("sends", "Sends", _sends, _sends_tables, _sends_charts),
     Section("history", "Contact history", _history, _history_tables, lambda value, meta: []),
+    Section("accounts", "Accounts and leads", accounts.numbers, accounts.tables, accounts.charts),
 )
 
 
 def tables_of(numbers: dict[str, Any]) -> list[tuple[Section, list[Table]]]:
     """Each section with its tables, in the order shown."""
     meta = numbers["report"]
-    return [(section, section.tables(numbers[section.key], meta)) for section in SECTIONS]
+    return [(section, section.tables(numbers.get(section.key), meta)) for section in SECTIONS]
 
 
 def charts_of(numbers: dict[str, Any]) -> list[tuple[Section, list[Chart]]]:
     """Each section with its charts, in the order shown."""
     meta = numbers["report"]
-    return [(section, section.charts(numbers[section.key], meta)) for section in SECTIONS]
+    return [(section, section.charts(numbers.get(section.key), meta)) for section in SECTIONS]

@@ -42,6 +42,8 @@ VALUATION_KEY: Key = ("valuation",)
 #: The contact's history rows (read by ``had status``, ``status for campaign``,
 #: ``count contacts``); its value is :func:`engage.history.rows.version`.
 TRACKED_KEY: Key = ("tracked",)
+#: The key conditions reading ``account.X`` depend on: the contact's account moved.
+ACCOUNT_KEY: Key = ("account",)
 
 
 def whole_as_int(value: float) -> float:
@@ -142,9 +144,12 @@ class StateWriter:
         fields[index] = value
 
     def set_undeclared(self, contact: Contact, name: str, value: Any) -> None:
-        """Fields no rule declares are kept (and dumped) but read by no condition."""
+        """Fields no rule declares are kept (and dumped) but read by no condition
+        (except ``account``: conditions that read ``account.X`` follow it)."""
         extra = contact.more()
         store = extra.setdefault(UNDECLARED, {})
+        if name == "account" and store.get(name) != value:
+            self._touch(ACCOUNT_KEY, store.get(name))
         if value is None:
             store.pop(name, None)
         else:

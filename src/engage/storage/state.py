@@ -20,9 +20,9 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from engage import __version__
-from engage.actions import Action
+from engage.actions import Action, EntityAction
 from engage.errors import EventError, SnapshotError
-from engage.events import Event, field_value
+from engage.events import Event, envelope_key, field_value
 from engage.history.state import HEADER_KEY as HISTORY_HEADER
 from engage.program import Program
 from engage.state.contact import (
@@ -121,11 +121,14 @@ def action_record(action: Action) -> dict[str, Any]:
         "error": action.error,
         "step": action.step,
         "version": action.version,
+        "account": action.account,
+        "lead": action.lead,
     }
 
 
 def action_from_record(record: dict[str, Any]) -> Action:
-    action = Action(
+    entity = record.get("account") is not None or record.get("lead") is not None
+    action = (EntityAction if entity else Action)(
         record["time"],
         record["contact"],
         record["rule"],
@@ -140,6 +143,9 @@ def action_from_record(record: dict[str, Any]) -> Action:
     # Snapshots written before flows have no step or version.
     action.step = record.get("step")
     action.version = record.get("version")
+    if isinstance(action, EntityAction):
+        action.account = record.get("account")
+        action.lead = record.get("lead")
     return action
 
 
@@ -175,6 +181,8 @@ def snapshot_header(
         "tables": program_tables(program),
         "held": [event_record(e) for e in held],
         "flow_versions": state.flow_versions,
+        # Accounts and leads (what is not derived from the contacts), by name.
+        "entities": None if program.b2b is None else program.b2b.store.to_data(),
     }
 
 
@@ -190,7 +198,7 @@ def snapshot_data(program: Program, state: EngineState, journal_seq: int) -> Sna
 def event_record(event: Event) -> dict[str, Any]:
     """An admitted event as plain data (held events in snapshots)."""
     return {
-        "contact": event.contact,
+        envelope_key(event.type): event.contact,
         "type": event.type,
         "at": event.at,
         "id": event.id,
@@ -201,7 +209,7 @@ def event_record(event: Event) -> dict[str, Any]:
 def held_events(header: dict[str, Any]) -> list[Event]:
     """The events a snapshot's reorder buffer held, in release order."""
     return [
-        Event(r["contact"], r["type"], float(r["at"]), r["id"], r["data"])
+        Event(r[envelope_key(r["type"])], r["type"], float(r["at"]), r["id"], r["data"])
         for r in header.get("held", ())
     ]
 
@@ -249,6 +257,9 @@ def install(program: Program, state: EngineState, data: SnapshotData) -> Install
             for record in data.contacts:
                 contact = mapper.contact(record)
                 contacts[contact.id] = contact
+        if program.b2b is not None:
+            # Accounts' and leads' own state; their roll-ups are rebuilt by the engine.
+            program.b2b.store.load(header.get("entities"))
     except (KeyError, IndexError, TypeError, ValueError) as exc:
         raise SnapshotError(f"snapshot state does not fit these rules: {exc!r}") from None
     return Installed(report, same, int(header.get("log_seq", 0)))
@@ -336,6 +347,11 @@ class _Mapper:
         self.report = report
         self.old_scores = [(name, half_life) for name, half_life in old["scores"]]
         self.old_refs = list(old["decay_refs"])
+        # A fresh program's decay references start at 0: scaling a value held at an
+        # epoch-sized clock against it overflows. Nothing is stored under them yet.
+        for spec in program.scores:
+            if spec.decay is not None and spec.decay.needs_rebase(now):
+                spec.decay.ref = now
         self.old_fields = [(name, type_) for name, type_ in old["fields"]]
         self.old_bits = list(old["truth_bits"])
         old_rules = {entry[0]: (entry[1], entry[2]) for entry in old["rules"]}
