@@ -1,0 +1,94 @@
+"""Flows in the engine against the naive flow oracle (``tests/flow_oracle.py``).
+
+Random programs (``tests/flow_strategies.py``) with one or two flows, and random streams
+of events and clock moves, go through the engine (one event at a time, and with
+``ingest_many`` between clock moves) and through the oracle; for each contact, the
+sequence of flow outputs (time, rule, action, arguments, step, reason, event id) must be
+the same. Outputs of different contacts at one moment are not ordered against each other
+(the oracle processes contacts by name, the engine's timer wheel by its own order).
+
+``ENGAGE_HYPOTHESIS_PROFILE=long`` runs thousands of examples instead of 150.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from hypothesis import HealthCheck, assume, given, settings
+
+import engage
+from flow_oracle import LoopError, Output, Program, render, run_oracle
+from flow_strategies import scenarios
+
+SETTINGS = settings(
+    max_examples=max(150, settings.default.max_examples),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+
+
+def engine_outputs(text: str, ops: list[tuple[str, Any]], *, batch: bool) -> list[Output]:
+    """The engine's flow outputs (actions of rules ``flow:NAME``) over ``ops``."""
+    engine = engage.Engine(engage.compile(text, name="t.rules"), max_future=None)
+    actions: list[Any] = []
+    pending: list[dict[str, Any]] = []
+    for kind, value in ops:
+        if kind == "event":
+            if batch:
+                pending.append(dict(value))
+            else:
+                actions.extend(engine.ingest(dict(value)))
+            continue
+        if pending:
+            actions.extend(engine.ingest_many(pending))
+            pending = []
+        actions.extend(engine.advance(value))
+    if pending:
+        actions.extend(engine.ingest_many(pending))
+    assert not engine.problems, engine.problems
+    assert engine.stats.rejected == 0, engine.rejected
+    return [
+        Output(
+            action.time,
+            action.contact,
+            action.rule,
+            action.action,
+            tuple(action.args),
+            action.step,
+            None if action.options is None else action.options.get("reason"),
+            action.event,
+        )
+        for action in actions
+        if action.rule.startswith("flow:")
+    ]
+
+
+def by_contact(outputs: list[Output]) -> dict[str, list[Output]]:
+    grouped: dict[str, list[Output]] = defaultdict(list)
+    for output in outputs:
+        grouped[output.contact].append(output)
+    return dict(grouped)
+
+
+def check_flows(program: Program, ops: list[tuple[str, Any]]) -> None:
+    """The engine's flow outputs, per contact, equal the oracle's."""
+    try:
+        oracle = run_oracle(program, ops)
+    except LoopError:
+        assume(False)
+        raise
+    text = render(program)
+    expected = by_contact(oracle.outputs)
+    for batch in (False, True):
+        got = by_contact(engine_outputs(text, ops, batch=batch))
+        for contact in sorted(expected.keys() | got.keys()):
+            assert got.get(contact, []) == expected.get(contact, []), (
+                f"contact {contact} ({'ingest_many' if batch else 'ingest'})\nrules:\n{text}"
+            )
+
+
+@SETTINGS
+@given(scenarios())
+def test_flows_match_oracle(scenario: tuple[Program, list[tuple[str, Any]]]) -> None:
+    check_flows(*scenario)
