@@ -471,9 +471,10 @@ class FlowOracle:
                 self._rule_action(person, rule.verb, rule.arg, requests)
         self._moment(person, now, event_id, requests)
 
-    def advance(self, target: float) -> None:
+    def advance(self, target: float) -> int:
         """Move the clock to ``target``, processing every contact at each moment a
-        timer could fire on the way."""
+        timer could fire on the way; returns how many of those moments had outputs."""
+        busy = 0
         while True:
             moments = {
                 moment
@@ -488,8 +489,9 @@ class FlowOracle:
             for name in sorted(self.contacts):
                 self._moment(self.contacts[name], self.now, None, [])
             if len(self.outputs) > done:
-                self.features["timer moment with outputs"] += 1
+                busy += 1
         self.now = max(self.now, target)
+        return busy
 
     def _candidates(self, person: Person) -> set[float]:
         """A superset of the moments at which time alone may move ``person``."""
@@ -536,9 +538,11 @@ class FlowOracle:
                             break
             for edge, flow, reason in made:
                 for rule in self.program.flow_rules:
-                    if rule.edge == edge and rule.flow == flow.name:
-                        if rule.reason is None or rule.reason == reason:
-                            self._rule_action(person, rule.verb, rule.arg, requests)
+                    if (rule.edge, rule.flow) == (edge, flow.name) and rule.reason in (
+                        None,
+                        reason,
+                    ):
+                        self._rule_action(person, rule.verb, rule.arg, requests)
             if not (paused or made or requests):
                 return
         raise LoopError(person.id)
@@ -661,6 +665,7 @@ class FlowOracle:
         self.features[f"left: {reason}"] += 1
         if run.waiting and reason in ("exit", "goal"):
             self.features[f"{reason} while waiting ({run.waiting})"] += 1
+            self.features[f"{reason} while waiting"] += 1
         run.inside = False
         run.pos = None
         run.left = now
@@ -838,6 +843,6 @@ def run_oracle(program: Program, ops: list[tuple[str, Any]]) -> FlowOracle:
     for kind, value in ops:
         if kind == "event":
             oracle.event(value)
-        else:
-            oracle.advance(float(value))
+        elif oracle.advance(float(value)) >= 2:
+            oracle.features["clock move past several timers"] += 1
     return oracle

@@ -33,9 +33,7 @@ flow f2 {
 
 
 def _flow_actions(actions: list[Any]) -> list[tuple[float, str, str, list[str]]]:
-    return [
-        (a.time, a.rule, a.action, list(a.args)) for a in actions if a.rule.startswith("flow:")
-    ]
+    return [(a.time, a.rule, a.action, list(a.args)) for a in actions if a.rule.startswith("flow:")]
 
 
 def _two_flows_entered_in_reverse() -> engage.Engine:
@@ -74,7 +72,10 @@ def test_deletion_leaves_flows_in_written_order() -> None:
 )
 def test_from_without_to_compiles() -> None:
     """``from T`` alone is in the grammar (``flow_window``) and in LANGUAGE.md §5."""
-    text = 'segment s = tagged "A"\nflow f {\n    for segment s\n    from 2026-01-06\n    send email "w"\n}\n'
+    text = (
+        'segment s = tagged "A"\n'
+        'flow f {\n    for segment s\n    from 2026-01-06\n    send email "w"\n}\n'
+    )
     rules = engage.compile(text, name="t.rules")
     engine = engage.Engine(rules, max_future=None)
     engine.ingest({"contact": "c1", "type": "contact.updated", "at": T0, "data": {"tags": ["A"]}})
