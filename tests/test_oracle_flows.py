@@ -2,7 +2,8 @@
 
 Random programs (``tests/flow_strategies.py``) with one or two flows, and random streams
 of events and clock moves, go through the engine (one event at a time, and with
-``ingest_many`` between clock moves) and through the oracle; for each contact, the
+``ingest_many`` between clock moves, and one at a time with a snapshot and restore
+halfway) and through the oracle; for each contact, the
 sequence of flow outputs (time, rule, action, arguments, step, reason, event id) must be
 the same. Outputs of different contacts at one moment are not ordered against each other
 (the oracle processes contacts by name, the engine's timer wheel by its own order).
@@ -12,6 +13,8 @@ the same. Outputs of different contacts at one moment are not ordered against ea
 
 from __future__ import annotations
 
+import os
+import tempfile
 from collections import defaultdict
 from typing import Any
 
@@ -28,12 +31,22 @@ SETTINGS = settings(
 )
 
 
-def engine_outputs(text: str, ops: list[tuple[str, Any]], *, batch: bool) -> list[Output]:
-    """The engine's flow outputs (actions of rules ``flow:NAME``) over ``ops``."""
-    engine = engage.Engine(engage.compile(text, name="t.rules"), max_future=None)
+def engine_outputs(
+    text: str, ops: list[tuple[str, Any]], *, batch: bool, restore_at: int | None = None
+) -> list[Output]:
+    """The engine's flow outputs (actions of rules ``flow:NAME``) over ``ops``; with
+    ``restore_at``, the engine is snapshotted before that operation and replaced by one
+    restored from the snapshot (flow positions and waits must survive it)."""
+    rules = engage.compile(text, name="t.rules")
+    engine = engage.Engine(rules, max_future=None)
     actions: list[Any] = []
     pending: list[dict[str, Any]] = []
-    for kind, value in ops:
+    for index, (kind, value) in enumerate(ops):
+        if index == restore_at:
+            with tempfile.TemporaryDirectory() as folder:
+                path = os.path.join(folder, "state.snap")
+                engine.snapshot(path)
+                engine = engage.Engine.restore(path, rules, max_future=None)
         if kind == "event":
             if batch:
                 pending.append(dict(value))
@@ -80,11 +93,16 @@ def check_flows(program: Program, ops: list[tuple[str, Any]]) -> None:
         raise
     text = render(program)
     expected = by_contact(oracle.outputs)
-    for batch in (False, True):
-        got = by_contact(engine_outputs(text, ops, batch=batch))
+    modes = {
+        "ingest": engine_outputs(text, ops, batch=False),
+        "ingest_many": engine_outputs(text, ops, batch=True),
+        "restored halfway": engine_outputs(text, ops, batch=False, restore_at=len(ops) // 2),
+    }
+    for mode, outputs in modes.items():
+        got = by_contact(outputs)
         for contact in sorted(expected.keys() | got.keys()):
             assert got.get(contact, []) == expected.get(contact, []), (
-                f"contact {contact} ({'ingest_many' if batch else 'ingest'})\nrules:\n{text}"
+                f"contact {contact} ({mode})\nrules:\n{text}"
             )
 
 
