@@ -6,16 +6,17 @@ and one or two flows), which :func:`render` writes as rules text for the engine.
 no code with the engine: it does not parse the text, does not compile flows into
 instructions, keeps no hidden segments and no timers.
 
-- **Conditions** are evaluated from the contact's plain state (its score and tags) every
-  time one is read; segments are recomputed each time they are asked about.
+- **Conditions** are evaluated from the contact's plain state (its score, tags and the
+  times of its events, for ``had TYPE within D``) every time one is read; segments are
+  recomputed each time they are asked about.
 - **Positions** are paths into the nested steps (``(4, "a", 0)``: the first step of the
   first block of the fifth step's ``split``), walked with the nesting, not jump targets;
   step names (``"5.a.1"``) are made from the path.
 - **Time**: before each event and clock move, every moment at which a timer could fire is
   listed for every contact (each arrival at a step plus *every* duration the program
   mentions, each next wall-clock time, every ``from`` and ``to``, every end of a re-entry
-  wait), and at the earliest one every contact is processed, again and again until the
-  target time. Processing a contact with nothing due must change nothing: the engine,
+  wait, every event time plus every ``had`` window), and at the earliest one every
+  contact is processed, again and again until the target time. Processing a contact with nothing due must change nothing: the engine,
   which processes only the contacts its timers name, must then agree.
 
 At one moment, one contact is processed in *passes* (the driver's docstring): ``enter
@@ -36,8 +37,8 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-#: A condition: ``("score", OP, N)``, ``("tagged", T)``, ``("seg", NAME)``, ``("not", C)``,
-#: ``("and", C, C)`` or ``("or", C, C)``.
+#: A condition: ``("score", OP, N)``, ``("tagged", T)``, ``("had", TYPE, SECONDS)``,
+#: ``("seg", NAME)``, ``("not", C)``, ``("and", C, C)`` or ``("or", C, C)``.
 Cond = tuple[Any, ...]
 
 UTC = "UTC"
@@ -186,6 +187,8 @@ def cond_text(cond: Cond) -> str:
         return f'tagged "{cond[1]}"'
     if kind == "seg":
         return f"in segment {cond[1]}"
+    if kind == "had":
+        return f"had {cond[1]} within {duration(cond[2])}"
     if kind == "not":
         return f"not ({cond_text(cond[1])})"
     return f"({cond_text(cond[1])} {kind} {cond_text(cond[2])})"
@@ -338,6 +341,8 @@ class Person:
     tags: set[str] = field(default_factory=set)
     zone: Any = None
     runs: dict[str, Run] = field(default_factory=dict)
+    #: ``(type, time)`` of every event of the contact (for ``had TYPE within D``).
+    events: list[tuple[str, float]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -395,6 +400,22 @@ class FlowOracle:
             step.at_most for step in steps if isinstance(step, WaitUntil) and step.at_most
         }
         self.clocks = {(s.minutes, s.weekdays) for s in steps if isinstance(s, WaitClock)}
+        #: Every ``had ... within D`` window the program mentions, in seconds.
+        self.windows: set[int] = set()
+        conds = [cond for _, cond in program.segments]
+        for flow in program.flows:
+            conds.extend(c for c in (flow.exit, flow.goal) if c is not None)
+        for step in steps:
+            if isinstance(step, WaitUntil):
+                conds.append(step.cond)
+            elif isinstance(step, If):
+                conds.extend(cond for cond, _ in step.branches)
+        while conds:
+            cond = conds.pop()
+            if cond[0] == "had":
+                self.windows.add(cond[2])
+            elif cond[0] in ("not", "and", "or"):
+                conds.extend(cond[1:])
 
     # -- conditions -------------------------------------------------------------------
 
@@ -415,6 +436,8 @@ class FlowOracle:
             )
         if kind == "tagged":
             return cond[1] in person.tags
+        if kind == "had":
+            return any(t > self.now - cond[2] for k, t in person.events if k == cond[1])
         if kind == "seg":
             return self.holds(self.segments[cond[1]], person)
         if kind == "not":
@@ -465,6 +488,8 @@ class FlowOracle:
                 person.zone = data["timezone"]
         if kind in self.points:
             person.score = (person.score or 0) + self.points[kind]
+        if kind != "contact.updated":
+            person.events.append((kind, at))
         requests: list[tuple[str, str]] = []
         for rule in self.program.event_rules:
             if rule.event_type == kind:
@@ -495,7 +520,7 @@ class FlowOracle:
 
     def _candidates(self, person: Person) -> set[float]:
         """A superset of the moments at which time alone may move ``person``."""
-        moments: set[float] = set()
+        moments = {t + d for _, t in person.events for d in self.windows}
         for flow in self.flows:
             start, end = self.window[flow.name]
             moments.update(m for m in (start, end) if m is not None)

@@ -2,8 +2,8 @@
 to rules text by :func:`flow_oracle.render`) and random streams of events and clock moves.
 
 Programs: a score with points (some negative) per event type, ``on TYPE`` rules that tag,
-untag, enter or leave flows, one or two segments over the score and tags, ``on flow``
-rules, and one or two flows with random headers (segments, ``from`` / ``to`` as dates in
+untag, enter or leave flows, one or two segments over the score, tags and ``had``
+windows, ``on flow`` rules, and one or two flows with random headers (segments, ``from`` / ``to`` as dates in
 the flow's zone or as UTC times, ``timezone``, ``re-enter after D [only ...]``, ``exit
 when``, ``goal [continue]``) and steps (``wait``, ``wait until COND [at most D]``, ``wait
 until HH:MM [on weekdays]``, ``if`` / ``else if`` / ``else``, ``split``, sends, notify,
@@ -48,6 +48,8 @@ CONTACTS = ["c1", "c2", "c3"]
 WAITS = [30 * MINUTE, HOUR, 2 * HOUR, DAY, 2 * DAY]
 AT_MOST = [HOUR, 12 * HOUR, DAY]
 REENTER = [HOUR, DAY, 2 * DAY]
+#: ``had TYPE within D`` windows.
+HAD = [HOUR, DAY]
 ZONES = ["America/Bogota", "America/New_York", "Europe/Madrid", "Asia/Tokyo"]
 #: Zones a contact's ``timezone`` field takes (one is not a zone: the flow's applies).
 CONTACT_ZONES = ["America/New_York", "Europe/Madrid", "Asia/Kolkata", "Mars/Olympus"]
@@ -60,8 +62,12 @@ FROM_ALONE = False
 
 @st.composite
 def atom(draw: st.DrawFn, segments: tuple[str, ...] = ()) -> Cond:
-    """A score comparison, ``tagged``, ``not tagged`` or (when given) ``in segment``."""
-    kind = draw(st.integers(0, 5 if segments else 4))
+    """A score comparison, ``tagged``, ``not tagged``, ``[not] had TYPE within D`` or
+    (when given) ``in segment``."""
+    kind = draw(st.integers(-2, 5 if segments else 4))
+    if kind < 0:  # time alone makes it stop holding (and `not had` start)
+        had = ("had", draw(st.sampled_from(EVENT_TYPES)), draw(st.sampled_from(HAD)))
+        return ("not", had) if kind == -2 else had
     if kind <= 1:
         return ("score", draw(st.sampled_from([">=", ">", "<", "<="])), draw(st.integers(-2, 6)))
     if kind <= 3:
