@@ -12,12 +12,13 @@ instructions, keeps no hidden segments and no timers.
 - **Positions** are paths into the nested steps (``(4, "a", 0)``: the first step of the
   first block of the fifth step's ``split``), walked with the nesting, not jump targets;
   step names (``"5.a.1"``) are made from the path.
-- **Time**: before each event and clock move, every moment at which a timer could fire is
-  listed for every contact (each arrival at a step plus *every* duration the program
-  mentions, each next wall-clock time, every ``from`` and ``to``, every end of a re-entry
-  wait, every event time plus every ``had`` window), and at the earliest one every
-  contact is processed, again and again until the target time. Processing a contact with nothing due must change nothing: the engine,
-  which processes only the contacts its timers name, must then agree.
+- **Time**: before each event and clock move, every moment at which a timer could fire
+  is listed for every contact (each arrival at a step plus *every* duration the program
+  mentions, each next wall-clock time, every ``from`` and ``to``, every end of a
+  re-entry wait, every event time plus every ``had`` window), and at the earliest one every
+  contact is processed, again and again until the target time. Processing a contact with
+  nothing due must change nothing: the engine, which processes only the contacts its
+  timers name, must then agree.
 
 At one moment, one contact is processed in *passes* (the driver's docstring): ``enter
 flow`` / ``exit flow`` requests; each flow it is inside, in written order (``to`` ->

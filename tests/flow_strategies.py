@@ -1,13 +1,14 @@
 """Hypothesis strategies for flows: random :class:`~flow_oracle.Program` values (rendered
 to rules text by :func:`flow_oracle.render`) and random streams of events and clock moves.
 
-Programs: a score with points (some negative) per event type, ``on TYPE`` rules that tag,
-untag, enter or leave flows, one or two segments over the score, tags and ``had``
-windows, ``on flow`` rules, and one or two flows with random headers (segments, ``from`` / ``to`` as dates in
-the flow's zone or as UTC times, ``timezone``, ``re-enter after D [only ...]``, ``exit
-when``, ``goal [continue]``) and steps (``wait``, ``wait until COND [at most D]``, ``wait
-until HH:MM [on weekdays]``, ``if`` / ``else if`` / ``else``, ``split``, sends, notify,
-tag, untag, ``enter flow`` / ``exit flow``), blocks nested two deep and sometimes empty.
+Programs: a score with points (some negative) per event type, ``on TYPE`` rules that
+tag, untag, enter or leave flows, one or two segments over the score, tags and ``had``
+windows, ``on flow`` rules, and one or two flows with random headers (segments, ``from``
+/ ``to`` as dates in the flow's zone or as UTC times, ``timezone``, ``re-enter after D
+[only ...]``, ``exit when``, ``goal [continue]``) and steps (``wait``, ``wait until COND
+[at most D]``, ``wait until HH:MM [on weekdays]``, ``if`` / ``else if`` / ``else``,
+``split``, sends, notify, tag, untag, ``enter flow`` / ``exit flow``), blocks nested two
+deep and sometimes empty.
 
 Streams: a few contacts, event gaps that often equal the program's durations (so events
 land on the moment a wait ends), late events, clock moves of minutes to days (past several
