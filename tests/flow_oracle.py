@@ -388,6 +388,8 @@ class FlowOracle:
         self.seen: set[str] = set()
         self.outputs: list[Output] = []
         self.features: Counter[str] = Counter()
+        #: Whether contacts are processed at a timer moment (not for an event).
+        self.at_timer = False
         self.window = {
             flow.name: (
                 None if flow.start is None else written_time(flow.start, flow.zone),
@@ -512,8 +514,10 @@ class FlowOracle:
                 break
             self.now = min(moments)
             done = len(self.outputs)
+            self.at_timer = True
             for name in sorted(self.contacts):
                 self._moment(self.contacts[name], self.now, None, [])
+            self.at_timer = False
             if len(self.outputs) > done:
                 busy += 1
         self.now = max(self.now, target)
@@ -558,6 +562,8 @@ class FlowOracle:
                 for flow in self.flows:
                     run = person.runs.get(flow.name)
                     if (run is None or not run.inside) and self._may_enter(person, flow, now):
+                        if self.at_timer:
+                            self.features["entry at a timer moment"] += 1
                         run = self._enter(person, flow, now, event_id, made)
                         if self._run(person, flow, run, now, event_id, made, requests):
                             paused = True
@@ -689,6 +695,8 @@ class FlowOracle:
         made: list[tuple[str, Flow, str | None]],
     ) -> None:
         self.features[f"left: {reason}"] += 1
+        if self.at_timer and reason in ("exit", "goal"):
+            self.features["exit or goal by time alone"] += 1
         if run.waiting and reason in ("exit", "goal"):
             self.features[f"{reason} while waiting ({run.waiting})"] += 1
             self.features[f"{reason} while waiting"] += 1
@@ -750,6 +758,8 @@ class FlowOracle:
             elif isinstance(step, WaitUntil):
                 if self.holds(step.cond, person):
                     self.features["wait until met"] += 1
+                    if self.at_timer:
+                        self.features["wait until met by time alone"] += 1
                     if now > run.since:
                         self.features["wait until met later"] += 1
                 elif step.at_most is not None and now >= run.since + step.at_most:
