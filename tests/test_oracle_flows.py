@@ -23,6 +23,7 @@ from hypothesis import HealthCheck, assume, given, settings
 import engage
 from flow_oracle import LoopError, Output, Program, render, run_oracle
 from flow_strategies import scenarios
+from test_step import Driver, _tidy
 
 SETTINGS = settings(
     max_examples=max(150, settings.default.max_examples),
@@ -61,6 +62,11 @@ def engine_outputs(
         actions.extend(engine.ingest_many(pending))
     assert not engine.problems, engine.problems
     assert engine.stats.rejected == 0, engine.rejected
+    return flow_outputs(actions)
+
+
+def flow_outputs(actions: list[Any]) -> list[Output]:
+    """The flow outputs (actions of rules ``flow:NAME``) among ``actions``."""
     return [
         Output(
             action.time,
@@ -84,29 +90,55 @@ def by_contact(outputs: list[Output]) -> dict[str, list[Output]]:
     return dict(grouped)
 
 
-def check_flows(program: Program, ops: list[tuple[str, Any]]) -> None:
-    """The engine's flow outputs, per contact, equal the oracle's."""
+def _oracle(program: Program, ops: list[tuple[str, Any]]) -> dict[str, list[Output]]:
     try:
         oracle = run_oracle(program, ops)
     except LoopError:
         assume(False)
         raise
+    return by_contact(oracle.outputs)
+
+
+def assert_same(got: dict[str, list[Output]], expected: dict[str, list[Output]], why: str) -> None:
+    for contact in sorted(expected.keys() | got.keys()):
+        assert got.get(contact, []) == expected.get(contact, []), f"contact {contact} ({why})"
+
+
+def check_flows(program: Program, ops: list[tuple[str, Any]]) -> None:
+    """The engine's flow outputs, per contact, equal the oracle's."""
+    expected = _oracle(program, ops)
     text = render(program)
-    expected = by_contact(oracle.outputs)
     modes = {
         "ingest": engine_outputs(text, ops, batch=False),
         "ingest_many": engine_outputs(text, ops, batch=True),
         "restored halfway": engine_outputs(text, ops, batch=False, restore_at=len(ops) // 2),
     }
     for mode, outputs in modes.items():
-        got = by_contact(outputs)
-        for contact in sorted(expected.keys() | got.keys()):
-            assert got.get(contact, []) == expected.get(contact, []), (
-                f"contact {contact} ({mode})\nrules:\n{text}"
-            )
+        assert_same(by_contact(outputs), expected, f"{mode}\nrules:\n{text}")
 
 
 @SETTINGS
 @given(scenarios())
 def test_flows_match_oracle(scenario: tuple[Program, list[tuple[str, Any]]]) -> None:
     check_flows(*scenario)
+
+
+@SETTINGS
+@given(scenarios())
+def test_flows_through_the_per_contact_step_match_oracle(
+    scenario: tuple[Program, list[tuple[str, Any]]],
+) -> None:
+    """Contacts driven through ``step`` / ``wake`` alone (each one's flows in its state
+    bytes, one timer each: ``test_step.Driver``) over the time-ordered, duplicate-free
+    stream a keyed processor feeds, give the oracle's flow outputs."""
+    program, ops = scenario
+    ops = _tidy(ops)
+    expected = _oracle(program, ops)
+    text = render(program)
+    driver = Driver(engage.compile(text, name="t.rules"))
+    for kind, value in ops:
+        if kind == "event":
+            driver.event(value)
+        else:
+            driver.advance(float(value))
+    assert_same(by_contact(flow_outputs(driver.actions)), expected, f"step\nrules:\n{text}")
