@@ -1,12 +1,13 @@
 """Flows in the engine against the naive flow oracle (``tests/flow_oracle.py``).
 
 Random programs (``tests/flow_strategies.py``) with one or two flows, and random streams
-of events and clock moves, go through the engine (one event at a time, and with
-``ingest_many`` between clock moves, and one at a time with a snapshot and restore
-halfway) and through the oracle; for each contact, the
-sequence of flow outputs (time, rule, action, arguments, step, reason, event id) must be
-the same. Outputs of different contacts at one moment are not ordered against each other
-(the oracle processes contacts by name, the engine's timer wheel by its own order).
+of events and clock moves, go through the engine (one event at a time; with
+``ingest_many`` between clock moves; one at a time with a snapshot and a restore
+halfway; and contact by contact through the per-contact ``step`` / ``wake``) and through
+the oracle. For each contact, the sequence of flow outputs (time, rule, action,
+arguments, step, reason, event id) must be the same. Outputs of different contacts at
+one moment are not ordered against each other (the oracle processes contacts by name,
+the engine's timer wheel by its own order).
 
 ``ENGAGE_HYPOTHESIS_PROFILE=long`` runs thousands of examples instead of 150.
 """
