@@ -105,6 +105,8 @@ class FlowDriver:
         for spec in self.flows:
             self._versions[spec.name, self.version[spec.name]] = spec
         self._current = {spec.name: spec for spec in self.flows}
+        #: Each current flow's place in written order (records are kept in entry order).
+        self._written = {spec.name: spec.order for spec in self.flows}
 
     @property
     def active(self) -> bool:
@@ -139,7 +141,7 @@ class FlowDriver:
             requests.clear()
             for verb, flow in taken:
                 self._request(contact, records, verb, flow, now, event_id, progress)
-        for name in list(records):
+        for name in self._in_written_order(records):
             record = records[name]
             if record.inside and not progress.paused():
                 self._run(contact, record, now, event_id, progress)
@@ -157,6 +159,16 @@ class FlowDriver:
         if packed != before:
             contact.flows = packed
         return progress
+
+    def _in_written_order(self, records: dict[str, FlowRecord]) -> list[str]:
+        """The names of ``records`` in the flows' written order (the module docstring's
+        promise), flows no longer in the rules last. ``records`` itself is in the order
+        the contact first entered each flow, which is not the order rule authors read."""
+        names = list(records)
+        if len(names) > 1:
+            last = len(self._written)
+            names.sort(key=lambda name: self._written.get(name, last))
+        return names
 
     def _request(
         self,
@@ -383,7 +395,8 @@ class FlowDriver:
         """Take the contact out of every flow it is inside (a deletion)."""
         progress = Progress()
         records = unpack(contact.flows)
-        for record in records.values():
+        for name in self._in_written_order(records):
+            record = records[name]
             if record.inside:
                 leave(contact, record, reason, now, event_id, progress)
         contact.flows = pack(records)
