@@ -48,6 +48,7 @@ import subprocess
 import sys
 import tracemalloc
 from collections.abc import Callable, Iterator, Sequence
+from functools import partial
 from typing import Any, Final
 
 import engage
@@ -295,7 +296,9 @@ def flow(
             _check(engine, contacts, "engine")
             ours = engine_sends(actions)
             finished = sum(
-                1 for a in actions if a.action == "exit_flow" and a.options == {"reason": "finished"}
+                1
+                for a in actions
+                if a.action == "exit_flow" and a.options == {"reason": "finished"}
             )
             if finished != contacts:
                 raise AssertionError(f"flow workload: {finished} of {contacts} contacts finished")
@@ -321,8 +324,7 @@ def flow(
             _check(engine, contacts, "no flow")
         del engine, actions
         if with_policy is not None:
-            rules = with_policy
-            seconds, (engine, actions) = timed(lambda: run_engine(rules, events, ticks))
+            seconds, (engine, actions) = timed(partial(run_engine, with_policy, events, ticks))
             times["policy"].append(seconds)
             if attempt == 0:
                 _check(engine, contacts, "policy")
