@@ -21,7 +21,10 @@ Workloads (``--only``, comma-separated):
 - ``realistic``: a marketing team's rules file (two scores with caps, filters, decay and a
   clamp; recency classes; a segment with enter/exit rules; a count window; a cooldown; a
   re-arm; sends) through ``ingest_many`` beside the same rules written by hand as one
-  Python loop, and bytes per contact with those rules.
+  Python loop, and bytes per contact with those rules;
+- ``flow``: contacts through a 5-step flow (waits and sends) by events and clock moves,
+  beside a heap-and-dict loop; bytes per contact waiting in the flow; a policy variant
+  (:mod:`engage.bench.flows`).
 
 Usage::
 
@@ -43,7 +46,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import engage
-from engage.bench import workloads
+from engage.bench import flows, workloads
 from engage.bench.generator import DEFAULT_ZIPF, activity_events
 from engage.bench.memory import memory, realistic_memory
 from engage.bench.report import machine, markdown, targets
@@ -51,7 +54,7 @@ from engage.bench.rulesets import threshold_rules, thresholds
 
 __all__ = ["main", "parse_args", "run"]
 
-WORKLOADS = ("throughput", "memory", "check", "time", "durability", "realistic")
+WORKLOADS = ("throughput", "memory", "check", "time", "durability", "realistic", "flow")
 
 #: Full-size defaults: the sizes issues 2 and 3 name.
 FULL: dict[str, Any] = {
@@ -74,6 +77,8 @@ FULL: dict[str, Any] = {
     "realistic_contacts": 100_000,
     "realistic_events_per_contact": 10,
     "realistic_memory_contacts": 1_000_000,
+    "flow_contacts": 1_000_000,
+    "flow_policy": flows.DEFAULT_POLICY,
     "repeat": 3,
     "dense_repeat": 1,
 }
@@ -99,6 +104,8 @@ QUICK: dict[str, Any] = {
     "realistic_contacts": 1000,
     "realistic_events_per_contact": 5,
     "realistic_memory_contacts": 1000,
+    "flow_contacts": 2000,
+    "flow_policy": flows.DEFAULT_POLICY,
     "repeat": 1,
     "dense_repeat": 1,
 }
@@ -201,6 +208,12 @@ def parser() -> argparse.ArgumentParser:
         type=_positive,
         help="contacts of the realistic workload's memory figure (1M)",
     )
+    p.add_argument("--flow-contacts", type=_positive, help="contacts of the flow workload (1M)")
+    p.add_argument(
+        "--flow-policy",
+        metavar="TEXT",
+        help="the policy block of the flow workload's policy variant ('' to skip it)",
+    )
     p.add_argument("--repeat", type=_positive, help="repeats; the best is reported (3)")
     p.add_argument(
         "--dense-repeat",
@@ -246,8 +259,11 @@ def parse_args(argv: Sequence[str] | None) -> dict[str, Any]:
         "realistic_memory_contacts": args.realistic_memory_contacts,
         "repeat": args.repeat,
         "dense_repeat": args.dense_repeat,
+        "flow_contacts": args.flow_contacts,
     }
     config.update({key: value for key, value in overrides.items() if value is not None})
+    if args.flow_policy is not None:
+        config["flow_policy"] = args.flow_policy or None  # '' skips the policy variant
     config.update(
         {
             "only": args.only,
@@ -340,6 +356,16 @@ def run(config: dict[str, Any]) -> dict[str, Any]:
             seed=config["seed"],
             zipf=config["zipf"],
         )
+    if "flow" in only:
+        progress("flow")
+        results["flow"] = flows.flow(
+            contacts=config["flow_contacts"],
+            repeat=config["repeat"],
+            policy=config["flow_policy"],
+            progress=progress,
+        )
+        progress("flow: memory")
+        results["flow"]["memory"] = flows.flow_memory(config["flow_contacts"])
     report["targets"] = targets(results, config)
     return report
 

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import engage
+from engage.bench import flows
 
 
 def _cpu_model() -> str:
@@ -251,6 +252,8 @@ def targets(results: dict[str, Any], config: dict[str, Any]) -> list[dict[str, A
                     "met": None,
                 }
             )
+    if results.get("flow"):
+        out += flows.targets(results["flow"])
     return out
 
 
@@ -304,6 +307,8 @@ def markdown(report: dict[str, Any]) -> str:
         lines += _durability_md(results["durability"])
     if "realistic" in results:
         lines += _realistic_md(results["realistic"])
+    if "flow" in results:
+        lines += flows.markdown(results["flow"])
     return "\n".join(lines) + "\n"
 
 
