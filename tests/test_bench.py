@@ -205,6 +205,7 @@ def test_quick_run_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]
         "time",
         "durability",
         "realistic",
+        "flow",
     }
     assert report["machine"]["python"]
     rows = report["results"]["throughput"]["rules_sweep"]
