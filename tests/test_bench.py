@@ -206,6 +206,7 @@ def test_quick_run_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]
         "durability",
         "realistic",
         "accounts",
+        "flow",
     }
     assert report["machine"]["python"]
     rows = report["results"]["throughput"]["rules_sweep"]

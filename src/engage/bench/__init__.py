@@ -25,6 +25,9 @@ Workloads (``--only``, comma-separated):
 - ``accounts``: the realistic rules with accounts and leads declared beside the same
   rules without them, and a contact's move in an account of 1k to 100k contacts beside
   a naive recomputation (:mod:`engage.bench.accounts`).
+- ``flow``: contacts through a 5-step flow (waits and sends) by events and clock moves,
+  beside a heap-and-dict loop; bytes per contact waiting in the flow; a policy variant
+  (:mod:`engage.bench.flows`).
 
 Usage::
 
@@ -47,7 +50,7 @@ from typing import Any
 
 import engage
 from engage.bench import accounts as bench_accounts
-from engage.bench import workloads
+from engage.bench import flows, workloads
 from engage.bench.generator import DEFAULT_ZIPF, activity_events
 from engage.bench.memory import memory, realistic_memory
 from engage.bench.report import machine, markdown, targets
@@ -55,7 +58,16 @@ from engage.bench.rulesets import threshold_rules, thresholds
 
 __all__ = ["main", "parse_args", "run"]
 
-WORKLOADS = ("throughput", "memory", "check", "time", "durability", "realistic", "accounts")
+WORKLOADS = (
+    "throughput",
+    "memory",
+    "check",
+    "time",
+    "durability",
+    "realistic",
+    "accounts",
+    "flow",
+)
 
 #: Full-size defaults: the sizes issues 2 and 3 name.
 FULL: dict[str, Any] = {
@@ -78,6 +90,8 @@ FULL: dict[str, Any] = {
     "realistic_contacts": 100_000,
     "realistic_events_per_contact": 10,
     "realistic_memory_contacts": 1_000_000,
+    "flow_contacts": 1_000_000,
+    "flow_policy": flows.DEFAULT_POLICY,
     "repeat": 3,
     "dense_repeat": 1,
     "accounts_contacts": 20_000,
@@ -108,6 +122,8 @@ QUICK: dict[str, Any] = {
     "realistic_contacts": 1000,
     "realistic_events_per_contact": 5,
     "realistic_memory_contacts": 1000,
+    "flow_contacts": 2000,
+    "flow_policy": flows.DEFAULT_POLICY,
     "repeat": 1,
     "dense_repeat": 1,
     "accounts_contacts": 500,
@@ -215,6 +231,12 @@ def parser() -> argparse.ArgumentParser:
         type=_positive,
         help="contacts of the realistic workload's memory figure (1M)",
     )
+    p.add_argument("--flow-contacts", type=_positive, help="contacts of the flow workload (1M)")
+    p.add_argument(
+        "--flow-policy",
+        metavar="TEXT",
+        help="the policy block of the flow workload's policy variant ('' to skip it)",
+    )
     p.add_argument("--repeat", type=_positive, help="repeats; the best is reported (3)")
     p.add_argument(
         "--dense-repeat",
@@ -260,8 +282,11 @@ def parse_args(argv: Sequence[str] | None) -> dict[str, Any]:
         "realistic_memory_contacts": args.realistic_memory_contacts,
         "repeat": args.repeat,
         "dense_repeat": args.dense_repeat,
+        "flow_contacts": args.flow_contacts,
     }
     config.update({key: value for key, value in overrides.items() if value is not None})
+    if args.flow_policy is not None:
+        config["flow_policy"] = args.flow_policy or None  # '' skips the policy variant
     config.update(
         {
             "only": args.only,
@@ -357,6 +382,16 @@ def run(config: dict[str, Any]) -> dict[str, Any]:
     if "accounts" in only:
         progress("accounts")
         results["accounts"] = bench_accounts.accounts(config, progress)
+    if "flow" in only:
+        progress("flow")
+        results["flow"] = flows.flow(
+            contacts=config["flow_contacts"],
+            repeat=config["repeat"],
+            policy=config["flow_policy"],
+            progress=progress,
+        )
+        progress("flow: memory")
+        results["flow"]["memory"] = flows.flow_memory(config["flow_contacts"])
     report["targets"] = targets(results, config)
     if "accounts" in results:
         report["targets"] += bench_accounts.targets(results["accounts"])

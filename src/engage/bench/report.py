@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import engage
+from engage.bench import flows
 
 
 def _cpu_model() -> str:
@@ -251,6 +252,8 @@ def targets(results: dict[str, Any], config: dict[str, Any]) -> list[dict[str, A
                     "met": None,
                 }
             )
+    if results.get("flow"):
+        out += flows.targets(results["flow"])
     return out
 
 
@@ -308,6 +311,8 @@ def markdown(report: dict[str, Any]) -> str:
         from engage.bench.accounts import markdown as accounts_md  # noqa: PLC0415
 
         lines += accounts_md(results["accounts"])
+    if "flow" in results:
+        lines += flows.markdown(results["flow"])
     return "\n".join(lines) + "\n"
 
 

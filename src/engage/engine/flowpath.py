@@ -85,13 +85,20 @@ class FlowPath:
             self._emit(progress.actions, out)
             if writer.changes:
                 self._emit(cascade.run(contact, None, event_id, event_type="flow.step"), out)
+            ran = False
             for kind, flow, data in progress.made:
                 rules = flow_rules.get((kind, flow))
                 if rules:
                     made = Event(contact.id, f"flow.{kind}", now, None, data)
                     writer.changes = {}
                     self._emit(cascade.run(contact, made, event_id, on_rules=rules), out)
-            if not (progress.again or progress.made or writer.flow_requests):
+                    ran = True
+            # Another pass only when something may have moved since this one read the
+            # contact: a step changed its state, a rule ran, or a flow was asked for. An
+            # enter or exit that no rule listens to changes nothing a pass reads (a
+            # re-entry after leaving is decided in the same pass), and skipping the pass
+            # that would find nothing to do saves a third of a flow step's cost.
+            if not (progress.again or ran or writer.flow_requests):
                 return
         self._problems.append(
             Problem(

@@ -107,6 +107,9 @@ class FlowDriver:
         self._current = {spec.name: spec for spec in self.flows}
         #: Each current flow's place in written order (records are kept in entry order).
         self._written = {spec.name: spec.order for spec in self.flows}
+        #: The last ``Contact.flows`` value unpacked and its records (see :meth:`_records`).
+        self._cached_blob: bytes | None = None
+        self._cached_records: dict[str, FlowRecord] = {}
 
     @property
     def active(self) -> bool:
@@ -124,6 +127,24 @@ class FlowDriver:
         """Every (flow, version) this driver can run."""
         return frozenset(self._versions)
 
+    def _records(self, blob: bytes | None) -> dict[str, FlowRecord]:
+        """The records of ``blob``, unpacked once for a pass and the wake-up that follows.
+
+        The engine asks for a contact's records twice per moment: :meth:`advance`, then
+        :meth:`next_wake` for the timer. The second asks for the very value the first
+        packed, so the driver keeps the last value with its records and answers by
+        identity (``bytes`` never change, and the reference kept keeps the value alive,
+        so no other value can take its place). Saves one unpack, about a fifth of a
+        flow step's cost, for one value and one dict held.
+        """
+        if blob is not None and blob is self._cached_blob:
+            return self._cached_records
+        return unpack(blob)
+
+    def _remember(self, blob: bytes | None, records: dict[str, FlowRecord]) -> None:
+        self._cached_blob = blob
+        self._cached_records = records
+
     def spec_of(self, record: FlowRecord) -> FlowSpec | None:
         """The version of a flow a contact runs, or None when it is gone."""
         return self._versions.get((record.name, record.version))
@@ -133,8 +154,9 @@ class FlowDriver:
     def advance(self, contact: Contact, now: float, event_id: str | None) -> Progress:
         """One pass over the contact's flows at ``now`` (see the module docstring)."""
         progress = Progress()
-        records = unpack(contact.flows)
         before = contact.flows
+        records = self._records(before)
+        self._remember(None, {})  # the records change below: no stale answer meanwhile
         requests = self._writer.flow_requests
         if requests:
             taken = [(verb, flow) for owner, verb, flow in requests if owner == contact.id]
@@ -158,6 +180,7 @@ class FlowDriver:
         packed = pack(records)
         if packed != before:
             contact.flows = packed
+        self._remember(contact.flows, records)
         return progress
 
     def _in_written_order(self, records: dict[str, FlowRecord]) -> list[str]:
@@ -370,7 +393,7 @@ class FlowDriver:
         """The next moment time alone moves the contact in a flow (a wait ends, a flow's
         ``to``, a re-entry or a ``from`` it waits for), or None."""
         best: float | None = None
-        records = unpack(contact.flows)
+        records = self._records(contact.flows)
         for record in records.values():
             if not record.inside:
                 continue
@@ -394,7 +417,8 @@ class FlowDriver:
     ) -> list[Action]:
         """Take the contact out of every flow it is inside (a deletion)."""
         progress = Progress()
-        records = unpack(contact.flows)
+        records = self._records(contact.flows)
+        self._remember(None, {})
         for name in self._in_written_order(records):
             record = records[name]
             if record.inside:
