@@ -2,10 +2,12 @@
 
 A replay applies the records in the order given (the caller puts them in time order,
 as ``engage run`` does), watches every action (firings per rule and day, sends by
-channel and outcome) and, at every UTC midnight the clock passes, samples segment
+channel and outcome, flow entries, leavings and conversions per version: see
+:mod:`engage.report.ledgers`) and, at every UTC midnight the clock passes, samples segment
 sizes and recency classes with indexed counts (O(log n) each, so a year of days costs
 a few thousand counts). A state folder gives only the present: no firings, no sends,
-nothing over time (the folder keeps state, not history).
+no flow entries, nothing over time (the folder keeps state, not history); where each
+contact is in its flows is state, and is read from either.
 
 The facts are raw; :mod:`engage.report.sections` turns them into the report's numbers.
 """
@@ -14,7 +16,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Iterable
 from typing import Any, Literal
 
@@ -28,14 +30,10 @@ from engage.io.ordering import Placed, time_of
 from engage.io.readers import BadRecord
 from engage.io.replay import BATCH
 from engage.program import Program
+from engage.report.ledgers import FlowLedger, SendLedger
 from engage.report.timeline import DAY, day_of
 from engage.rules import Rules
 from engage.time.valuation import DISCARDED, EXPIRED, INACTIVE
-
-#: The prefix of the verbs that send a message; the rest of the verb is the channel.
-SEND_PREFIX = "send_"
-#: The outcome of a send that went out (the others are suppression reasons).
-SENT = "sent"
 
 
 def class_names(program: Program) -> list[str]:
@@ -43,19 +41,16 @@ def class_names(program: Program) -> list[str]:
     return [name for name, _ in program.classes] + [EXPIRED, INACTIVE, DISCARDED]
 
 
-def _outcomes() -> dict[str, Counter[str]]:
-    return defaultdict(Counter)
-
-
 @attrs.define
 class Facts:
     """What a replay or a state folder showed, before it is summed into numbers.
 
     ``firings`` counts firings by (rule, UTC day); ``sends`` outcomes by channel;
+    ``flows`` entries, leavings, conversions and step actions per flow version;
     ``samples`` holds, for each UTC midnight the clock passed (by day number), the
     segment sizes (``segment:NAME``) and class counts (``class:NAME``) at that moment.
     ``first`` is the time of the first applied event; None for a state folder, which
-    keeps no history (then ``firings`` and ``sends`` are None too).
+    keeps no history (then ``firings``, ``sends`` and ``flows`` are None too).
     """
 
     source: Literal["events", "state"]
@@ -65,7 +60,8 @@ class Facts:
     first: float | None = None
     actions: int = 0
     firings: Counter[tuple[str, int]] | None = attrs.field(factory=Counter)
-    sends: dict[str, Counter[str]] | None = attrs.field(factory=_outcomes)
+    sends: SendLedger | None = attrs.field(factory=SendLedger)
+    flows: FlowLedger | None = attrs.field(factory=FlowLedger)
     samples: dict[int, dict[str, int]] = attrs.field(factory=dict)
 
     @property
@@ -74,11 +70,13 @@ class Facts:
 
 
 def sample(engine: Engine) -> dict[str, int]:
-    """Segment sizes and class counts at the engine's clock (indexed counts)."""
+    """Segment sizes and class counts at the engine's clock (indexed counts). The
+    hidden segments of flow conditions are not segments users declared: left out."""
     program = engine.program
     counts = {
         f"segment:{segment.name}": engine.count(f"in segment {segment.name}")
         for segment in program.segments
+        if not segment.hidden
     }
     for name in class_names(program):
         counts[f"class:{name}"] = engine.count(f"valuation is {json.dumps(name)}")
@@ -96,14 +94,13 @@ class _Watcher:
         facts = self.facts
         firings = facts.firings
         sends = facts.sends
-        assert firings is not None and sends is not None
+        flows = facts.flows
+        assert firings is not None and sends is not None and flows is not None
         for action in actions:
             facts.actions += 1
             if self.tracker.starts(action):
                 firings[action.rule, day_of(action.time)] += 1
-            verb = action.action
-            if verb.startswith(SEND_PREFIX):
-                sends[verb[len(SEND_PREFIX) :]][action.suppressed or SENT] += 1
+            flows.observe(action, repeat=sends.observe(action))
         facts.engine.drain_outbox()
 
 
@@ -173,4 +170,4 @@ def collect_events(
 
 def collect_state(engine: Engine) -> Facts:
     """The facts of an engine opened from a state folder: the present only."""
-    return Facts("state", engine, firings=None, sends=None)
+    return Facts("state", engine, firings=None, sends=None, flows=None)
