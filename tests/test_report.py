@@ -165,7 +165,7 @@ def _empty_sections() -> dict[str, Any]:
         },
         "contacts": {"by_status": {"active": 0, "suspended": 0}},
         "rules": [], "segments": [], "classes": {"now": {}, "over_time": None},
-        "scores": [], "sends": None,
+        "scores": [], "flows": [], "sends": None,
     }  # fmt: skip
 
 

@@ -83,8 +83,12 @@ def sample(engine: Engine) -> dict[str, int]:
     return counts
 
 
-class _Watcher:
-    """Counts what the replay's actions say, in output order."""
+class Watcher:
+    """Counts what an engine's actions say into ``facts``, in output order: firings,
+    sends (:class:`~engage.report.ledgers.SendLedger`), flows
+    (:class:`~engage.report.ledgers.FlowLedger`). A host driving its own engine can
+    feed it every list of actions the engine returns. O(1) per action; drains the
+    engine's outbox (the report has no handlers to wait for)."""
 
     def __init__(self, facts: Facts) -> None:
         self.facts = facts
@@ -123,7 +127,7 @@ def collect_events(
     """
     engine = Engine(rules, max_future=max_future, max_out_of_order=max_out_of_order)
     facts = Facts("events", engine)
-    watcher = _Watcher(facts)
+    watcher = Watcher(facts)
     horizon = None if max_future is None else time.time() + max_future
     midnight: float | None = None
     batch: list[Any] = []
