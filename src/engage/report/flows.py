@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from engage.engine import Engine
-from engage.flows.spec import OP_NAMES, WAIT, WAIT_CLOCK, WAIT_UNTIL, FlowSpec
+from engage.flows.spec import ACTION, OP_NAMES, WAIT, WAIT_CLOCK, WAIT_UNTIL, FlowSpec
 from engage.program import Program
 from engage.report.collect import Facts
 from engage.report.ledgers import LEAVE_REASONS, FlowCounts, FlowKey
@@ -32,6 +32,9 @@ from engage.report.timeline import Timeline
 
 #: The instruction codes at which a contact waits on time or a condition.
 WAITS = frozenset({WAIT, WAIT_UNTIL, WAIT_CLOCK})
+#: The instruction codes shown as steps (those of ``FlowSpec.step_paths``); tests and
+#: jumps are not places, unless a contact of a version gone from the rules is at one.
+STEPS = WAITS | {ACTION}
 
 
 def specs_of(program: Program) -> dict[FlowKey, FlowSpec]:
@@ -131,9 +134,8 @@ def _steps(
     shown_pcs: set[int] = set()
     shown_paths: set[str] = set()
     if spec is not None:
-        step_paths = set(spec.step_paths())
         for pc, instruction in enumerate(spec.instructions):
-            if instruction.path not in step_paths and pc not in waiting:
+            if instruction.op not in STEPS and pc not in waiting:
                 continue
             shown_pcs.add(pc)
             shown_paths.add(instruction.path)
