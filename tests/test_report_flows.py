@@ -380,6 +380,22 @@ def test_held_sends_through_the_watcher_count_a_flow_step_once() -> None:
     assert email["held"]["released"]["sent"] == 1
 
 
+def test_a_held_flow_send_lapses_when_its_contact_leaves_the_flow() -> None:
+    """After the exit, the same step's send on a re-entry is a new send, not the
+    release of the held one."""
+    flow = {"rule": "flow:onboarding", "step": "2", "args": ("welcome",)}
+    stream = [
+        _send("r", "2026-01-01T22:00:00Z", held_until="2026-01-02T08:00:00Z", **flow),
+        _flow_record("exit_flow", "r", "onboarding", 1, "2026-01-02T01:00:00Z"),
+        _send("r", "2026-01-05T10:00:00Z", **flow),
+    ]  # fmt: skip
+    ledger = SendLedger()
+    assert [ledger.observe(action) for action in stream] == [False, False, False]
+    counts = ledger.channels["email"]
+    assert (counts.sent, counts.released, counts.lapsed) == (1, 0, 1)
+    assert ledger.pending(parse_time("2026-01-06T00:00:00Z")) == {"email": (0, 1)}
+
+
 def test_sends_tables_show_each_outcome() -> None:
     facts = _drive()
     facts.engine.advance("2026-01-20T00:00:00Z")

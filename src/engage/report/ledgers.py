@@ -131,6 +131,7 @@ class ChannelCounts:
     __slots__ = (
         "again",
         "held",
+        "lapsed",
         "records",
         "released",
         "released_skipped",
@@ -154,6 +155,8 @@ class ChannelCounts:
         self.released_skipped: Counter[str] = Counter()
         #: Times a held send was held again at its release.
         self.again = 0
+        #: Held flow sends dropped unreleased: the contact left the flow first.
+        self.lapsed = 0
 
 
 def _outcomes() -> defaultdict[str, ChannelCounts]:
@@ -165,23 +168,30 @@ class SendLedger:
 
     A held send and the record written at its release share contact, rule, step, verb
     and arguments, and the release comes at or after ``held_until``; the ledger keeps
-    the held ones in first-held, first-released order per such key. The final outcome
-    of a send counts once: ``sent`` and ``suppressed`` include the sends that went out,
-    or were stopped, at their release, and a send still held when the stream ends is
-    in :meth:`pending` (waiting, or never tried again: its flow was left meanwhile).
+    the held ones in first-held, first-released order per such key. A flow's held send
+    waits at its step, so when the contact leaves the flow (``exit_flow``) the send is
+    never tried again: it lapses then, and a later send of the same step (a re-entry)
+    is a new send, not its release. The final outcome of a send counts once: ``sent``
+    and ``suppressed`` include the sends that went out, or were stopped, at their
+    release, and a send still held when the stream ends is in :meth:`pending`.
     """
 
-    __slots__ = ("_held", "channels")
+    __slots__ = ("_held", "_owners", "channels")
 
     def __init__(self) -> None:
         self.channels: defaultdict[str, ChannelCounts] = _outcomes()
         self._held: dict[tuple[Any, ...], deque[HeldSend]] = {}
+        #: The keys of the held sends of each (contact, rule), for ``exit_flow``.
+        self._owners: dict[tuple[str, str], set[tuple[Any, ...]]] = {}
 
     def observe(self, action: Action) -> bool:
         """Count one action (anything but a send is ignored). Returns True when the
-        record is the release of a held send (the same send written again). O(1)."""
+        record is the release of a held send (the same send written again). O(1), and
+        an ``exit_flow`` costs O(the contact's held sends in that flow)."""
         verb = action.action
         if not verb.startswith(SEND_PREFIX):
+            if verb == "exit_flow" and self._held:
+                self._lapse(action.contact, action.rule)
             return False
         channel = verb[len(SEND_PREFIX) :]
         counts = self.channels[channel]
@@ -197,7 +207,7 @@ class SendLedger:
                 return True
             waiting.popleft()
             if not waiting:
-                del self._held[key]
+                self._forget(key)
             counts.released += 1
             if action.suppressed is not None:
                 counts.released_suppressed[action.suppressed] += 1
@@ -212,9 +222,24 @@ class SendLedger:
             reason = held_reason(action)
             counts.held[reason] += 1
             self._held.setdefault(key, deque()).append(HeldSend(channel, reason, action.held_until))
+            self._owners.setdefault((action.contact, action.rule), set()).add(key)
         else:
             counts.sent += 1
         return released
+
+    def _forget(self, key: tuple[Any, ...]) -> None:
+        del self._held[key]
+        owner = (key[0], key[1])
+        keys = self._owners[owner]
+        keys.discard(key)
+        if not keys:
+            del self._owners[owner]
+
+    def _lapse(self, contact: str, rule: str) -> None:
+        """The contact left the flow ``rule`` names: its held sends there lapse."""
+        for key in self._owners.pop((contact, rule), ()):
+            for send in self._held.pop(key):
+                self.channels[send.channel].lapsed += 1
 
     @staticmethod
     def _key(action: Action) -> tuple[Any, ...]:
@@ -223,9 +248,14 @@ class SendLedger:
 
     def pending(self, clock: float | None) -> dict[str, tuple[int, int]]:
         """Per channel, the held sends never released: ``(waiting, lapsed)`` — held
-        until after ``clock``, or until a moment the clock passed without the send
-        being tried again (the contact left the flow while the send waited). O(held)."""
-        result: dict[str, tuple[int, int]] = {}
+        until after ``clock``, or never tried again (the contact left the flow while
+        the send waited, or the clock passed its release without a record of it).
+        O(held)."""
+        result: dict[str, tuple[int, int]] = {
+            channel: (0, counts.lapsed)
+            for channel, counts in self.channels.items()
+            if counts.lapsed
+        }
         for queue in self._held.values():
             for send in queue:
                 waiting, lapsed = result.get(send.channel, (0, 0))
