@@ -169,7 +169,7 @@ def _empty_sections() -> dict[str, Any]:
             "deleted_while_active": 0,
         },
         "rules": [], "segments": [], "classes": {"now": {}, "over_time": None},
-        "scores": [], "sends": None,
+        "scores": [], "flows": [], "sends": None,
     }  # fmt: skip
 
 

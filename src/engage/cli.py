@@ -207,10 +207,12 @@ def _parser() -> argparse.ArgumentParser:
     add_report_arguments(
         commands.add_parser(
             "report",
-            help="the whole picture: firings, segments, classes, scores, sends",
+            help="the whole picture: firings, segments, classes, scores, flows, sends",
             description="Replay events (or open a state folder, read-only) and report "
-            "rule firings, segment sizes, recency classes, score distributions and sends, "
-            "now and over time; --html also writes a page with charts.",
+            "rule firings, segment sizes, recency classes, score distributions, flows "
+            "(entered, waiting per step, left by reason, converted, per version) and sends "
+            "(sent, suppressed, skipped, held), now and over time; --html also writes a "
+            "page with charts, --csv where each contact is in each flow.",
         ),
         _optional_duration,
     )

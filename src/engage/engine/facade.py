@@ -319,6 +319,15 @@ class Engine:
         """The event types the inline path applies (see :mod:`engage.engine.inline`)."""
         return frozenset(self._inline.plans)
 
+    def flow_specs(self) -> dict[tuple[str, int], Any]:
+        """Every flow version the engine runs, by (name, version) — the current ones and
+        older ones contacts are still inside (``engage.flows.spec.FlowSpec``)."""
+        return {} if self._flows is None else self._flows.driver.specs()
+
+    def flow_versions(self) -> dict[str, int]:
+        """The version new entrants of each flow get, by flow name."""
+        return {} if self._flows is None else dict(self._flows.driver.version)
+
     def path_counts(self) -> dict[str, int]:
         """How many admitted events each path applied since this program was loaded:
         ``inline`` (of which ``handed_over`` reached the cascade), ``plan`` (their

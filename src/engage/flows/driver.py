@@ -123,6 +123,11 @@ class FlowDriver:
             or bool(self._writer.flow_requests)
         )
 
+    def specs(self) -> dict[tuple[str, int], FlowSpec]:
+        """Every flow version this driver runs, by (name, version): the current ones
+        and the older ones contacts are still inside."""
+        return dict(self._versions)
+
     def runnable(self) -> frozenset[tuple[str, int]]:
         """Every (flow, version) this driver can run."""
         return frozenset(self._versions)

@@ -2,10 +2,12 @@
 
 A replay applies the records in the order given (the caller puts them in time order,
 as ``engage run`` does), watches every action (firings per rule and day, sends by
-channel and outcome) and, at every UTC midnight the clock passes, samples segment
+channel and outcome, flow entries, leavings and conversions per version: see
+:mod:`engage.report.ledgers`) and, at every UTC midnight the clock passes, samples segment
 sizes and recency classes with indexed counts (O(log n) each, so a year of days costs
 a few thousand counts). A state folder gives only the present: no firings, no sends,
-nothing over time (the folder keeps state, not history).
+no flow entries, nothing over time (the folder keeps state, not history); where each
+contact is in its flows is state, and is read from either.
 
 The facts are raw; :mod:`engage.report.sections` turns them into the report's numbers.
 """
@@ -14,7 +16,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Iterable
 from typing import Any, Literal
 
@@ -28,14 +30,10 @@ from engage.io.ordering import Placed, time_of
 from engage.io.readers import BadRecord
 from engage.io.replay import BATCH
 from engage.program import Program
+from engage.report.ledgers import FlowLedger, SendLedger
 from engage.report.timeline import DAY, day_of
 from engage.rules import Rules
 from engage.time.valuation import DISCARDED, EXPIRED, INACTIVE
-
-#: The prefix of the verbs that send a message; the rest of the verb is the channel.
-SEND_PREFIX = "send_"
-#: The outcome of a send that went out (the others are suppression reasons).
-SENT = "sent"
 
 
 def class_names(program: Program) -> list[str]:
@@ -43,19 +41,16 @@ def class_names(program: Program) -> list[str]:
     return [name for name, _ in program.classes] + [EXPIRED, INACTIVE, DISCARDED]
 
 
-def _outcomes() -> dict[str, Counter[str]]:
-    return defaultdict(Counter)
-
-
 @attrs.define
 class Facts:
     """What a replay or a state folder showed, before it is summed into numbers.
 
     ``firings`` counts firings by (rule, UTC day); ``sends`` outcomes by channel;
+    ``flows`` entries, leavings, conversions and step actions per flow version;
     ``samples`` holds, for each UTC midnight the clock passed (by day number), the
     segment sizes (``segment:NAME``) and class counts (``class:NAME``) at that moment.
     ``first`` is the time of the first applied event; None for a state folder, which
-    keeps no history (then ``firings`` and ``sends`` are None too).
+    keeps no history (then ``firings``, ``sends`` and ``flows`` are None too).
     """
 
     source: Literal["events", "state"]
@@ -65,7 +60,8 @@ class Facts:
     first: float | None = None
     actions: int = 0
     firings: Counter[tuple[str, int]] | None = attrs.field(factory=Counter)
-    sends: dict[str, Counter[str]] | None = attrs.field(factory=_outcomes)
+    sends: SendLedger | None = attrs.field(factory=SendLedger)
+    flows: FlowLedger | None = attrs.field(factory=FlowLedger)
     samples: dict[int, dict[str, int]] = attrs.field(factory=dict)
 
     @property
@@ -74,7 +70,8 @@ class Facts:
 
 
 def sample(engine: Engine) -> dict[str, int]:
-    """Segment sizes and class counts at the engine's clock (indexed counts)."""
+    """Segment sizes and class counts at the engine's clock (indexed counts). The
+    hidden segments of flow conditions are not segments users declared: left out."""
     program = engine.program
     counts = {
         f"segment:{segment.name}": engine.count(f"in segment {segment.name}")
@@ -86,8 +83,12 @@ def sample(engine: Engine) -> dict[str, int]:
     return counts
 
 
-class _Watcher:
-    """Counts what the replay's actions say, in output order."""
+class Watcher:
+    """Counts what an engine's actions say into ``facts``, in output order: firings,
+    sends (:class:`~engage.report.ledgers.SendLedger`), flows
+    (:class:`~engage.report.ledgers.FlowLedger`). A host driving its own engine can
+    feed it every list of actions the engine returns. O(1) per action; drains the
+    engine's outbox (the report has no handlers to wait for)."""
 
     def __init__(self, facts: Facts) -> None:
         self.facts = facts
@@ -97,14 +98,13 @@ class _Watcher:
         facts = self.facts
         firings = facts.firings
         sends = facts.sends
-        assert firings is not None and sends is not None
+        flows = facts.flows
+        assert firings is not None and sends is not None and flows is not None
         for action in actions:
             facts.actions += 1
             if self.tracker.starts(action):
                 firings[action.rule, day_of(action.time)] += 1
-            verb = action.action
-            if verb.startswith(SEND_PREFIX):
-                sends[verb[len(SEND_PREFIX) :]][_send_outcome(action)] += 1
+            flows.observe(action, repeat=sends.observe(action))
         facts.engine.drain_outbox()
 
 
@@ -127,7 +127,7 @@ def collect_events(
     """
     engine = Engine(rules, max_future=max_future, max_out_of_order=max_out_of_order)
     facts = Facts("events", engine)
-    watcher = _Watcher(facts)
+    watcher = Watcher(facts)
     horizon = None if max_future is None else time.time() + max_future
     midnight: float | None = None
     batch: list[Any] = []
@@ -174,16 +174,4 @@ def collect_events(
 
 def collect_state(engine: Engine) -> Facts:
     """The facts of an engine opened from a state folder: the present only."""
-    return Facts("state", engine, firings=None, sends=None)
-
-
-def _send_outcome(action: Action) -> str:
-    """How a send ended, as the report counts it: sent, or the reason it was stopped
-    (a skipped or held send is not sent; a held one is counted again when released)."""
-    if action.suppressed is not None:
-        return action.suppressed
-    if action.skipped is not None:
-        return f"skipped: {action.skipped}"
-    if action.held_until is not None:
-        return "held"
-    return SENT
+    return Facts("state", engine, firings=None, sends=None, flows=None)

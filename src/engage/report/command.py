@@ -2,7 +2,8 @@
 
 Exit codes as for the other commands: 0 when the report was made, 1 when the rules
 have errors, 2 for a usage problem (unreadable events file or state folder, bad
-``--until``, ``--html`` without matplotlib).
+``--until``, ``--html`` without matplotlib, ``--csv -`` with ``--json``: both would
+write to standard output).
 """
 
 from __future__ import annotations
@@ -43,6 +44,12 @@ def add_arguments(parser: argparse.ArgumentParser, duration: Any) -> None:
         help="also write a self-contained HTML page with charts (needs engage[plots])",
     )
     parser.add_argument(
+        "--csv",
+        metavar="PATH",
+        help="also write one CSV row per contact and flow it is or was in (step, since, "
+        "wait until, left reason...); '-' writes it to stdout instead of the tables",
+    )
+    parser.add_argument(
         "--max-future",
         type=duration,
         default=DEFAULT_MAX_FUTURE,
@@ -60,6 +67,11 @@ def main(args: argparse.Namespace) -> int:
         until = until_time(args.until)
     except UsageError as exc:
         err.write(f"engage report: error: {exc}\n")
+        return EXIT_USAGE
+    if args.csv == "-" and args.json:
+        err.write(
+            "engage report: error: --csv - and --json both write to stdout; give --csv a file\n"
+        )
         return EXIT_USAGE
     if args.html:
         from engage.report.plots import PlotsUnavailableError, require_matplotlib
@@ -80,9 +92,13 @@ def main(args: argparse.Namespace) -> int:
     from engage.report.sections import build
 
     numbers = build(facts)
+    if args.csv is not None:
+        code = _write_csv(facts.engine, args.csv)
+        if code != EXIT_OK:
+            return code
     if args.json:
         sys.stdout.write(json.dumps(numbers, sort_keys=True) + "\n")
-    else:
+    elif args.csv != "-":
         from engage.report.text import write
 
         write(numbers, sys.stdout)
@@ -96,6 +112,23 @@ def main(args: argparse.Namespace) -> int:
             err.write(f"engage report: error: cannot write {args.html}: {exc.strerror or exc}\n")
             return EXIT_USAGE
         err.write(f"engage report: wrote {args.html}\n")
+    return EXIT_OK
+
+
+def _write_csv(engine: Any, path: str) -> int:
+    """Write the flow places export to ``path`` (``-``: stdout); an exit code."""
+    from engage.report.export import write
+
+    if path == "-":
+        write(engine, sys.stdout)
+        return EXIT_OK
+    try:
+        with open(path, "w", encoding="utf-8", newline="") as handle:
+            count = write(engine, handle)
+    except OSError as exc:
+        sys.stderr.write(f"engage report: error: cannot write {path}: {exc.strerror or exc}\n")
+        return EXIT_USAGE
+    sys.stderr.write(f"engage report: wrote {path} ({count} rows)\n")
     return EXIT_OK
 
 

@@ -1,7 +1,8 @@
 """The sections of ``engage report`` and the one dict of numbers they make.
 
-:data:`SECTIONS` is the extension point: a new part of the report (flow funnels, for
-one) is a :class:`~engage.report.model.Section` added to it, with the facts it needs
+:data:`SECTIONS` is the extension point: a new part of the report is a
+:class:`~engage.report.model.Section` added to it (the flows and sends sections live in
+:mod:`engage.report.flows` and :mod:`engage.report.sends`), with the facts it needs
 gathered in :mod:`engage.report.collect`; the terminal, JSON and HTML forms pick it up
 without change. The keys of the JSON object are documented in ``docs/authoring.md``.
 
@@ -18,8 +19,8 @@ from typing import Any, Final
 import attrs
 
 from engage.history.summary import history_numbers, history_tables
-from engage.report import accounts
-from engage.report.collect import SENT, Facts, class_names, sample
+from engage.report import accounts, flows, sends
+from engage.report.collect import Facts, class_names, sample
 from engage.report.model import Chart, Section, Table
 from engage.report.timeline import Timeline
 from engage.state.contact import ACTIVE, SUSPENDED
@@ -320,50 +321,6 @@ def _scores_charts(value: list[dict[str, Any]], meta: dict[str, Any]) -> list[Ch
     ]
 
 
-# -- sends --------------------------------------------------------------------------------
-
-
-def _sends(facts: Facts, timeline: Timeline | None) -> list[dict[str, Any]] | None:
-    if facts.sends is None:
-        return None
-    result = []
-    for channel in sorted(facts.sends):
-        outcomes = facts.sends[channel]
-        suppressed = {reason: n for reason, n in sorted(outcomes.items()) if reason != SENT}
-        result.append(
-            {
-                "channel": channel,
-                "sent": outcomes[SENT],
-                "suppressed": suppressed,
-                "suppressed_total": sum(suppressed.values()),
-            }
-        )
-    return result
-
-
-def _sends_tables(value: list[dict[str, Any]] | None, meta: dict[str, Any]) -> list[Table]:
-    if value is None:
-        return []
-    rows: list[tuple[Any, ...]] = []
-    for row in value:
-        rows.append((row["channel"], "sent", row["sent"]))
-        rows += [(row["channel"], f"suppressed: {r}", n) for r, n in row["suppressed"].items()]
-    return [Table("Sends by channel", ("channel", "outcome", "sends"), tuple(rows))]
-
-
-def _sends_charts(value: list[dict[str, Any]] | None, meta: dict[str, Any]) -> list[Chart]:
-    if not value:
-        return []
-    channels = tuple(row["channel"] for row in value)
-    reasons = sorted({reason for row in value for reason in row["suppressed"]})
-    series = [("sent", tuple(float(row["sent"]) for row in value))]
-    series += [
-        (f"suppressed: {reason}", tuple(float(row["suppressed"].get(reason, 0)) for row in value))
-        for reason in reasons
-    ]
-    return [Chart("bars", "Send outcomes", channels, tuple(series), ylabel="sends")]
-
-
 #: The sections, in the order shown. Add a section here to extend the report.
 # -- contact history (engage.history.summary) ---------------------------------------------
 
@@ -384,7 +341,8 @@ SECTIONS: tuple[Section, ...] = (
     Section("segments", "Segments", _segments, _segments_tables, _segments_charts),
     Section("classes", "Recency classes", _classes, _classes_tables, _classes_charts),
     Section("scores", "Scores", _scores, _scores_tables, _scores_charts),
-    Section("sends", "Sends", _sends, _sends_tables, _sends_charts),
+    Section("flows", "Flows", flows.numbers, flows.tables, flows.charts),
+    Section("sends", "Sends", sends.numbers, sends.tables, sends.charts),
     Section("history", "Contact history", _history, _history_tables, lambda value, meta: []),
     Section("accounts", "Accounts and leads", accounts.numbers, accounts.tables, accounts.charts),
 )

@@ -47,10 +47,7 @@ def _plain_table(table: Table) -> str:
     widths = [
         max([len(name), *(len(row[i]) for row in cells)]) for i, name in enumerate(table.columns)
     ]
-    numeric = [
-        all(isinstance(row[i], int | float) or row[i] is None for row in table.rows)
-        for i in range(len(table.columns))
-    ]
+    numeric = [_numeric(table, i) for i in range(len(table.columns))]
 
     def line(values: list[str]) -> str:
         padded = [
@@ -60,6 +57,11 @@ def _plain_table(table: Table) -> str:
         return "  ".join(padded).rstrip()
 
     return "\n".join([f"\n{table.title}", line(list(table.columns)), *map(line, cells)])
+
+
+def _numeric(table: Table, index: int) -> bool:
+    """Whether a column holds numbers (dashes for None among them): right-aligned."""
+    return all(isinstance(row[index], int | float) or row[index] is None for row in table.rows)
 
 
 def write(numbers: dict[str, Any], stream: IO[str], *, force_rich: bool = False) -> None:
@@ -79,7 +81,7 @@ def write(numbers: dict[str, Any], stream: IO[str], *, force_rich: bool = False)
         for table in tables:
             drawn = RichTable(title=table.title, title_justify="left")
             for index, name in enumerate(table.columns):
-                right = all(isinstance(row[index], int | float) for row in table.rows)
+                right = _numeric(table, index)
                 drawn.add_column(name, justify="right" if right else "left")
             for row in table.rows:
                 drawn.add_row(*(cell(value) for value in row))
