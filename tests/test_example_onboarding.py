@@ -51,10 +51,12 @@ EXPECTED: list[tuple[str, str, str, list[Any], str | None]] = [
     ("2026-03-16T14:00:00Z", "ana", "send_email", ["tips-b"], "7.b.1"),
     ("2026-03-16T14:00:00Z", "ana", "export_pdf", ["welcome-pack"], "8"),
     ("2026-03-16T14:00:00Z", "ana", "call_webhook", ["https://crm.example/hooks/onboarded"], "9"),
+    ("2026-03-16T14:00:00Z", "ana", "send_email", ["cc-offer"], "10"),
     ("2026-03-16T14:00:00Z", "ana", "exit_flow", ["onboarding"], "finished"),
     ("2026-03-16T14:00:00Z", "ben", "send_email", ["tips-a"], "7.a.1"),
     ("2026-03-16T14:00:00Z", "ben", "export_pdf", ["welcome-pack"], "8"),
     ("2026-03-16T14:00:00Z", "ben", "call_webhook", ["https://crm.example/hooks/onboarded"], "9"),
+    ("2026-03-16T14:00:00Z", "ben", "send_email", ["cc-offer"], "10"),
     ("2026-03-16T14:00:00Z", "ben", "exit_flow", ["onboarding"], "finished"),
     ("2026-03-17T15:30:00Z", "elena", "enter_flow", ["onboarding"], None),
     ("2026-03-21T15:30:00Z", "elena", "send_email", ["welcome"], "2"),
@@ -65,6 +67,7 @@ EXPECTED: list[tuple[str, str, str, list[Any], str | None]] = [
     ("2026-03-30T07:00:00Z", "elena", "send_email", ["tips-b"], "7.b.1"),
     ("2026-03-30T07:00:00Z", "elena", "export_pdf", ["welcome-pack"], "8"),
     ("2026-03-30T07:00:00Z", "elena", "call_webhook", ["https://crm.example/hooks/onboarded"], "9"),
+    ("2026-03-30T07:00:00Z", "elena", "send_email", ["cc-offer"], "10"),
     ("2026-03-30T07:00:00Z", "elena", "exit_flow", ["onboarding"], "finished"),
 ]
 
@@ -91,12 +94,34 @@ def test_the_library_gives_the_expected_actions() -> None:
     assert [_shape(a.to_dict()) for a in actions] == EXPECTED
 
 
+def test_the_cross_campaign_send_is_skipped_for_those_who_do_not_qualify() -> None:
+    engine = engage.Engine(engage.load(RULES), max_future=None)
+    offers = {
+        a.contact: a.skipped
+        for a in engine.ingest_many(_events())
+        if a.args == ["cc-offer"]
+    }
+    # Ana opened an e-mail in the last 30 days: she qualifies; Ben and Elena do not.
+    assert offers == {
+        "ana": None,
+        "ben": "not in segment cc_eligible of campaign credit-cards",
+        "elena": "not in segment cc_eligible of campaign credit-cards",
+    }
+    assert [a.args for a in engine.outbox if a.args == ["cc-offer"]] == [["cc-offer"]]
+
+
 def test_flow_sends_carry_the_category_and_the_version() -> None:
     engine = engage.Engine(engage.load(RULES), max_future=None)
     sends = [a for a in engine.ingest_many(_events()) if a.action.startswith("send_")]
-    assert sends and all(a.options == {"category": "onboarding"} for a in sends)
+    own = [a for a in sends if a.args != ["cc-offer"]]
+    assert own and all(a.options == {"category": "onboarding"} for a in own)
+    # The cross-campaign send names its campaign (its category is the campaign's) and
+    # carries the campaign's unsubscribe link for the mailer.
+    offers = [a for a in sends if a.args == ["cc-offer"]]
+    assert offers and all((a.options or {})["campaign"] == "credit-cards" for a in offers)
     assert all(a.version == 1 and a.rule == "flow:onboarding" for a in sends)
     assert all(a.suppressed is None and a.held_until is None for a in sends)
+    assert [a.skipped is None for a in offers] == [True, False, False]
 
 
 def test_engage_run_prints_the_expected_actions(capsys: pytest.CaptureFixture[str]) -> None:

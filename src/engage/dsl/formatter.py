@@ -319,6 +319,8 @@ class _Layout:
                 head, policy = [], "close"
             elif isinstance(node, Token) and node.type == "RBRACE":
                 head, start = ["}"], node.start_pos or 0
+            elif isinstance(node, Token) and node.type in _NO_SPACE_BEFORE and head:
+                head[-1] += str(node)  # `split 50%`
             elif not (isinstance(node, Token) and node.type == "LBRACE"):
                 head.append(_text(node))
         self.add(indent, "}", start, "close")
