@@ -738,34 +738,30 @@ class _Compiler:
 
     # -- helpers ------------------------------------------------------------------
 
-    def _raw_text(self, file: str, node: Any) -> str:
-        """The source text of a node exactly as written (lines and comments kept)."""
+    def _source_parts(self, file: str, node: Any) -> list[str]:
+        """The source lines a node spans, cut at its first and last column."""
         lines = self._source_lines.get(file)
         if lines is None:
             lines = self._source_lines[file] = source_lines(self._sources.get(file, ""))
         span: Span = node.span
         if not (0 < span.line <= len(lines)) or span.end_line < span.line:
-            return ""
+            return []
         if span.end_line == span.line:
-            return lines[span.line - 1][span.column - 1 : span.end_column - 1]
+            return [lines[span.line - 1][span.column - 1 : span.end_column - 1]]
         parts = [lines[span.line - 1][span.column - 1 :]]
         parts.extend(lines[span.line : span.end_line - 1])
         parts.append(lines[span.end_line - 1][: span.end_column - 1])
-        return "\n".join(parts)
+        return parts
+
+    def _raw_text(self, file: str, node: Any) -> str:
+        """The source text of a node exactly as written (lines and comments kept)."""
+        return "\n".join(self._source_parts(file, node))
 
     def _text(self, file: str, expr: Any) -> str:
         """The source text of an expression (for explanations) or of a whole rule."""
-        lines = self._source_lines.get(file)
-        if lines is None:
-            lines = self._source_lines[file] = source_lines(self._sources.get(file, ""))
-        span: Span = expr.span
-        if not (0 < span.line <= len(lines)) or span.end_line < span.line:
-            return ""
-        if span.end_line == span.line:
-            return lines[span.line - 1][span.column - 1 : span.end_column - 1]
-        parts = [lines[span.line - 1][span.column - 1 :]]
-        parts.extend(lines[span.line : span.end_line - 1])
-        parts.append(lines[span.end_line - 1][: span.end_column - 1])
+        parts = self._source_parts(file, expr)
+        if len(parts) == 1:
+            return parts[0]
         return " ".join(part.strip() for part in parts)
 
 
