@@ -96,11 +96,7 @@ def test_the_library_gives_the_expected_actions() -> None:
 
 def test_the_cross_campaign_send_is_skipped_for_those_who_do_not_qualify() -> None:
     engine = engage.Engine(engage.load(RULES), max_future=None)
-    offers = {
-        a.contact: a.skipped
-        for a in engine.ingest_many(_events())
-        if a.args == ["cc-offer"]
-    }
+    offers = {a.contact: a.skipped for a in engine.ingest_many(_events()) if a.args == ["cc-offer"]}
     # Ana opened an e-mail in the last 30 days: she qualifies; Ben and Elena do not.
     assert offers == {
         "ana": None,
