@@ -45,7 +45,7 @@ def flow_path(
     def zone_of(contact: Contact) -> str | None:
         return own_zone_name(contact, program)
 
-    driver = FlowDriver(program, writer, zone_of, current, retained)
+    driver = FlowDriver(program, writer, zone_of, current, retained, cascade.watches)
     return FlowPath(program, writer, cascade, dispatcher, driver, problems)
 
 
@@ -83,8 +83,12 @@ class FlowPath:
             writer.changes = {}
             progress = driver.advance(contact, now, event_id)
             self._emit(progress.actions, out)
-            if writer.changes:
-                self._emit(cascade.run(contact, None, event_id, event_type="flow.step"), out)
+            changes = writer.changes
+            if changes:
+                if cascade.watches(changes):
+                    self._emit(cascade.run(contact, None, event_id, event_type="flow.step"), out)
+                else:
+                    writer.changes = {}  # nothing reads them: a round would do nothing
             ran = False
             for kind, flow, data in progress.made:
                 rules = flow_rules.get((kind, flow))

@@ -80,6 +80,9 @@ class FlowDriver:
         current: the version number of each flow of ``program`` (1 when not given).
         retained: older versions contacts still run, by (name, version)
             (see :mod:`engage.flows.versions`).
+        watches: whether some rule, segment or flow condition reads one of a set of
+            changes (``Cascade.watches``); a step whose changes nothing reads (a send's
+            history row, most often) does not pause the pass. None: every change pauses.
     """
 
     def __init__(
@@ -89,7 +92,9 @@ class FlowDriver:
         zone_of: ZoneOf,
         current: dict[str, int] | None = None,
         retained: dict[tuple[str, int], FlowSpec] | None = None,
+        watches: Callable[[dict[Any, Any]], bool] | None = None,
     ) -> None:
+        self._watches = watches
         self.entry_mask = program.flow_entry_mask
         self._writer = writer
         self._executor = ActionExecutor(program, writer)
@@ -359,7 +364,10 @@ class FlowDriver:
                 if self._act(contact, record, spec, step, now, event_id, progress):
                     return  # held: the step runs again when the hold ends
                 record.move(record.pc + 1, now)
-                if writer.changes or writer.flow_requests:
+                changes = writer.changes
+                if writer.flow_requests or (
+                    changes and (self._watches is None or self._watches(changes))
+                ):
                     progress.again = True  # segments and rules first, then the next step
                     return
             elif op == END:

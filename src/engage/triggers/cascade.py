@@ -292,7 +292,7 @@ class Cascade:
                     out.extend(run_actions(rule, contact, context, now, event_id, cause))
                 if not writer.changes:
                     break
-                if not self._any_watched(writer.changes):
+                if not self.watches(writer.changes):
                     # Nothing reads what the actions changed: another round would find
                     # nothing to do (the common case: a threshold rule that only tags).
                     writer.changes = {}
@@ -476,7 +476,7 @@ class Cascade:
         changes = self.writer.changes
         if not changes:
             return
-        if self._any_watched(changes):
+        if self.watches(changes):
             out.extend(
                 self.run(contact, None, event_id, event_type=event_type, rounds=1, timer=timer)
             )
@@ -662,7 +662,9 @@ class Cascade:
             )
             fired.append((rule.rank, len(fired), rule, None, cause))
 
-    def _any_watched(self, changes: dict[Key, Any]) -> bool:
+    def watches(self, changes: dict[Key, Any]) -> bool:
+        """Whether a rule, a segment or a re-arm condition reads one of ``changes``: if
+        not, a round over them would find nothing to do. Cost: a set test."""
         if not self._watched.isdisjoint(changes):
             return True
         return self._watch_tags and any(key[0] == "tag" for key in changes)
